@@ -1,0 +1,50 @@
+# seal — run `make help` for the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv (if missing) and install torch from TORCH_SPEC (CPU wheel by default), then seal[dev]
+
+test: install ## run the fast CPU test suite (what CI runs); "no tests collected" fails
+	@$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+test-slow: install ## run the slow tests too (learning assertions, DDP)
+	$(PY) -m pytest -q -m "not gpu"
+
+lint: install ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+demo: install ## toy study: baseline vs GSEAL vs δSEAL, prints the table and the figure's path
+	$(PY) scripts/demo.py
+
+bench: install ## step-time ratios of the symmetry terms to plain training (one process)
+	$(PY) scripts/bench.py
+
+clean: ## remove caches and outputs (keeps .venv; `make distclean` removes it too)
+	rm -rf outputs .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## also remove the virtual environment
+	rm -rf $(VENV)
+
+.PHONY: help install test test-slow lint format demo bench clean distclean

@@ -1,0 +1,1 @@
+"""Evaluation: robustness scans (metric vs applied boost), metrics and plots."""

@@ -1,0 +1,49 @@
+"""Regression LightningModule: MSE between the model output and ``batch["target"]``."""
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+
+class RegressionTask(pl.LightningModule):
+    """Fit ``model(batch)`` to ``batch["target"]`` ((B,) or (B, 4)) with a (weighted) MSE.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps the batch dict to predictions shaped like the target.
+    lr, weight_decay : float
+        Adam settings.
+    """
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0):
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay = lr, weight_decay
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.model(batch)
+
+    def _loss(self, batch: dict, split: str) -> torch.Tensor:
+        pred, target = self(batch), batch["target"]
+        if pred.shape != target.shape:
+            raise ValueError(
+                f"prediction shape {tuple(pred.shape)} != target {tuple(target.shape)}"
+            )
+        err = (pred - target).square().reshape(len(target), -1).sum(-1)  # (B,)
+        weight = batch.get("weight")
+        loss = err.mean() if weight is None else (weight * err).sum() / weight.sum()
+        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=len(target))
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._loss(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._loss(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._loss(batch, "test")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

@@ -1,0 +1,45 @@
+"""Two-process CPU DDP run for test_ddp.py: `python ddp_job.py OUT_DIR PENALTY`.
+
+Run as a script because Lightning's DDP launcher re-executes the command for rank 1.
+"""
+
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from seal.data.tensordict import loader
+from seal.data.toy import make_toy
+from seal.models import MLP
+from seal.symmetry import SymmetryRegularizer
+from seal.tasks import RegressionTask
+
+
+class SaveWeights(pl.Callback):
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def on_train_start(self, trainer, pl_module):
+        self._save(trainer, pl_module, "start")
+
+    def on_train_end(self, trainer, pl_module):
+        self._save(trainer, pl_module, "end")
+
+    def _save(self, trainer, pl_module, when):
+        weights = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+        torch.save(weights, self.folder / f"{when}_rank{trainer.global_rank}.pt")
+
+
+if __name__ == "__main__":
+    out, penalty = Path(sys.argv[1]), sys.argv[2]
+    pl.seed_everything(0, verbose=False)
+    module = RegressionTask(MLP(n_particles=1, width=16), lr=1e-2)
+    trainer = pl.Trainer(
+        max_steps=3, accelerator="cpu", devices=2, strategy="ddp", logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[SymmetryRegularizer(penalty, weight=5.0, seed=1), SaveWeights(out)],
+        limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(module, loader(make_toy(96, seed=1), batch_size=16))
+    assert "training_step" not in vars(module)
