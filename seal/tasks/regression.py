@@ -6,23 +6,23 @@ from torch import nn
 
 
 class RegressionTask(pl.LightningModule):
-    """Fit ``model(batch)`` to ``batch["target"]`` ((B,) or (B, 4)) with a (weighted) MSE.
+    """Fit ``net(batch)`` to ``batch["target"]`` ((B,) or (B, 4)) with a (weighted) MSE.
 
     Parameters
     ----------
-    model : nn.Module
+    net : nn.Module
         Maps the batch dict to predictions shaped like the target.
     lr, weight_decay : float
         Adam settings.
     """
 
-    def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0):
+    def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0):
         super().__init__()
-        self.model = model
+        self.net = net
         self.lr, self.weight_decay = lr, weight_decay
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.model(batch)
+        return self.net(batch)
 
     def _loss(self, batch: dict, split: str) -> torch.Tensor:
         pred, target = self(batch), batch["target"]

@@ -1,0 +1,1 @@
+"""Data: toy generators, jet data, DataModules (never imports seal.symmetry)."""
