@@ -34,8 +34,12 @@ format: install ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: install ## toy study: baseline vs GSEAL vs δSEAL, prints the table and the figure's path
-	$(PY) scripts/demo.py
+DEMO_BUDGET := data.n_train=20000 data.n_val=5000 data.n_test=10000 data.batch_size=256 trainer.max_epochs=8
+
+demo: install ## toy study: baseline / GSEAL / δSEAL / augmentation (~2 min on 2 cores), prints table + figure
+	rm -rf outputs/demo
+	$(PY) train.py -m +experiment=toy_baseline,toy_gsymm,toy_dsymm,toy_augment $(DEMO_BUDGET) hydra.sweep.dir=outputs/demo
+	$(PY) scripts/report.py outputs/demo
 
 bench: install ## step-time ratios of the symmetry terms to plain training (one process)
 	$(PY) scripts/bench.py

@@ -1,5 +1,12 @@
+from pathlib import Path
+
 import pytest
 import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
 from torch import nn
 
 from seal.models.transformer import EncoderBlock
@@ -29,3 +36,37 @@ def tiny_attention():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(1234)
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+# one optimiser step on a tiny toy; every config test starts from these dotted overrides
+TINY = [
+    "data.n_train=32",
+    "data.n_val=32",
+    "data.n_test=32",
+    "data.batch_size=32",
+    "trainer.max_epochs=1",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+    "evaluation.betas=[0.0,0.5]",
+    "callbacks.model_summary=null",
+]
+
+
+@pytest.fixture
+def compose_cfg(tmp_path):
+    """compose(overrides) → the run config with its output folder in tmp_path."""
+
+    def compose(overrides, output_dir=None):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = hydra_compose("train", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir or tmp_path)
+            del cfg.hydra
+        return cfg
+
+    yield compose
+    GlobalHydra.instance().clear()

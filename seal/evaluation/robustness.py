@@ -4,11 +4,20 @@ A model that learned an invariant (or covariant) truth should keep its error fla
 set is boosted; an unconstrained model's error grows with |β|.
 """
 
+import csv
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
 import torch
 
+from seal.evaluation.logging import log_results
+from seal.evaluation.plots import plot_curves
 from seal.groups import boost_matrix, transform_batch
 
 ALONG = ("random", "z")
+METRIC_PREFIX = {"random": "boost", "z": "zboost"}
+DEFAULT_BETAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def fixed_speed_boosts(n: int, beta: float, along: str = "random", seed: int = 0) -> torch.Tensor:
@@ -68,3 +77,60 @@ def boost_scan(predict, data: dict, truth, betas, along="random", seed=0, batch_
         mse = sq_err / n
         rows.append({"beta": float(beta), "mse": mse, "rel_rmse": (sq_err / sq_target) ** 0.5})
     return rows
+
+
+def check_betas(betas) -> list[float]:
+    """The test speeds as floats, each finite and in [0, 1) (else ``ValueError`` naming it)."""
+    values = [float(b) for b in betas]
+    for b in values:
+        if not (0.0 <= b < 1.0) or not math.isfinite(b):
+            raise ValueError(f"evaluation betas must lie in [0, 1); got |β| = {b} in {values}")
+    return values
+
+
+class RegressionRobustness:
+    """After training: test error vs a boost of the test set (random directions and along z).
+
+    Writes ``robustness.csv`` and ``robustness.png`` in the run directory, logs
+    ``boost/mse@β`` and ``zboost/mse@β`` (and ``rel_rmse``) and returns them. The targets of the
+    boosted set come from the datamodule's ``truth_fn``, so broken and covariant truths are
+    scored against what the truth really is on the boosted inputs.
+    """
+
+    def __init__(self, betas=DEFAULT_BETAS, directions=ALONG, seed=1, batch_size=4096):
+        self.betas = check_betas(betas)
+        for along in directions:
+            if along not in ALONG:
+                raise ValueError(f"unknown boost direction {along!r}; choose from {ALONG}")
+        self.directions, self.seed, self.batch_size = tuple(directions), seed, batch_size
+
+    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0) -> dict:
+        module.eval()
+        device = next(module.parameters()).device
+
+        def predict(batch):
+            return module({k: v.to(device) for k, v in batch.items()}).cpu()
+
+        datamodule.setup("test")
+        test = datamodule.splits["test"]
+        rows, metrics = [], {}
+        for along in self.directions:
+            for row in boost_scan(predict, test, datamodule.truth_fn, self.betas, along,
+                                  self.seed, self.batch_size):  # fmt: skip
+                rows.append({"direction": along, **row})
+                for name in ("mse", "rel_rmse"):
+                    metrics[f"{METRIC_PREFIX[along]}/{name}@{row['beta']:g}"] = row[name]
+        with open(out_dir / "robustness.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["direction", "beta", "mse", "rel_rmse"])
+            writer.writeheader()
+            writer.writerows(rows)
+        curves = {
+            f"boosts: {along}": ([r["beta"] for r in rows if r["direction"] == along],
+                                 [r["mse"] for r in rows if r["direction"] == along])
+            for along in self.directions
+        }  # fmt: skip
+        path = out_dir / "robustness.png"
+        fig = plot_curves(curves, path, "test boost |β|", "test MSE", "test MSE vs boost")
+        log_results(loggers, metrics, {"robustness": (fig, path)}, step)
+        plt.close(fig)
+        return metrics

@@ -1,0 +1,101 @@
+"""Summarise a sweep: one table (CSV + Markdown) and one figure of MSE vs test |β|.
+
+A run is any folder under the sweep that holds ``.hydra/config.yaml``; it counts as finished
+when it also holds ``metrics.json`` (failed runs are listed as such, not dropped).
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from omegaconf import OmegaConf
+
+from seal.evaluation.plots import plot_curves
+
+TABLE_BETAS = (0.0, 0.3, 0.6, 0.9)
+
+
+def _loss_type(cfg) -> str:
+    if cfg.get("symmetry"):
+        return str(cfg.symmetry.penalty)
+    if cfg.get("data") and cfg.data.get("augment"):
+        return "augment"
+    return "none"
+
+
+def load_run(run_dir: Path) -> dict:
+    """Settings (task, loss type, λ, β_max) and metrics of one Hydra run folder."""
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    symm = cfg.get("symmetry") or {}
+    loss = _loss_type(cfg)
+    row = {
+        "run": run_dir.name,
+        "task": str(cfg.get("task_name", "")),
+        "loss": loss,
+        "weight": symm.get("weight", "") if symm else "",
+        "beta_max": symm.get("beta_max", "") if loss == "gsymm" else "",
+        "status": "finished" if (run_dir / "metrics.json").exists() else "failed",
+    }
+    if loss == "augment":
+        row["beta_max"] = cfg.data.augment.get("beta_max", "")
+    metrics = (
+        json.loads((run_dir / "metrics.json").read_text()) if row["status"] == "finished" else {}
+    )
+    return {**row, "metrics": metrics}
+
+
+def find_runs(sweep_dir: Path) -> list[dict]:
+    runs = [load_run(p.parent.parent) for p in sorted(sweep_dir.rglob(".hydra/config.yaml"))]
+    if not runs:
+        raise FileNotFoundError(
+            f"no Hydra runs (folders with .hydra/config.yaml) under {sweep_dir}"
+        )
+    return sorted(runs, key=lambda r: (r["task"], r["loss"], str(r["weight"]), str(r["beta_max"])))
+
+
+def _label(run: dict, many_tasks: bool) -> str:
+    parts = [run["task"]] if many_tasks else []
+    parts.append(run["loss"])
+    if run["weight"] != "":
+        parts.append(f"λ={run['weight']:g}")
+    if run["beta_max"] != "":
+        parts.append(f"β_max={run['beta_max']:g}")
+    return ", ".join(parts)
+
+
+def summarise(sweep_dir: Path) -> tuple[str, Path]:
+    """Write ``report.csv``, ``report.md`` and ``report_mse_vs_beta.png`` in ``sweep_dir``.
+
+    Returns the Markdown table and the figure's path.
+    """
+    sweep_dir = Path(sweep_dir)
+    runs = find_runs(sweep_dir)
+    columns = ["run", "task", "loss", "weight", "beta_max", "status", "test/loss"]
+    columns += [f"boost/mse@{b:g}" for b in TABLE_BETAS] + ["zboost/mse@0.5"]
+    rows = [{c: run.get(c, run["metrics"].get(c, "")) for c in columns} for run in runs]
+    with open(sweep_dir / "report.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def fmt(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    table = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    table += "".join("| " + " | ".join(fmt(r[c]) for c in columns) + " |\n" for r in rows)
+    (sweep_dir / "report.md").write_text(f"# Sweep report: {sweep_dir}\n\n{table}")
+
+    many_tasks = len({r["task"] for r in runs}) > 1
+    curves = {}
+    for run in runs:
+        points = sorted((float(k.split("@")[1]), v) for k, v in run["metrics"].items()
+                        if k.startswith("boost/mse@"))  # fmt: skip
+        if points:
+            curves[_label(run, many_tasks)] = ([b for b, _ in points], [v for _, v in points])
+    figure = sweep_dir / "report_mse_vs_beta.png"
+    if curves:
+        fig = plot_curves(curves, figure, "test boost |β| (random directions)", "test MSE",
+                          f"{sweep_dir.name}: MSE vs test boost")  # fmt: skip
+        plt.close(fig)
+    return table, figure

@@ -1,0 +1,98 @@
+"""``run(cfg)``: seed → instantiate → fit → test → evaluate → ``metrics.json``; returns metrics."""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_entries(node, group: str) -> list:
+    """Build every entry of a ``name → {_target_: ...}`` config dict, strictly.
+
+    An entry without ``_target_`` is an error naming it (a silently skipped callback or logger
+    is a run that does not do what its config says). ``None`` entries are switched off.
+    """
+    if node is None:
+        return []
+    if not isinstance(node, DictConfig):
+        raise TypeError(f"`{group}` must map names to configs with a _target_; got {node!r}")
+    objects = []
+    for name, entry in node.items():
+        if entry is None:
+            continue
+        if not isinstance(entry, DictConfig) or "_target_" not in entry:
+            raise ValueError(
+                f"{group}.{name} has no _target_: every {group} entry must name the class to "
+                f"build, e.g. `_target_: pytorch_lightning.callbacks.ModelCheckpoint`; got {entry}"
+            )
+        objects.append(hydra.utils.instantiate(entry))
+    return objects
+
+
+def _wandb_has_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path.home() / ".netrc"
+    return netrc.exists() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def instantiate_loggers(node) -> list:
+    """Loggers; a wandb logger without credentials runs offline (never waits on the network)."""
+    if node is not None and "wandb" in node and node.wandb is not None:
+        if not _wandb_has_credentials() and not node.wandb.get("offline", False):
+            log.info("no wandb API key configured: logging offline (sync later with `wandb sync`)")
+            node = node.copy()
+            node.wandb.offline = True
+    return instantiate_entries(node, "logger")
+
+
+def _finish_wandb(loggers) -> None:
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            logger.experiment.finish()  # one wandb run per job, also inside a multirun
+
+
+def _scalars(metrics) -> dict:
+    return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train and evaluate one configuration; returns (and writes) its metrics."""
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True)
+    # everything that can reject the config is built before any training starts
+    evaluation = hydra.utils.instantiate(cfg.evaluation) if cfg.get("evaluation") else None
+    datamodule = hydra.utils.instantiate(cfg.data)
+    module = hydra.utils.instantiate(cfg.model)
+    callbacks = instantiate_entries(cfg.get("callbacks"), "callbacks")
+    if cfg.get("symmetry") is not None:
+        callbacks.append(hydra.utils.instantiate(cfg.symmetry))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics = _scalars(trainer.callback_metrics)
+        if cfg.get("test", True) and trainer.state.status == "finished":
+            best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+            trainer.test(module, datamodule=datamodule, ckpt_path="best" if best else None)
+            metrics.update(_scalars(trainer.callback_metrics))
+            if best:
+                metrics["best_checkpoint"] = best
+        if evaluation is not None and trainer.is_global_zero:
+            metrics.update(evaluation(module, datamodule, out, loggers, trainer.global_step))
+        metrics["trainer/global_step"] = trainer.global_step
+        if trainer.is_global_zero:
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+            log.info("metrics written to %s", out / "metrics.json")
+    finally:
+        _finish_wandb(loggers)
+    return metrics
