@@ -44,6 +44,14 @@ demo: install ## toy study: baseline / GSEAL / δSEAL / augmentation (~2 min on 
 bench: install ## step-time ratios of the symmetry terms to plain training (one process)
 	$(PY) scripts/bench.py
 
+fixture: install ## regenerate the jet test fixture tests/data/fixture_jets.h5 (300 jets, ~6 s)
+	$(PY) scripts/generate_jets.py --out tests/data/fixture_jets.h5 --force --n-signal 150 \
+		--n-background 150 --pt-min 400 --pt-max 800 --n-slices 2 --n-constituents 80 --chunk-jets 75 --seed 7
+
+data: install ## generate the default top-tagging set data/top_default.h5 (~5 min on 2 cores)
+	$(PY) scripts/generate_jets.py --out data/top_default.h5 --n-signal 8000 --n-background 8000 \
+		--pt-min 400 --pt-max 1200 --n-slices 8 --chunk-jets 250 --seed 12345
+
 clean: ## remove caches and outputs (keeps .venv; `make distclean` removes it too)
 	rm -rf outputs .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
@@ -51,4 +59,4 @@ clean: ## remove caches and outputs (keeps .venv; `make distclean` removes it to
 distclean: clean ## also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help install test test-slow lint format demo bench clean distclean
+.PHONY: help install test test-slow lint format demo bench fixture data clean distclean

@@ -1,0 +1,161 @@
+"""Streaming jet batches from HDF5 with bounded memory, and the top-tagging DataModule."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from seal.data.generate import GeneratorConfig, generate
+from seal.data.jets import NO_DATA_HINT, JetFile
+
+BATCH_KEYS = ("p4", "mask", "target", "weight", "jet_p4")
+
+
+class JetStream(IterableDataset):
+    """Batches of the selected rows of a jet file, read ``chunk_rows`` rows at a time.
+
+    Parameters
+    ----------
+    path, n_constituents : the file and constituents per jet (see :class:`JetFile`).
+    selected : bool array (rows,)
+        The rows of this split (index range and pT window).
+    batch_size : int
+    shuffle : bool
+        Shuffle the chunk order and the rows inside a two-chunk buffer (a new order every
+        epoch); otherwise rows come in file order.
+    chunk_rows : int
+        Rows per read; memory is O(chunk_rows × constituents).
+    transform : callable, optional
+        Applied to every batch dict (e.g. augmentation).
+
+    Chunks are shared out over DataLoader workers and DDP ranks, so each row is read once per
+    epoch across the whole job.
+    """
+
+    def __init__(self, path, n_constituents, selected, batch_size, shuffle=False,
+                 chunk_rows=16384, transform=None):  # fmt: skip
+        super().__init__()
+        self.path, self.n_constituents, self.selected = Path(path), n_constituents, selected
+        self.batch_size, self.shuffle, self.chunk_rows = batch_size, shuffle, chunk_rows
+        self.transform = transform
+
+    def __len__(self) -> int:
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        return math.ceil(int(self.selected.sum()) / world / self.batch_size)
+
+    def _my_chunks(self, rng) -> list[int]:
+        starts = [a for a in range(0, len(self.selected), self.chunk_rows)
+                  if self.selected[a : a + self.chunk_rows].any()]  # fmt: skip
+        if self.shuffle:
+            starts = [starts[i] for i in rng.permutation(len(starts))]
+        worker = get_worker_info()
+        n_workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
+        rank, world = 0, 1
+        if dist.is_available() and dist.is_initialized():
+            rank, world = dist.get_rank(), dist.get_world_size()
+        shard, n_shards = rank * n_workers + worker_id, world * n_workers
+        return starts[shard::n_shards]
+
+    def __iter__(self):
+        seed = torch.initial_seed() if get_worker_info() else int(torch.randint(2**62, ()))
+        rng = np.random.default_rng(seed % 2**63)
+        file = JetFile(self.path, self.n_constituents)
+        buffer = None
+        try:
+            for start in self._my_chunks(rng):
+                stop = min(start + self.chunk_rows, len(self.selected))
+                rows = file.read(start, stop, self.selected[start:stop])
+                buffer = rows if buffer is None else {k: np.concatenate((buffer[k], rows[k])) for k in rows}
+                if self.shuffle:
+                    order = rng.permutation(len(buffer["target"]))
+                    buffer = {k: v[order] for k, v in buffer.items()}
+                while len(buffer["target"]) >= self.batch_size:
+                    yield self._batch({k: v[: self.batch_size] for k, v in buffer.items()})
+                    buffer = {k: v[self.batch_size :] for k, v in buffer.items()}
+            if buffer is not None and len(buffer["target"]):
+                yield self._batch(buffer)
+        finally:
+            file.close()
+
+    def _batch(self, rows: dict) -> dict:
+        batch = {k: torch.from_numpy(np.ascontiguousarray(rows[k])) for k in BATCH_KEYS}
+        return batch if self.transform is None else self.transform(batch)
+
+
+class JetDataModule(pl.LightningDataModule):
+    """Top-tagging data from one HDF5 file (ATLAS or Top Landscape layout).
+
+    Parameters
+    ----------
+    path : str
+        The file; when it does not exist and ``generate`` is given, the default set is generated
+        there once (``prepare_data``) and reused afterwards.
+    n_constituents : int
+        Constituents per jet fed to the model.
+    split : (train, val, test) fractions of the rows, in file order (files are shuffled).
+    train_pt, val_pt, test_pt : [lo, hi] in GeV or None
+        Jet-pT windows per split (extrapolation: train/val below a cut, test above it).
+    batch_size, num_workers, chunk_rows : loader settings.
+    max_jets : int, optional — use only the first rows of the file.
+    generate : dict, optional — :class:`GeneratorConfig` fields for a missing file.
+    augment : callable, optional — applied to training batches.
+    """
+
+    def __init__(self, path, n_constituents=80, split=(0.8, 0.1, 0.1), train_pt=None,
+                 val_pt=None, test_pt=None, batch_size=256, num_workers=0, chunk_rows=16384,
+                 max_jets=None, generate=None, augment=None):  # fmt: skip
+        super().__init__()
+        if len(split) != 3 or min(split) < 0 or not math.isclose(sum(split), 1.0):
+            raise ValueError(f"data.split must be three fractions summing to 1; got {split}")
+        self.path, self.n_constituents, self.split = Path(path), n_constituents, tuple(split)
+        self.pt_windows = {"train": train_pt, "val": val_pt, "test": test_pt}
+        self.batch_size, self.num_workers, self.chunk_rows = batch_size, num_workers, chunk_rows
+        self.max_jets, self.generate, self.augment = max_jets, generate, augment
+        self.selected: dict[str, np.ndarray] = {}
+
+    def prepare_data(self) -> None:
+        if not self.path.exists() and self.generate is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            generate(GeneratorConfig(**self.generate), self.path)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.selected:
+            return
+        if not self.path.exists():
+            raise FileNotFoundError(f"jet file {self.path} does not exist: " + NO_DATA_HINT.format(path=self.path))
+        file = JetFile(self.path, self.n_constituents)
+        pt = file.jet_pt()[: self.max_jets]
+        file.close()
+        edges = np.cumsum([0.0, *self.split]) * len(pt)
+        rows = np.arange(len(pt))
+        for i, name in enumerate(("train", "val", "test")):
+            chosen = (rows >= edges[i]) & (rows < edges[i + 1])
+            window = self.pt_windows[name]
+            if window is not None:
+                lo, hi = window
+                chosen &= (pt >= (lo if lo is not None else -np.inf)) & (pt < (hi if hi is not None else np.inf))
+            if self.split[i] > 0 and not chosen.any():
+                raise ValueError(
+                    f"{self.path}: the {name} split selects no jets (rows {int(edges[i])}–"
+                    f"{int(edges[i + 1])}, pT window {window} GeV; file pT {pt.min():.0f}–{pt.max():.0f} GeV)"
+                )
+            self.selected[name] = chosen
+
+    def _loader(self, split, shuffle=False, transform=None):
+        stream = JetStream(self.path, self.n_constituents, self.selected[split], self.batch_size,
+                           shuffle, self.chunk_rows, transform)  # fmt: skip
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)  # fmt: skip
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True, transform=self.augment)
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")

@@ -1,0 +1,192 @@
+"""Lazy readers of jet HDF5 files → batch dicts (``p4`` in GeV, ``mask``, ``target``, ``weight``,
+``jet_p4``).
+
+Two layouts are read unchanged:
+
+* **ATLAS top tagging** (open data record 15013, and what :mod:`seal.data.generate` writes):
+  ``fjet_clus_pt/eta/phi/E`` (n, C) in MeV, ``fjet_pt/eta/phi/m``, ``labels``, and
+  ``weights`` or ``training_weights``;
+* **Top Tagging Landscape** (pandas HDF5, fixed format): columns ``E_i, PX_i, PY_i, PZ_i`` in GeV
+  and ``is_signal_new``, read straight from the pandas block datasets with h5py.
+
+Nothing is loaded whole: rows are read in chunks, so memory is bounded by the chunk size.
+"""
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from seal.data.atlas_format import CONSTITUENT_KEYS, JET_KEYS, MEV_PER_GEV
+
+log = logging.getLogger(__name__)
+NO_DATA_HINT = (
+    "generate jets with `python scripts/generate_jets.py --out {path}` (or let the top-tagging "
+    "data config generate its default set), or point `data.path` at the ATLAS top-tagging "
+    "open data (record 15013) or a Top Tagging Landscape file"
+)
+
+
+def open_h5(path: Path) -> h5py.File:
+    """Open for reading, with errors that name the file and say what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"jet file {path} does not exist: " + NO_DATA_HINT.format(path=path))
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise OSError(f"cannot read HDF5 file {path} (corrupt or truncated?): {error}") from error
+
+
+class JetFile:
+    """One jet file; ``read(start, stop)`` returns that row range as numpy arrays.
+
+    Parameters
+    ----------
+    path : path to an ATLAS-layout or Top-Landscape-layout HDF5 file.
+    n_constituents : int
+        Keep the first N constituents (files store them pT-ordered); fewer stored → zero-padded.
+    """
+
+    def __init__(self, path, n_constituents: int = 80):
+        self.path, self.n_constituents = Path(path), int(n_constituents)
+        if self.n_constituents < 1:
+            raise ValueError(f"n_constituents must be >= 1; got {n_constituents}")
+        self.h5 = open_h5(self.path)
+        if "fjet_clus_pt" in self.h5:
+            self.layout = "atlas"
+            self._check_atlas()
+        elif "table" in self.h5 and "block0_items" in self.h5["table"]:
+            self.layout = "landscape"
+            self._index_landscape()
+        else:
+            raise KeyError(
+                f"{self.path}: neither the ATLAS layout (no 'fjet_clus_pt') nor the Top "
+                f"Landscape layout (no 'table/block0_items'); keys: {sorted(self.h5)}"
+            )
+
+    def __len__(self) -> int:
+        return self._len
+
+    def close(self) -> None:
+        self.h5.close()
+
+    # -- layout checks -----------------------------------------------------------------------
+    def _require(self, key):
+        if key not in self.h5:
+            raise KeyError(f"{self.path}: missing dataset {key!r} (keys: {sorted(self.h5)})")
+        return self.h5[key]
+
+    def _check_atlas(self):
+        shape = self._require("fjet_clus_pt").shape
+        if len(shape) != 2:
+            raise ValueError(f"{self.path}: 'fjet_clus_pt' must be (jets, constituents); got {shape}")
+        for key in CONSTITUENT_KEYS:
+            if self._require(key).shape != shape:
+                raise ValueError(f"{self.path}: {key!r} has shape {self.h5[key].shape}, expected {shape}")
+        self.weight_key = next((k for k in ("weights", "training_weights") if k in self.h5), None)
+        if self.weight_key is None:
+            raise KeyError(f"{self.path}: missing dataset 'weights' (or 'training_weights')")
+        for key in (*JET_KEYS, "labels", self.weight_key):
+            if self._require(key).shape != shape[:1]:
+                raise ValueError(f"{self.path}: {key!r} has shape {self.h5[key].shape}, expected ({shape[0]},)")
+        self._len = shape[0]
+
+    def _index_landscape(self):
+        table = self.h5["table"]
+        self.columns = {}  # column name → (block dataset, column index)
+        for name in table:
+            if name.endswith("_items"):
+                values = table[name.replace("_items", "_values")]
+                for i, item in enumerate(table[name][:]):
+                    self.columns[item.decode()] = (values, i)
+        for column in ("is_signal_new", "E_0", "PX_0", "PY_0", "PZ_0"):
+            if column not in self.columns:
+                raise KeyError(f"{self.path}: Top Landscape column {column!r} is missing")
+        stored = sum(1 for c in self.columns if c.startswith("E_") and c[2:].isdigit())
+        self.n_stored = min(stored, self.n_constituents)
+        self._len = self.columns["is_signal_new"][0].shape[0]
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self, start: int, stop: int, keep: np.ndarray | None = None) -> dict:
+        """Rows [start, stop) (those where ``keep``, if given) → ``p4`` (n, N, 4) float32 GeV,
+        ``mask`` (n, N), ``target``, ``weight``, ``jet_p4`` (n, 4) and ``jet_pt`` (n,).
+
+        Jets without constituents are dropped (their count is logged); non-finite values and
+        negative energies raise ``ValueError`` naming the file, the entry and the jet."""
+        if self.layout == "atlas":
+            out = self._read_atlas(start, stop)
+        else:
+            out = self._read_landscape(start, stop)
+        rows = np.arange(start, stop)
+        if keep is not None:
+            out, rows = {k: v[keep] for k, v in out.items()}, rows[keep]
+        return self._validate(out, rows)
+
+    def _read_atlas(self, start, stop):
+        n = self.n_constituents
+        pt, eta, phi, energy = (self.h5[k][start:stop, :n].astype(np.float32) for k in CONSTITUENT_KEYS)
+        pt, energy = pt / MEV_PER_GEV, energy / MEV_PER_GEV
+        p4 = np.stack((energy, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)), axis=-1)
+        mask = pt > 0
+        j_pt, j_eta, j_phi, j_m = (self.h5[k][start:stop].astype(np.float64) for k in JET_KEYS)
+        j_pt, j_m = j_pt / MEV_PER_GEV, j_m / MEV_PER_GEV
+        pz = j_pt * np.sinh(j_eta)
+        jet_p4 = np.stack((np.sqrt(j_m**2 + j_pt**2 + pz**2), j_pt * np.cos(j_phi),
+                           j_pt * np.sin(j_phi), pz), axis=-1)  # fmt: skip
+        return {
+            "p4": _pad(p4, n), "mask": _pad(mask, n), "jet_p4": jet_p4.astype(np.float32),
+            "jet_pt": j_pt.astype(np.float32),
+            "target": self.h5["labels"][start:stop].astype(np.float32),
+            "weight": self.h5[self.weight_key][start:stop].astype(np.float32),
+        }  # fmt: skip
+
+    def _read_landscape(self, start, stop):
+        comps = []
+        for c in ("E", "PX", "PY", "PZ"):
+            block, first = self.columns[f"{c}_0"]
+            idx = [self.columns[f"{c}_{i}"][1] for i in range(self.n_stored)]
+            rows = block[start:stop]  # (n, columns of this block): one contiguous read
+            comps.append(rows[:, idx].astype(np.float32))
+        p4 = _pad(np.stack(comps, axis=-1), self.n_constituents)  # (n, N, 4)
+        mask = p4[..., 0] > 0
+        jet_p4 = (p4 * mask[..., None]).sum(1)
+        labels_block, col = self.columns["is_signal_new"]
+        return {
+            "p4": p4, "mask": mask, "jet_p4": jet_p4, "jet_pt": np.hypot(jet_p4[:, 1], jet_p4[:, 2]),
+            "target": labels_block[start:stop, col].astype(np.float32),
+            "weight": np.ones(stop - start, dtype=np.float32),
+        }  # fmt: skip
+
+    def _validate(self, out, rows):
+        for key, value in out.items():
+            if value.dtype != bool and not np.isfinite(value).all():
+                row = rows[int(np.argwhere(~np.isfinite(value))[0][0])]
+                raise ValueError(f"{self.path}: non-finite value in {key!r} of jet {row}")
+        negative = (out["p4"][..., 0] < 0) & out["mask"]
+        if negative.any():
+            row = rows[int(np.argwhere(negative)[0][0])]
+            raise ValueError(f"{self.path}: negative constituent energy in jet {row}")
+        empty = ~out["mask"].any(1)
+        if empty.any():
+            log.warning("%s: dropped %d jets without constituents among rows %d–%d", self.path,
+                        int(empty.sum()), rows[0], rows[-1])  # fmt: skip
+            out = {k: v[~empty] for k, v in out.items()}
+        return out
+
+    def jet_pt(self, chunk_rows: int = 65536) -> np.ndarray:
+        """Jet pT in GeV for every row (read in chunks)."""
+        if self.layout == "atlas":
+            return np.concatenate([self.h5["fjet_pt"][a : a + chunk_rows] / MEV_PER_GEV
+                                   for a in range(0, len(self), chunk_rows)] or [np.zeros(0)])  # fmt: skip
+        return np.concatenate([self._read_landscape(a, min(a + chunk_rows, len(self)))["jet_pt"]
+                               for a in range(0, len(self), chunk_rows)] or [np.zeros(0)])  # fmt: skip
+
+
+def _pad(x: np.ndarray, n: int) -> np.ndarray:
+    """Zero-pad axis 1 to length n."""
+    if x.shape[1] >= n:
+        return x
+    pad = [(0, 0), (0, n - x.shape[1])] + [(0, 0)] * (x.ndim - 2)
+    return np.pad(x, pad)
