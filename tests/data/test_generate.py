@@ -67,3 +67,23 @@ def test_bad_generator_settings():
 def test_chunk_seeds_stay_in_pythias_range_and_differ():
     seeds = [chunk_seed(s, i) for s in (0, 12345, 10**12) for i in range(50)]
     assert all(1 <= x <= 900_000_000 for x in seeds) and len(set(seeds)) == len(seeds)
+
+
+def test_datamodule_generates_a_missing_file_once_with_the_detector(tmp_path):
+    from seal.data.jet_datamodule import JetDataModule
+
+    path = tmp_path / "sub" / "default.h5"
+    settings = {**TINY, "n_signal": 3, "n_background": 3, "detector": True}
+    module = JetDataModule(path, n_constituents=40, split=(0.5, 0.5, 0.0), batch_size=4,
+                           generate=settings)  # fmt: skip
+    module.prepare_data()
+    assert path.exists()
+    stamp = path.stat().st_mtime_ns
+    module.prepare_data()  # reused, not regenerated
+    assert path.stat().st_mtime_ns == stamp
+    module.setup()
+    batch = next(iter(module.train_dataloader()))
+    # calorimeter cells are massless
+    p4 = batch["p4"][batch["mask"]].double()
+    m2 = p4[:, 0] ** 2 - (p4[:, 1:] ** 2).sum(-1)
+    assert (m2.abs() < 1e-3 * p4[:, 0] ** 2).all()
