@@ -1,6 +1,6 @@
 """Summarise a sweep: `python scripts/report.py outputs/<task>/multiruns/<date>`.
 
-Writes report.csv, report.md and report_mse_vs_beta.png into the sweep folder and prints the
+Writes report.csv, report.md and report_vs_beta.png into the sweep folder and prints the
 table and the figure's path.
 """
 

@@ -55,6 +55,27 @@ TINY = [
 ]
 
 
+FIXTURE_JETS = Path(__file__).resolve().parent / "data" / "fixture_jets.h5"
+# the same for top tagging, on the 300-jet fixture (pT 400–800 GeV)
+TOP_TINY = [
+    f"data.path={FIXTURE_JETS}",
+    "data.generate=null",
+    "data.batch_size=32",
+    "model.net.dim=16",
+    "model.net.ff_dim=16",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+    "evaluation.betas=[0.0,0.5]",
+    "evaluation.pt_bins=[400,600,800]",
+    "callbacks.model_summary=null",
+]
+EXTRAP_TINY = ["data.train_pt=[null,600]", "data.val_pt=[null,600]", "data.test_pt=[600,null]"]
+
+
 @pytest.fixture
 def compose_cfg(tmp_path):
     """compose(overrides) → the run config with its output folder in tmp_path."""

@@ -4,7 +4,7 @@ import json
 import math
 
 import pytest
-from conftest import TINY
+from conftest import TINY, TOP_TINY
 from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
 
 from seal.train import run
@@ -110,3 +110,12 @@ def test_gsymm_beats_baseline_on_boosted_test_inputs(compose_cfg, tmp_path):
     base = run(compose_cfg(["+experiment=toy_baseline", *budget], tmp_path / "base"))
     gsymm = run(compose_cfg(["+experiment=toy_gsymm", *budget], tmp_path / "gsymm"))
     assert gsymm["boost/mse@0.5"] < 0.7 * base["boost/mse@0.5"]
+
+
+def test_top_tagging_data_errors_come_before_training(compose_cfg, tmp_path):
+    base = ["+experiment=top_gsymm", *TOP_TINY]
+    with pytest.raises(FileNotFoundError, match=r"generate_jets\.py"):
+        run(compose_cfg([*base, f"data.path={tmp_path / 'none.h5'}"]))
+    with pytest.raises(ValueError, match="the train split selects no jets"):
+        run(compose_cfg([*base, "data.train_pt=[2000,null]"]))
+    assert not (tmp_path / "checkpoints").exists()

@@ -1,6 +1,7 @@
 """Streaming jet batches from HDF5 with bounded memory, and the top-tagging DataModule."""
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from seal.data.generate import GeneratorConfig, generate
 from seal.data.jets import NO_DATA_HINT, JetFile
 
 BATCH_KEYS = ("p4", "mask", "target", "weight", "jet_p4")
+# JetStream shards its chunks over workers and ranks itself, so its __len__ is right
+warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
 
 class JetStream(IterableDataset):

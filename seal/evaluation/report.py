@@ -1,7 +1,10 @@
-"""Summarise a sweep: one table (CSV + Markdown) and one figure of MSE vs test |β|.
+"""Summarise a sweep: one table (CSV + Markdown) and one figure of a metric vs test |β|.
 
-A run is any folder under the sweep that holds ``.hydra/config.yaml``; it counts as finished
-when it also holds ``metrics.json`` (failed runs are listed as such, not dropped).
+Regression sweeps (the toy) show MSE at test |β| = 0, 0.3, 0.6, 0.9; tagging sweeps show AUC
+and 1/ε_B at ε_S = 0.3 on the nominal test set, at test |β| = 0.5, and the test pT window (for
+the extrapolation variants the test set lies above the training pT cut). A run is any folder
+under the sweep that holds ``.hydra/config.yaml``; it counts as finished when it also holds
+``metrics.json`` (failed runs are listed as such, not dropped).
 """
 
 import csv
@@ -14,6 +17,14 @@ from omegaconf import OmegaConf
 from seal.evaluation.plots import plot_curves
 
 TABLE_BETAS = (0.0, 0.3, 0.6, 0.9)
+REGRESSION = {
+    "columns": ["test/loss", *[f"boost/mse@{b:g}" for b in TABLE_BETAS], "zboost/mse@0.5"],
+    "curve": ("boost/mse@", "test MSE", True),
+}
+TAGGING = {
+    "columns": ["test_pt", "test/auc", "test/rej@0.3", "boost/auc@0.5", "boost/rej@0.3@0.5"],
+    "curve": ("boost/rej@0.3@", "1/ε_B at ε_S = 0.3", True),
+}
 
 
 def _loss_type(cfg) -> str:
@@ -39,6 +50,8 @@ def load_run(run_dir: Path) -> dict:
     }
     if loss == "augment":
         row["beta_max"] = cfg.data.augment.get("beta_max", "")
+    if cfg.data.get("test_pt") is not None:
+        row["test_pt"] = "–".join("" if v is None else f"{v:g}" for v in cfg.data.test_pt)
     metrics = (
         json.loads((run_dir / "metrics.json").read_text()) if row["status"] == "finished" else {}
     )
@@ -65,14 +78,15 @@ def _label(run: dict, many_tasks: bool) -> str:
 
 
 def summarise(sweep_dir: Path) -> tuple[str, Path]:
-    """Write ``report.csv``, ``report.md`` and ``report_mse_vs_beta.png`` in ``sweep_dir``.
+    """Write ``report.csv``, ``report.md`` and ``report_vs_beta.png`` in ``sweep_dir``.
 
     Returns the Markdown table and the figure's path.
     """
     sweep_dir = Path(sweep_dir)
     runs = find_runs(sweep_dir)
-    columns = ["run", "task", "loss", "weight", "beta_max", "status", "test/loss"]
-    columns += [f"boost/mse@{b:g}" for b in TABLE_BETAS] + ["zboost/mse@0.5"]
+    tagging = any("test/auc" in run["metrics"] for run in runs)
+    kind = TAGGING if tagging else REGRESSION
+    columns = ["run", "task", "loss", "weight", "beta_max", "status", *kind["columns"]]
     rows = [{c: run.get(c, run["metrics"].get(c, "")) for c in columns} for run in runs]
     with open(sweep_dir / "report.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
@@ -86,16 +100,17 @@ def summarise(sweep_dir: Path) -> tuple[str, Path]:
     table += "".join("| " + " | ".join(fmt(r[c]) for c in columns) + " |\n" for r in rows)
     (sweep_dir / "report.md").write_text(f"# Sweep report: {sweep_dir}\n\n{table}")
 
+    prefix, ylabel, logy = kind["curve"]
     many_tasks = len({r["task"] for r in runs}) > 1
     curves = {}
     for run in runs:
-        points = sorted((float(k.split("@")[1]), v) for k, v in run["metrics"].items()
-                        if k.startswith("boost/mse@"))  # fmt: skip
+        points = sorted((float(k[len(prefix):]), v) for k, v in run["metrics"].items()
+                        if k.startswith(prefix))  # fmt: skip
         if points:
             curves[_label(run, many_tasks)] = ([b for b, _ in points], [v for _, v in points])
-    figure = sweep_dir / "report_mse_vs_beta.png"
+    figure = sweep_dir / "report_vs_beta.png"
     if curves:
-        fig = plot_curves(curves, figure, "test boost |β| (random directions)", "test MSE",
-                          f"{sweep_dir.name}: MSE vs test boost")  # fmt: skip
+        fig = plot_curves(curves, figure, "test boost |β| (random directions)", ylabel,
+                          f"{sweep_dir.name}: {ylabel} vs test boost", logy)  # fmt: skip
         plt.close(fig)
     return table, figure

@@ -1,5 +1,6 @@
 """LightningModules (tasks); they never import seal.symmetry."""
 
 from seal.tasks.regression import RegressionTask
+from seal.tasks.tagging import TaggingTask
 
-__all__ = ["RegressionTask"]
+__all__ = ["RegressionTask", "TaggingTask"]

@@ -1,0 +1,138 @@
+"""After training a tagger: ROC, metrics vs a boost of the test jets, output shift, pT bins."""
+
+import csv
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from seal.evaluation.logging import log_results
+from seal.evaluation.metrics import SIGNAL_EFFICIENCIES, roc, tagging_metrics
+from seal.evaluation.plots import plot_curves
+from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_boosts
+from seal.groups import transform_batch
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class TaggingEvaluation:
+    """Evaluate a tagger on the test split; writes CSVs and PNGs into the run folder.
+
+    * ``roc.csv/png``: ε_S vs 1/ε_B (log axis) on the nominal test set;
+    * ``boost_scan.csv/png``: AUC, accuracy and rejections with every test jet's constituents
+      (and axis) boosted by a fixed |β| in a random direction (features recomputed by the model);
+    * ``output_shift.csv/png``: |σ(f(Λx)) − σ(f(x))| per jet at |β| = ``shift_beta``;
+    * ``pt_bins.csv/png``: metrics in bins of jet pT (for extrapolation studies).
+
+    Returns metrics ``boost/auc@β``, ``boost/rej@0.3@β``, ``shift/median@β``, ``shift/p90@β``,
+    ``ptbin/auc@lo-hi``.
+    """
+
+    def __init__(self, betas=DEFAULT_BETAS, shift_beta=0.5, pt_bins=(400, 600, 800, 1000, 1200),
+                 seed=1):  # fmt: skip
+        self.betas = check_betas(betas)
+        self.shift_beta = check_betas([shift_beta])[0]
+        self.pt_bins, self.seed = [float(b) for b in pt_bins], seed
+
+    @torch.no_grad()
+    def _predict(self, module, datamodule, beta=None):
+        device = next(module.parameters()).device
+        logits, labels, weights, pts = [], [], [], []
+        for i, batch in enumerate(datamodule.test_dataloader()):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            if beta is not None:
+                lam = fixed_speed_boosts(len(batch["p4"]), beta, seed=self.seed + i)
+                batch = transform_batch(batch, lam.to(device), ["p4", "jet_p4"])
+            logits.append(module(batch).float().cpu())
+            labels.append(batch["target"].cpu())
+            weights.append(batch["weight"].cpu())
+            pts.append(torch.hypot(batch["jet_p4"][:, 1], batch["jet_p4"][:, 2]).cpu())
+        return [torch.cat(x).numpy() for x in (logits, labels, weights, pts)]
+
+    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0) -> dict:
+        module.eval()
+        datamodule.setup("test")
+        logits, labels, weights, pt = self._predict(module, datamodule)
+        figures, metrics = {}, {}
+        figures["roc"] = self._roc(labels, logits, weights, out_dir)
+        metrics.update(self._boost_scan(module, datamodule, logits, out_dir, figures))
+        metrics.update(self._pt_bins(labels, logits, weights, pt, out_dir, figures))
+        log_results(loggers, metrics, figures, step)
+        for figure, _ in figures.values():
+            plt.close(figure)
+        return metrics
+
+    def _roc(self, labels, logits, weights, out_dir):
+        eps_b, eps_s = roc(labels, logits, weights)
+        keep = eps_b > 0
+        _write_csv(out_dir / "roc.csv", [{"eps_s": s, "eps_b": b} for s, b in zip(eps_s, eps_b)])
+        path = out_dir / "roc.png"
+        fig = plot_curves({"test": (eps_s[keep], 1 / eps_b[keep])}, path, "signal efficiency ε_S",
+                          "background rejection 1/ε_B", "ROC (test jets)")  # fmt: skip
+        return fig, path
+
+    def _boost_scan(self, module, datamodule, nominal, out_dir, figures):
+        rows, metrics, shift = [], {}, None
+        for beta in self.betas:
+            logits, labels, weights, _ = self._predict(module, datamodule, beta if beta else None)
+            row = {"beta": beta, **tagging_metrics(labels, logits, weights)}
+            rows.append(row)
+            metrics[f"boost/auc@{beta:g}"] = row["auc"]
+            metrics[f"boost/rej@0.3@{beta:g}"] = row["rej@0.3"]
+            if beta == self.shift_beta:
+                shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
+        if shift is None:
+            logits = self._predict(module, datamodule, self.shift_beta)[0]
+            shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
+        _write_csv(out_dir / "boost_scan.csv", rows)
+        curves = {f"rej@{e}": ([r["beta"] for r in rows], [r[f"rej@{e}"] for r in rows])
+                  for e in SIGNAL_EFFICIENCIES}  # fmt: skip
+        path = out_dir / "boost_scan.png"
+        fig = plot_curves(
+            curves, path, "test boost |β|", "1/ε_B", "rejection vs boost of test jets"
+        )
+        figures["boost_scan"] = (fig, path)
+        metrics[f"shift/median@{self.shift_beta:g}"] = float(np.median(shift))
+        metrics[f"shift/p90@{self.shift_beta:g}"] = float(np.quantile(shift, 0.9))
+        _write_csv(out_dir / "output_shift.csv", [{"shift": float(s)} for s in shift])
+        path = out_dir / "output_shift.png"
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.hist(shift, bins=50, range=(0, 1), log=True)
+        ax.set(xlabel=f"|σ(f(Λx)) − σ(f(x))| at |β| = {self.shift_beta:g}", ylabel="jets",
+               title="output shift under a boost")  # fmt: skip
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        figures["output_shift"] = (fig, path)
+        return metrics
+
+    def _pt_bins(self, labels, logits, weights, pt, out_dir, figures):
+        rows, metrics = [], {}
+        for lo, hi in zip(self.pt_bins[:-1], self.pt_bins[1:]):
+            inside = (pt >= lo) & (pt < hi)
+            if len(np.unique(labels[inside])) < 2:
+                continue
+            row = {"pt_lo": lo, "pt_hi": hi, "jets": int(inside.sum()),
+                   **tagging_metrics(labels[inside], logits[inside], weights[inside])}  # fmt: skip
+            rows.append(row)
+            metrics[f"ptbin/auc@{lo:g}-{hi:g}"] = row["auc"]
+            metrics[f"ptbin/rej@0.3@{lo:g}-{hi:g}"] = row["rej@0.3"]
+        if rows:
+            _write_csv(out_dir / "pt_bins.csv", rows)
+            path = out_dir / "pt_bins.png"
+            centres = [(r["pt_lo"] + r["pt_hi"]) / 2 for r in rows]
+            curve = {"rej@0.3": (centres, [r["rej@0.3"] for r in rows])}
+            fig = plot_curves(
+                curve, path, "jet pT [GeV]", "1/ε_B at ε_S = 0.3", "rejection in pT bins"
+            )
+            figures["pt_bins"] = (fig, path)
+        return metrics
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))

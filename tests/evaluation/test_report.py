@@ -1,0 +1,37 @@
+import json
+
+from omegaconf import OmegaConf
+
+from seal.evaluation.report import summarise
+
+
+def fake_run(folder, task, symmetry, metrics, test_pt=None):
+    (folder / ".hydra").mkdir(parents=True)
+    cfg = {"task_name": task, "symmetry": symmetry, "data": {"test_pt": test_pt, "augment": None}}
+    OmegaConf.save(OmegaConf.create(cfg), folder / ".hydra" / "config.yaml")
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_tagging_sweep_table_lists_finished_and_failed_runs(tmp_path):
+    tagging = {"test/auc": 0.9, "test/rej@0.3": 40.0, "boost/auc@0.5": 0.7,
+               "boost/rej@0.3@0.5": 5.0, "boost/rej@0.3@0": 40.0}  # fmt: skip
+    fake_run(tmp_path / "0", "top_baseline_extrap", None, tagging, test_pt=[800, None])
+    gsymm = {"penalty": "gsymm", "weight": 1.0, "beta_max": 0.5}
+    fake_run(tmp_path / "1", "top_gsymm_extrap", gsymm, {**tagging, "boost/auc@0.5": 0.85},
+             test_pt=[800, None])  # fmt: skip
+    fake_run(tmp_path / "2", "top_dsymm_extrap", {"penalty": "dsymm", "weight": 2.0}, None)
+    table, figure = summarise(tmp_path)
+    lines = table.strip().splitlines()
+    assert lines[0].startswith(
+        "| run | task | loss | weight | beta_max | status | test_pt | test/auc"
+    )
+    assert (
+        "| 0 | top_baseline_extrap | none |  |  | finished | 800– | 0.9 | 40 | 0.7 | 5 |" in table
+    )
+    assert (
+        "| 1 | top_gsymm_extrap | gsymm | 1 | 0.5 | finished | 800– | 0.9 | 40 | 0.85 | 5 |"
+        in table
+    )
+    assert "| 2 | top_dsymm_extrap | dsymm | 2 |  | failed |" in table
+    assert figure.exists() and (tmp_path / "report.csv").read_text().count("\n") == 4
