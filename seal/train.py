@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import hydra
@@ -10,6 +11,8 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+# Lightning internals on torch 2.13, nothing a user can act on
+warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
 
 
 def instantiate_entries(node, group: str) -> list:

@@ -6,11 +6,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def plot_curves(curves: dict, path, xlabel: str, ylabel: str, title: str = "", logy: bool = True):
+def plot_curves(curves: dict, path, xlabel: str, ylabel: str, title: str = "", logy: bool = True,
+                marker: str | None = "o"):  # fmt: skip
     """One line per entry of ``curves`` (label → (xs, ys)); saves a PNG at ``path``."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (xs, ys) in curves.items():
-        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+        ax.plot(xs, ys, marker=marker, markersize=3, label=label)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logy:
         ax.set_yscale("log")

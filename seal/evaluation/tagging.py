@@ -74,7 +74,7 @@ class TaggingEvaluation:
         _write_csv(out_dir / "roc.csv", [{"eps_s": s, "eps_b": b} for s, b in zip(eps_s, eps_b)])
         path = out_dir / "roc.png"
         fig = plot_curves({"test": (eps_s[keep], 1 / eps_b[keep])}, path, "signal efficiency ε_S",
-                          "background rejection 1/ε_B", "ROC (test jets)")  # fmt: skip
+                          "background rejection 1/ε_B", "ROC (test jets)", marker=None)  # fmt: skip
         return fig, path
 
     def _boost_scan(self, module, datamodule, nominal, out_dir, figures):
