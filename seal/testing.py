@@ -43,43 +43,27 @@ def random_on_shell(
     return {"p4": p4.to(dtype), "mask": mask, "jet_p4": p4.sum(1).to(dtype)}
 
 
-def _compare(fn, batch, group, keys, n_samples, atol, rtol, covariant, seed):
+def assert_equivariant(fn, batch: dict, group: Group, covariant: bool = False,
+                       keys=("p4", "jet_p4"), n_samples: int = 3, atol: float = ATOL,
+                       rtol: float = RTOL, seed: int = 0) -> None:  # fmt: skip
+    """Assert ``fn(g·x) == fn(x)`` (or ``Λ(g) fn(x)`` for a (B, 4) output when ``covariant``)
+    for ``n_samples`` draws of one group element per example, transforming ``keys``."""
     gen = torch.Generator().manual_seed(seed)
     reference = fn(batch)
     for _ in range(n_samples):
         lam = group.sample(len(reference), generator=gen, device=reference.device)
         moved = fn(transform_batch(batch, lam, [k for k in keys if k in batch]))
-        expected = (
-            torch.einsum("bij,bj->bi", lam.to(reference.dtype), reference)
-            if covariant
-            else reference
-        )
+        expected = reference
+        if covariant:
+            expected = torch.einsum("bij,bj->bi", lam.to(reference.dtype), reference)
         torch.testing.assert_close(moved, expected, atol=atol, rtol=rtol)
 
 
-def assert_invariant(
-    fn,
-    batch: dict,
-    group: Group,
-    keys=("p4", "jet_p4"),
-    n_samples: int = 3,
-    atol: float = ATOL,
-    rtol: float = RTOL,
-    seed: int = 0,
-) -> None:
-    """Assert ``fn(g·x) == fn(x)`` for ``n_samples`` draws of one g per example."""
-    _compare(fn, batch, group, keys, n_samples, atol, rtol, covariant=False, seed=seed)
+def assert_invariant(fn, batch: dict, group: Group, **options) -> None:
+    """:func:`assert_equivariant` for an invariant output (options: keys, n_samples, atol, …)."""
+    assert_equivariant(fn, batch, group, covariant=False, **options)
 
 
-def assert_covariant(
-    fn,
-    batch: dict,
-    group: Group,
-    keys=("p4", "jet_p4"),
-    n_samples: int = 3,
-    atol: float = ATOL,
-    rtol: float = RTOL,
-    seed: int = 0,
-) -> None:
-    """Assert ``fn(g·x) == Λ(g) fn(x)`` for a (B, 4) output, ``n_samples`` draws."""
-    _compare(fn, batch, group, keys, n_samples, atol, rtol, covariant=True, seed=seed)
+def assert_covariant(fn, batch: dict, group: Group, **options) -> None:
+    """:func:`assert_equivariant` for a four-vector output that should transform as Λ."""
+    assert_equivariant(fn, batch, group, covariant=True, **options)
