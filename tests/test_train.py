@@ -115,7 +115,7 @@ def test_gsymm_beats_baseline_on_boosted_test_inputs(compose_cfg, tmp_path):
 def test_top_tagging_data_errors_come_before_training(compose_cfg, tmp_path):
     base = ["+experiment=top_gsymm", *TOP_TINY]
     with pytest.raises(FileNotFoundError, match=r"generate_jets\.py"):
-        run(compose_cfg([*base, f"data.path={tmp_path / 'none.h5'}"]))
+        run(compose_cfg([*base, f"data.path={tmp_path / 'none.h5'}"], tmp_path / "a"))
     with pytest.raises(ValueError, match="the train split selects no jets"):
-        run(compose_cfg([*base, "data.train_pt=[2000,null]"]))
-    assert not (tmp_path / "checkpoints").exists()
+        run(compose_cfg([*base, "data.train_pt=[2000,null]"], tmp_path / "b"))
+    assert not list(tmp_path.glob("*/checkpoints/*.ckpt"))
