@@ -24,7 +24,6 @@ from tqdm import tqdm
 from seal.data import detector
 from seal.data.atlas_format import write_atlas
 
-PROCESSES = ("ttbar", "qcd")
 NEUTRINOS = (12, 14, 16)
 QUIET = [
     "Next:numberCount = 0", "Next:numberShowEvent = 0", "Next:numberShowInfo = 0",
@@ -161,7 +160,9 @@ def _visible(batch):
     import awkward as ak
 
     prt = batch.prt
-    keep = (prt.status > 0) & (abs(prt.id) != 12) & (abs(prt.id) != 14) & (abs(prt.id) != 16)
+    keep = prt.status > 0
+    for neutrino in NEUTRINOS:
+        keep = keep & (abs(prt.id) != neutrino)
     p = prt[keep].p
     return ak.zip({"px": p.px, "py": p.py, "pz": p.pz, "E": p.e})
 
