@@ -67,14 +67,17 @@ class ConstituentTransformer(nn.Module):
         self.blocks = nn.ModuleList(EncoderBlock(dim, heads, ff_dim, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 1))
-        self.use_jet_p4 = use_jet_p4
+        self.use_jet_p4, self.latent_dim = use_jet_p4, dim
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def encode(self, batch: dict) -> torch.Tensor:
+        """(B, dim) masked mean of the normalised constituent embeddings."""
         mask = batch["mask"]
         jet_p4 = batch["jet_p4"] if self.use_jet_p4 else None
         x = self.embed(constituent_features(batch["p4"], mask, jet_p4))  # (B, N, D)
         for block in self.blocks:
             x = block(x, mask)
         weights = mask.unsqueeze(-1).to(x.dtype)  # (B, N, 1)
-        pooled = (self.norm(x) * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, D)
-        return self.head(pooled).squeeze(-1)
+        return (self.norm(x) * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, D)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head(self.encode(batch)).squeeze(-1)

@@ -1,0 +1,95 @@
+"""Hard Lorentz-invariant tagger: an edge network whose only inputs are Minkowski products."""
+
+import itertools
+
+import torch
+from torch import nn
+
+from seal.groups.minkowski import METRIC
+
+
+def signed_log(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) · log(1 + |x|)``: compresses GeV² products spanning many decades, keeps sign."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def pair_invariants(p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The invariant inputs of every pair (i, j) of valid constituents.
+
+    Parameters
+    ----------
+    p4 : Tensor, shape (B, N, 4)
+        Four-momenta (E, px, py, pz) in GeV, zero-padded.
+    mask : Tensor, shape (B, N), bool
+
+    Returns
+    -------
+    Tensor, shape (B, N, N, 4)
+        ``signed_log`` of p_i·p_j, p_i·P, p_j·P and P² in GeV², with P the sum of the valid
+        constituents (the diagonal i = j carries the masses m_i²). Padded pairs are 0.
+    """
+    metric = METRIC.to(p4)
+    p = p4 * mask.unsqueeze(-1)  # (B, N, 4)
+    total = p.sum(1)  # (B, 4)
+    pp = torch.einsum("bni,ij,bmj->bnm", p, metric, p)  # (B, N, N): p_i·p_j
+    pP = torch.einsum("bni,ij,bj->bn", p, metric, total)  # (B, N): p_i·P
+    PP = torch.einsum("bi,ij,bj->b", total, metric, total)  # (B,): P²
+    n = p.shape[1]
+    pairs = torch.stack(
+        (pp, pP[:, :, None].expand(-1, -1, n), pP[:, None, :].expand(-1, n, -1),
+         PP[:, None, None].expand(-1, n, n)),
+        dim=-1,
+    )  # fmt: skip  # (B, N, N, 4)
+    pair_mask = (mask[:, :, None] & mask[:, None, :]).unsqueeze(-1)  # (B, N, N, 1)
+    return torch.where(pair_mask, signed_log(pairs), torch.zeros_like(pairs))
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers = []
+    for a, b in itertools.pairwise(sizes):
+        layers += [nn.Linear(a, b), nn.GELU()]
+    return nn.Sequential(*layers)
+
+
+class InvariantNet(nn.Module):
+    """Exactly Lorentz-invariant (and permutation-invariant) tagger.
+
+    Pairs (i, j) of the first ``max_particles`` constituent slots are embedded from their
+    invariants (:func:`pair_invariants`) by an edge MLP, averaged over j for each i, passed
+    through a node MLP, and averaged over i into a latent vector; a head maps it to one logit.
+    Slots are truncated in storage order (never re-sorted by pT, which is frame-dependent), so
+    the network is invariant also when jets are longer than ``max_particles``.
+
+    Parameters
+    ----------
+    hidden : int — width of the edge and node MLPs.
+    latent_dim : int — size of the pooled representation (``encode``).
+    depth : int — hidden layers of the edge MLP (≥ 1).
+    max_particles : int — constituent slots used (pairs cost O(N²)).
+
+    ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
+    """
+
+    def __init__(self, hidden: int = 64, latent_dim: int = 64, depth: int = 2,
+                 max_particles: int = 32):  # fmt: skip
+        super().__init__()
+        if depth < 1 or max_particles < 1:
+            raise ValueError(f"need depth ≥ 1 and max_particles ≥ 1; got {depth}, {max_particles}")
+        self.edge = _mlp([4] + [hidden] * depth)
+        self.node = _mlp([hidden, hidden, latent_dim])
+        self.head = nn.Sequential(
+            nn.Linear(latent_dim, latent_dim), nn.GELU(), nn.Linear(latent_dim, 1)
+        )
+        self.latent_dim, self.max_particles = latent_dim, max_particles
+
+    def encode(self, batch: dict) -> torch.Tensor:
+        """(B, latent_dim) invariant representation of each example."""
+        p4, mask = batch["p4"][:, : self.max_particles], batch["mask"][:, : self.max_particles]
+        pair_mask = (mask[:, :, None] & mask[:, None, :]).unsqueeze(-1).to(p4.dtype)  # (B,N,N,1)
+        edges = self.edge(pair_invariants(p4, mask)) * pair_mask  # (B, N, N, H)
+        nodes = edges.sum(2) / pair_mask.sum(2).clamp_min(1.0)  # (B, N, H): mean over partners
+        weights = mask.unsqueeze(-1).to(p4.dtype)  # (B, N, 1)
+        return (self.node(nodes) * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, L)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head(self.encode(batch)).squeeze(-1)
