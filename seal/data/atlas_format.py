@@ -20,7 +20,7 @@ MEV_PER_GEV = 1000.0
 
 
 def flatten_weights(pt: np.ndarray, labels: np.ndarray, bins: int = 20) -> np.ndarray:
-    """Signal weight 1; background weight ∝ n_sig(pT bin) / n_bkg(pT bin), mean 1 over background."""
+    """Signal weight 1; background weight ∝ n_sig(pT bin) / n_bkg(pT bin), mean 1 on background."""
     weights = np.ones(len(pt))
     background = labels == 0
     if background.any() and (~background).any():

@@ -21,7 +21,7 @@ def emulate_event(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     eta = np.arcsinh(p[:, 2] / np.maximum(pt, 1e-12))
     phi = np.arctan2(p[:, 1], p[:, 0])
     inside = np.abs(eta) < ETA_MAX
-    n_eta = int(round(2 * ETA_MAX / CELL))
+    n_eta = round(2 * ETA_MAX / CELL)
     i_eta = np.minimum(((eta[inside] + ETA_MAX) / CELL).astype(int), n_eta - 1)
     i_phi = np.minimum(((phi[inside] + np.pi) / (2 * np.pi / N_PHI)).astype(int), N_PHI - 1)
     cell = i_eta * N_PHI + i_phi

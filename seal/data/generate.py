@@ -10,19 +10,16 @@ ran, and finished chunks are kept on disk, so an interrupted run resumes where i
 
 import json
 import math
-import multiprocessing
-import os
 import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
-from tqdm import tqdm
 
 from seal.data import detector
 from seal.data.atlas_format import write_atlas
+from seal.data.chunks import run_chunks
 
 NEUTRINOS = (12, 14, 16)
 QUIET = [
@@ -181,7 +178,9 @@ def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets:
         pythia.readString(line)
     if not pythia.init():
         settings = "; ".join(pythia_settings(cfg, process, slice_index, seed)[:5])
-        raise RuntimeError(f"Pythia failed to initialise for {process}, slice {slice_index}: {settings}")
+        raise RuntimeError(
+            f"Pythia failed to initialise for {process}, slice {slice_index}: {settings}"
+        )
     lo, hi = cfg.slice_edges(slice_index)
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.radius)
     jets_out, cons_out, events = [], [], 0
@@ -245,19 +244,12 @@ def chunk_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0]) % PYTHIA_MAX_SEED + 1
 
 
-def _run_chunk(args):
-    cfg, (process, slice_index, n_jets, index), chunk_dir = args
-    path = chunk_dir / f"chunk_{index:05d}.npz"
-    if path.exists():
-        return index, 0, 0.0
-    start = time.perf_counter()
+def _jet_chunk(payload) -> dict:
+    cfg, (process, slice_index, n_jets, index) = payload
     out = generate_chunk(cfg, process, slice_index, n_jets, seed=chunk_seed(cfg.seed, index))
     arrays = to_atlas_arrays(out["jet"], out["constituents"], cfg.n_constituents)
     arrays["labels"] = np.full(len(out["jet"]), int(process == "ttbar"))
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)  # a chunk is either complete on disk or absent
-    return index, len(out["jet"]), time.perf_counter() - start
+    return arrays
 
 
 def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None) -> dict:
@@ -266,25 +258,17 @@ def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None) -
     chunk_dir = output.with_name(output.name + ".chunks")
     chunk_dir.mkdir(parents=True, exist_ok=True)
     (chunk_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    chunks = cfg.chunks()
-    todo = [c for c in chunks if not (chunk_dir / f"chunk_{c[3]:05d}.npz").exists()]
-    processes = processes or os.cpu_count() or 1
-    start, made, busy = time.perf_counter(), 0, 0.0
-    bar = tqdm(total=len(chunks), initial=len(chunks) - len(todo), unit="chunk",
-               desc=f"generating {output.name}")  # fmt: skip
-    with multiprocessing.get_context("fork").Pool(min(processes, max(1, len(todo)))) as pool:
-        for _, jets, seconds in pool.imap_unordered(_run_chunk, [(cfg, c, chunk_dir) for c in todo]):
-            made, busy = made + jets, busy + seconds
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(jets_per_s=f"{made / elapsed:.1f}", per_core=f"{made / max(busy, 1e-9):.1f}")
-            bar.update()
-    bar.close()
-    write_atlas(output, [chunk_dir / f"chunk_{c[3]:05d}.npz" for c in chunks], cfg)
+    paths = [chunk_dir / f"chunk_{c[3]:05d}.npz" for c in cfg.chunks()]
+    timing = run_chunks(_jet_chunk, [(path, (cfg, c)) for path, c in zip(paths, cfg.chunks())],
+                        f"generating {output.name}", "jets", processes)  # fmt: skip
+    write_atlas(output, paths, cfg)
     shutil.rmtree(chunk_dir)  # merged: the chunks were only kept to resume an interrupted run
-    elapsed = time.perf_counter() - start
-    summary = {"jets_generated": made, "seconds": elapsed,
-               "jets_per_s": made / elapsed if made else 0.0,
-               "jets_per_s_per_core": made / busy if busy else 0.0}  # fmt: skip
+    summary = {
+        "jets_generated": timing["made"],
+        "seconds": timing["seconds"],
+        "jets_per_s": timing["per_s"],
+        "jets_per_s_per_core": timing["per_s_per_core"],
+    }
     with h5py.File(output, "a") as f:
         f["metadata"].attrs["timing"] = json.dumps(summary)
     return summary

@@ -72,7 +72,11 @@ class JetStream(IterableDataset):
             for start in self._my_chunks(rng):
                 stop = min(start + self.chunk_rows, len(self.selected))
                 rows = file.read(start, stop, self.selected[start:stop])
-                buffer = rows if buffer is None else {k: np.concatenate((buffer[k], rows[k])) for k in rows}
+                buffer = (
+                    rows
+                    if buffer is None
+                    else {k: np.concatenate((buffer[k], rows[k])) for k in rows}
+                )
                 if self.shuffle:
                     order = rng.permutation(len(buffer["target"]))
                     buffer = {k: v[order] for k, v in buffer.items()}
@@ -129,7 +133,9 @@ class JetDataModule(pl.LightningDataModule):
         if self.selected:
             return
         if not self.path.exists():
-            raise FileNotFoundError(f"jet file {self.path} does not exist: " + NO_DATA_HINT.format(path=self.path))
+            raise FileNotFoundError(
+                f"jet file {self.path} does not exist: " + NO_DATA_HINT.format(path=self.path)
+            )
         file = JetFile(self.path, self.n_constituents)
         pt = file.jet_pt()[: self.max_jets]
         file.close()
@@ -140,11 +146,14 @@ class JetDataModule(pl.LightningDataModule):
             window = self.pt_windows[name]
             if window is not None:
                 lo, hi = window
-                chosen &= (pt >= (lo if lo is not None else -np.inf)) & (pt < (hi if hi is not None else np.inf))
+                chosen &= (pt >= (lo if lo is not None else -np.inf)) & (
+                    pt < (hi if hi is not None else np.inf)
+                )
             if self.split[i] > 0 and not chosen.any():
                 raise ValueError(
                     f"{self.path}: the {name} split selects no jets (rows {int(edges[i])}–"
-                    f"{int(edges[i + 1])}, pT window {window} GeV; file pT {pt.min():.0f}–{pt.max():.0f} GeV)"
+                    f"{int(edges[i + 1])}, pT window {window} GeV; "
+                    f"file pT {pt.min():.0f}–{pt.max():.0f} GeV)"
                 )
             self.selected[name] = chosen
 

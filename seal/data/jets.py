@@ -32,7 +32,9 @@ def open_h5(path: Path) -> h5py.File:
     """Open for reading, with errors that name the file and say what to do."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"jet file {path} does not exist: " + NO_DATA_HINT.format(path=path))
+        raise FileNotFoundError(
+            f"jet file {path} does not exist: " + NO_DATA_HINT.format(path=path)
+        )
     try:
         return h5py.File(path, "r")
     except OSError as error:
@@ -81,16 +83,22 @@ class JetFile:
     def _check_atlas(self):
         shape = self._require("fjet_clus_pt").shape
         if len(shape) != 2:
-            raise ValueError(f"{self.path}: 'fjet_clus_pt' must be (jets, constituents); got {shape}")
+            raise ValueError(
+                f"{self.path}: 'fjet_clus_pt' must be (jets, constituents); got {shape}"
+            )
         for key in CONSTITUENT_KEYS:
             if self._require(key).shape != shape:
-                raise ValueError(f"{self.path}: {key!r} has shape {self.h5[key].shape}, expected {shape}")
+                raise ValueError(
+                    f"{self.path}: {key!r} has shape {self.h5[key].shape}, expected {shape}"
+                )
         self.weight_key = next((k for k in ("weights", "training_weights") if k in self.h5), None)
         if self.weight_key is None:
             raise KeyError(f"{self.path}: missing dataset 'weights' (or 'training_weights')")
         for key in (*JET_KEYS, "labels", self.weight_key):
             if self._require(key).shape != shape[:1]:
-                raise ValueError(f"{self.path}: {key!r} has shape {self.h5[key].shape}, expected ({shape[0]},)")
+                raise ValueError(
+                    f"{self.path}: {key!r} has shape {self.h5[key].shape}, expected ({shape[0]},)"
+                )
         self._len = shape[0]
 
     def _index_landscape(self):
@@ -126,7 +134,9 @@ class JetFile:
 
     def _read_atlas(self, start, stop):
         n = self.n_constituents
-        pt, eta, phi, energy = (self.h5[k][start:stop, :n].astype(np.float32) for k in CONSTITUENT_KEYS)
+        pt, eta, phi, energy = (
+            self.h5[k][start:stop, :n].astype(np.float32) for k in CONSTITUENT_KEYS
+        )
         pt, energy = pt / MEV_PER_GEV, energy / MEV_PER_GEV
         p4 = np.stack((energy, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)), axis=-1)
         mask = pt > 0
@@ -145,7 +155,7 @@ class JetFile:
     def _read_landscape(self, start, stop):
         comps = []
         for c in ("E", "PX", "PY", "PZ"):
-            block, first = self.columns[f"{c}_0"]
+            block, _first = self.columns[f"{c}_0"]
             idx = [self.columns[f"{c}_{i}"][1] for i in range(self.n_stored)]
             rows = block[start:stop]  # (n, columns of this block): one contiguous read
             comps.append(rows[:, idx].astype(np.float32))
@@ -154,10 +164,13 @@ class JetFile:
         jet_p4 = (p4 * mask[..., None]).sum(1)
         labels_block, col = self.columns["is_signal_new"]
         return {
-            "p4": p4, "mask": mask, "jet_p4": jet_p4, "jet_pt": np.hypot(jet_p4[:, 1], jet_p4[:, 2]),
+            "p4": p4,
+            "mask": mask,
+            "jet_p4": jet_p4,
+            "jet_pt": np.hypot(jet_p4[:, 1], jet_p4[:, 2]),
             "target": labels_block[start:stop, col].astype(np.float32),
             "weight": np.ones(stop - start, dtype=np.float32),
-        }  # fmt: skip
+        }
 
     def _validate(self, out, rows):
         for key, value in out.items():
@@ -178,10 +191,20 @@ class JetFile:
     def jet_pt(self, chunk_rows: int = 65536) -> np.ndarray:
         """Jet pT in GeV for every row (read in chunks)."""
         if self.layout == "atlas":
-            return np.concatenate([self.h5["fjet_pt"][a : a + chunk_rows] / MEV_PER_GEV
-                                   for a in range(0, len(self), chunk_rows)] or [np.zeros(0)])  # fmt: skip
-        return np.concatenate([self._read_landscape(a, min(a + chunk_rows, len(self)))["jet_pt"]
-                               for a in range(0, len(self), chunk_rows)] or [np.zeros(0)])  # fmt: skip
+            return np.concatenate(
+                [
+                    self.h5["fjet_pt"][a : a + chunk_rows] / MEV_PER_GEV
+                    for a in range(0, len(self), chunk_rows)
+                ]
+                or [np.zeros(0)]
+            )
+        return np.concatenate(
+            [
+                self._read_landscape(a, min(a + chunk_rows, len(self)))["jet_pt"]
+                for a in range(0, len(self), chunk_rows)
+            ]
+            or [np.zeros(0)]
+        )
 
 
 def _pad(x: np.ndarray, n: int) -> np.ndarray:

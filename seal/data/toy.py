@@ -130,8 +130,14 @@ class ToyDataModule(pl.LightningDataModule):
                                               self.truth_fn, self.sampler)  # fmt: skip
 
     def _loader(self, split, batch_size, shuffle=False, transform=None):
-        return loader(self.splits[split], batch_size, shuffle=shuffle, transform=transform,
-                      num_workers=self.num_workers, persistent_workers=self.num_workers > 0)  # fmt: skip
+        return loader(
+            self.splits[split],
+            batch_size,
+            shuffle=shuffle,
+            transform=transform,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self):
         return self._loader("train", self.batch_size, shuffle=True, transform=self.augment)

@@ -2,7 +2,8 @@ import h5py
 import numpy as np
 import pytest
 
-from seal.data.generate import GeneratorConfig, _run_chunk, chunk_seed, generate, top_partons
+from seal.data.chunks import run_chunks
+from seal.data.generate import GeneratorConfig, _jet_chunk, chunk_seed, generate, top_partons
 
 TINY = dict(n_signal=6, n_background=6, pt_min=400.0, pt_max=600.0, n_slices=1, chunk_jets=3,
             n_constituents=150, seed=3)  # fmt: skip
@@ -21,7 +22,7 @@ def test_generation_is_deterministic_and_resumes_without_redoing_chunks(tmp_path
     # an interrupted run: chunk 0 finished before the stop
     chunk_dir = tmp_path / "resumed.h5.chunks"
     chunk_dir.mkdir()
-    _run_chunk((cfg, cfg.chunks()[0], chunk_dir))
+    run_chunks(_jet_chunk, [(chunk_dir / "chunk_00000.npz", (cfg, cfg.chunks()[0]))], "one chunk")
     resumed = generate(cfg, tmp_path / "resumed.h5", processes=2)
     assert resumed["jets_generated"] == 9  # only the three missing chunks ran
     assert not chunk_dir.exists()  # merged, then cleaned up

@@ -39,7 +39,9 @@ def test_fixture_round_trip_matches_the_stored_atlas_arrays():
         pt, energy = f["fjet_clus_pt"][:] / 1e3, f["fjet_clus_E"][:] / 1e3
         labels, weights = f["labels"][:], f["weights"][:]
     assert out["p4"].shape == (300, 80, 4) and out["p4"].dtype == np.float32
-    np.testing.assert_allclose(np.hypot(out["p4"][..., 1], out["p4"][..., 2]), pt, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        np.hypot(out["p4"][..., 1], out["p4"][..., 2]), pt, rtol=1e-5, atol=1e-4
+    )
     np.testing.assert_allclose(out["p4"][..., 0], energy, rtol=1e-6)
     assert np.array_equal(out["mask"], pt > 0)
     assert np.array_equal(out["target"], labels) and np.allclose(out["weight"], weights)
@@ -64,7 +66,9 @@ def test_atlas_reader_converts_units_and_both_weight_names(tmp_path):
     eta, phi = np.array([[0.5, -1.0, 0.0]]), np.array([[0.3, 3.0, 0.0]])
     energy = pt * np.cosh(eta)
     for name in ("weights", "training_weights"):
-        write_atlas_file(tmp_path / f"{name}.h5", pt, eta, phi, energy, np.array([1]), weight_key=name)
+        write_atlas_file(
+            tmp_path / f"{name}.h5", pt, eta, phi, energy, np.array([1]), weight_key=name
+        )
         out = JetFile(tmp_path / f"{name}.h5", n_constituents=4).read(0, 1)
         expected = [100 * np.cosh(0.5), 100 * np.cos(0.3), 100 * np.sin(0.3), 100 * np.sinh(0.5)]
         np.testing.assert_allclose(out["p4"][0, 0], expected, rtol=1e-6)
@@ -109,12 +113,23 @@ def test_boost_acts_on_constituents_and_jet_axis_alike():
     [
         (lambda f: f.__delitem__("fjet_clus_E"), KeyError, "missing dataset 'fjet_clus_E'"),
         (lambda f: f.__delitem__("weights"), KeyError, "'weights' \\(or 'training_weights'\\)"),
-        (lambda f: _replace(f, "fjet_clus_eta", f["fjet_clus_eta"][:, :10]), ValueError,
-         "'fjet_clus_eta' has shape \\(300, 10\\), expected \\(300, 80\\)"),
-        (lambda f: _set(f, "fjet_clus_E", 5, 0, np.nan), ValueError, "non-finite value in 'p4' of jet 5"),
-        (lambda f: _set(f, "fjet_clus_E", 9, 1, -3.0), ValueError, "negative constituent energy in jet 9"),
+        (
+            lambda f: _replace(f, "fjet_clus_eta", f["fjet_clus_eta"][:, :10]),
+            ValueError,
+            "'fjet_clus_eta' has shape \\(300, 10\\), expected \\(300, 80\\)",
+        ),
+        (
+            lambda f: _set(f, "fjet_clus_E", 5, 0, np.nan),
+            ValueError,
+            "non-finite value in 'p4' of jet 5",
+        ),
+        (
+            lambda f: _set(f, "fjet_clus_E", 9, 1, -3.0),
+            ValueError,
+            "negative constituent energy in jet 9",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_files_name_the_file_key_and_jet(tmp_path, edit, error, message):
     path = tmp_path / "bad.h5"
     shutil.copy(FIXTURE, path)
@@ -150,14 +165,14 @@ def test_empty_jets_are_dropped_with_a_logged_count(tmp_path, caplog):
 
 
 def test_missing_corrupt_and_truncated_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="generate_jets.py"):
+    with pytest.raises(FileNotFoundError, match=r"generate_jets\.py"):
         JetFile(tmp_path / "nope.h5")
     (tmp_path / "junk.h5").write_bytes(b"not an hdf5 file at all" * 100)
-    with pytest.raises(OSError, match="junk.h5 \\(corrupt or truncated\\?\\)"):
+    with pytest.raises(OSError, match=r"junk\.h5 \(corrupt or truncated\?\)"):
         JetFile(tmp_path / "junk.h5")
     data = FIXTURE.read_bytes()
     (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
-    with pytest.raises(OSError, match="cut.h5"):
+    with pytest.raises(OSError, match=r"cut\.h5"):
         file = JetFile(tmp_path / "cut.h5", 80)
         file.read(0, len(file))
 
@@ -186,7 +201,9 @@ def test_pt_windows_make_an_extrapolation_split():
         for batch in loader:
             pt = torch.hypot(batch["jet_p4"][:, 1], batch["jet_p4"][:, 2])
             assert check(pt).all()
-    with pytest.raises(ValueError, match="the test split selects no jets .*pT window \\[3000, None\\]"):
+    with pytest.raises(
+        ValueError, match=r"the test split selects no jets .*pT window \[3000, None\]"
+    ):
         make_module(test_pt=[3000, None])
 
 
@@ -198,7 +215,9 @@ def test_memory_stays_bounded_on_a_ten_times_larger_file(tmp_path):
                 dst[key] = np.concatenate([src[key][:]] * 10)
 
     def peak(path):
-        stream = JetStream(path, 80, np.ones(len(JetFile(path)), bool), 64, shuffle=True, chunk_rows=128)
+        stream = JetStream(
+            path, 80, np.ones(len(JetFile(path)), bool), 64, shuffle=True, chunk_rows=128
+        )
         tracemalloc.start()
         rows = sum(len(b["target"]) for b in stream)
         size = tracemalloc.get_traced_memory()[1]

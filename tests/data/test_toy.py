@@ -45,7 +45,9 @@ def test_spurion_truth_is_broken_but_keeps_the_beam_rotations(batch):
 
 
 def test_covariant_truth_transforms_as_a_four_vector(batch):
-    assert_covariant(lambda b: covariant_truth(b["p4"]), batch, Lorentz(0.95), atol=1e-11, rtol=1e-11)
+    assert_covariant(
+        lambda b: covariant_truth(b["p4"]), batch, Lorentz(0.95), atol=1e-11, rtol=1e-11
+    )
 
 
 def test_on_shell_sampler_gives_massive_particles():
@@ -55,7 +57,10 @@ def test_on_shell_sampler_gives_massive_particles():
 
 
 def test_splits_are_seeded_distinct_and_reproducible():
-    a, b = ToyDataModule(n_train=10, n_val=10, n_test=10), ToyDataModule(n_train=10, n_val=10, n_test=10)
+    a, b = (
+        ToyDataModule(n_train=10, n_val=10, n_test=10),
+        ToyDataModule(n_train=10, n_val=10, n_test=10),
+    )
     a.setup(), b.setup()
     assert torch.equal(a.splits["train"]["p4"], b.splits["train"]["p4"])
     assert not torch.equal(a.splits["train"]["p4"], a.splits["val"]["p4"])
