@@ -44,9 +44,11 @@ demo: install ## toy study: baseline / GSEAL / δSEAL / augmentation (~2 min on 
 bench: install ## step-time ratios of the symmetry terms to plain training (one process)
 	$(PY) scripts/bench.py
 
-fixture: install ## regenerate the jet test fixture tests/data/fixture_jets.h5 (300 jets, ~6 s)
+fixture: install ## regenerate the test fixtures tests/data/fixture_{jets,dimuon}.h5 (~10 s)
 	$(PY) scripts/generate_jets.py --out tests/data/fixture_jets.h5 --force --n-signal 150 \
 		--n-background 150 --pt-min 400 --pt-max 800 --n-slices 2 --n-constituents 80 --chunk-jets 75 --seed 7
+	$(PY) scripts/generate_dimuon.py --out tests/data/fixture_dimuon.h5 --force --n-signal 1000 \
+		--n-background 1000 --chunk-events 500 --seed 7
 
 data: install ## generate the default top-tagging set data/top_default.h5 (~5 min on 2 cores)
 	$(PY) scripts/generate_jets.py --out data/top_default.h5 --n-signal 8000 --n-background 8000 \

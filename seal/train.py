@@ -93,6 +93,7 @@ def run(cfg: DictConfig) -> dict:
         if evaluation is not None and trainer.is_global_zero:
             metrics.update(evaluation(module, datamodule, out, loggers, trainer.global_step))
         metrics["trainer/global_step"] = trainer.global_step
+        metrics["model/params"] = sum(p.numel() for p in module.parameters())
         if trainer.is_global_zero:
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
             log.info("metrics written to %s", out / "metrics.json")

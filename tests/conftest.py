@@ -56,13 +56,8 @@ TINY = [
 
 
 FIXTURE_JETS = Path(__file__).resolve().parent / "data" / "fixture_jets.h5"
-# the same for top tagging, on the 300-jet fixture (pT 400–800 GeV)
-TOP_TINY = [
-    f"data.path={FIXTURE_JETS}",
-    "data.generate=null",
-    "data.batch_size=32",
-    "model.net.dim=16",
-    "model.net.ff_dim=16",
+FIXTURE_DIMUON = Path(__file__).resolve().parent / "data" / "fixture_dimuon.h5"
+COMMON_TINY = [
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=1",
@@ -70,10 +65,20 @@ TOP_TINY = [
     "trainer.enable_progress_bar=false",
     "trainer.log_every_n_steps=1",
     "evaluation.betas=[0.0,0.5]",
-    "evaluation.pt_bins=[400,600,800]",
     "callbacks.model_summary=null",
 ]
+# the same for top tagging, on the 300-jet fixture (pT 400–800 GeV)
+TOP_DATA_TINY = [f"data.path={FIXTURE_JETS}", "data.generate=null", "data.batch_size=32",
+                 "evaluation.pt_bins=[400,600,800]", *COMMON_TINY]  # fmt: skip
+TOP_TINY = [*TOP_DATA_TINY, "model.net.dim=16", "model.net.ff_dim=16"]
 EXTRAP_TINY = ["data.train_pt=[null,600]", "data.val_pt=[null,600]", "data.test_pt=[600,null]"]
+# the alternatives' networks, shrunk (these replace the transformer's model.net.dim/ff_dim)
+INVARIANT_TINY = ["model.net.hidden=8", "model.net.latent_dim=8", "model.net.max_particles=6"]
+HYBRID_TINY = ["model.net.latent_dim=8", "model.net.invariant.hidden=8",
+               "model.net.invariant.latent_dim=8"]  # fmt: skip
+# the dimuon study on the 2000-event fixture made by `make fixture`
+DIMUON_TINY = [f"data.path={FIXTURE_DIMUON}", "data.generate=null", "data.n_train=64",
+               "data.n_val=64", "data.n_test=256", "data.batch_size=32", *COMMON_TINY]  # fmt: skip
 
 
 @pytest.fixture

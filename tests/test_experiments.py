@@ -5,7 +5,16 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import CONFIG_DIR, EXTRAP_TINY, TINY, TOP_TINY
+from conftest import (
+    CONFIG_DIR,
+    DIMUON_TINY,
+    EXTRAP_TINY,
+    HYBRID_TINY,
+    INVARIANT_TINY,
+    TINY,
+    TOP_DATA_TINY,
+    TOP_TINY,
+)
 
 from seal.train import run
 
@@ -19,8 +28,17 @@ def test_experiments_are_discovered():
 def tiny_overrides(experiment: str) -> list[str]:
     if experiment.startswith("toy_"):
         return TINY
+    extrap = EXTRAP_TINY if experiment.endswith("_extrap") else []
+    if experiment.startswith(("top_invariant", "top_hybrid")):
+        model = INVARIANT_TINY if "invariant" in experiment else [
+            *HYBRID_TINY, "model.net.invariant.max_particles=6", "model.net.general.dim=16",
+            "model.net.general.ff_dim=16"]  # fmt: skip
+        return TOP_DATA_TINY + model + extrap
     if experiment.startswith("top_"):
-        return TOP_TINY + (EXTRAP_TINY if experiment.endswith("_extrap") else [])
+        return TOP_TINY + extrap
+    if experiment.startswith("dimuon_"):
+        model = {"invariant": INVARIANT_TINY, "hybrid": HYBRID_TINY}.get(experiment[7:], [])
+        return DIMUON_TINY + [m for m in model if "max_particles" not in m]
     raise AssertionError(f"no tiny overrides for {experiment}: add its workload here")
 
 
@@ -38,8 +56,13 @@ def test_experiment_runs_one_step(experiment, compose_cfg, tmp_path):
         assert (tmp_path / "robustness.csv").exists() and (tmp_path / "robustness.png").exists()
     else:
         assert 0 <= metrics["test/auc"] <= 1 and 0 <= metrics["boost/auc@0.5"] <= 1
-        for name in ("roc", "boost_scan", "output_shift", "pt_bins"):
+        names = ["roc", "boost_scan", "output_shift", "pt_bins"]
+        if "hybrid" in experiment:
+            names.append("mixing")
+            assert 0 < metrics["mixing/w_inv_mean"] < 1 and 0 < metrics["val/w_inv"] < 1
+        for name in names:
             assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.png").exists()
+    assert metrics["train/step_ms"] > 0 and metrics["model/params"] > 0
     if cfg.symmetry is not None:
         assert metrics["train/symm_loss"] >= 0 and metrics["val/symm_loss"] >= 0
     else:

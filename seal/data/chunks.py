@@ -24,8 +24,13 @@ def _make(args):
     return len(next(iter(arrays.values()))), time.perf_counter() - start
 
 
-def run_chunks(worker, tasks: list[tuple[Path, object]], desc: str, unit: str = "jets",
-               processes: int | None = None) -> dict:  # fmt: skip
+def run_chunks(
+    worker,
+    tasks: list[tuple[Path, object]],
+    desc: str,
+    unit: str = "jets",
+    processes: int | None = None,
+) -> dict:
     """Make every chunk ``path`` missing on disk as ``worker(payload)`` (a dict of arrays).
 
     ``worker`` must be a module-level function (it runs in forked processes). Shows a progress
@@ -40,10 +45,15 @@ def run_chunks(worker, tasks: list[tuple[Path, object]], desc: str, unit: str = 
         for n, seconds in pool.imap_unordered(_make, todo):
             made, busy = made + n, busy + seconds
             elapsed = time.perf_counter() - start
-            bar.set_postfix({f"{unit}/s": f"{made / elapsed:.1f}",
-                             "per_core": f"{made / max(busy, 1e-9):.1f}"})  # fmt: skip
+            bar.set_postfix(
+                {f"{unit}/s": f"{made / elapsed:.1f}", "per_core": f"{made / max(busy, 1e-9):.1f}"}
+            )
             bar.update()
     bar.close()
     elapsed = time.perf_counter() - start
-    return {"made": made, "seconds": elapsed, "per_s": made / elapsed if made else 0.0,
-            "per_s_per_core": made / busy if busy else 0.0}  # fmt: skip
+    return {
+        "made": made,
+        "seconds": elapsed,
+        "per_s": made / elapsed if made else 0.0,
+        "per_s_per_core": made / busy if busy else 0.0,
+    }

@@ -28,10 +28,12 @@ class TaggingEvaluation:
     * ``boost_scan.csv/png``: AUC, accuracy and rejections with every test jet's constituents
       (and axis) boosted by a fixed |β| in a random direction (features recomputed by the model);
     * ``output_shift.csv/png``: |σ(f(Λx)) − σ(f(x))| per jet at |β| = ``shift_beta``;
-    * ``pt_bins.csv/png``: metrics in bins of jet pT (for extrapolation studies).
+    * ``pt_bins.csv/png``: metrics in bins of jet pT (for extrapolation studies);
+    * ``mixing.csv/png`` (hybrid models only): the weight on the invariant subnet in deciles of
+      the conditioning variable — how much symmetry the model chose, and where.
 
     Returns metrics ``boost/auc@β``, ``boost/rej@0.3@β``, ``shift/median@β``, ``shift/p90@β``,
-    ``ptbin/auc@lo-hi``.
+    ``ptbin/auc@lo-hi``, and for hybrids ``mixing/w_inv_mean``.
     """
 
     def __init__(self, betas=DEFAULT_BETAS, shift_beta=0.5, pt_bins=(400, 600, 800, 1000, 1200),
@@ -63,6 +65,8 @@ class TaggingEvaluation:
         figures["roc"] = self._roc(labels, logits, weights, out_dir)
         metrics.update(self._boost_scan(module, datamodule, logits, out_dir, figures))
         metrics.update(self._pt_bins(labels, logits, weights, pt, out_dir, figures))
+        if hasattr(getattr(module, "net", None), "mixing"):
+            metrics.update(self._mixing(module.net, datamodule, out_dir, figures))
         log_results(loggers, metrics, figures, step)
         for figure, _ in figures.values():
             plt.close(figure)
@@ -132,6 +136,31 @@ class TaggingEvaluation:
             )
             figures["pt_bins"] = (fig, path)
         return metrics
+
+    @torch.no_grad()
+    def _mixing(self, net, datamodule, out_dir, figures):
+        device = next(net.parameters()).device
+        w_inv, cond = [], []
+        for batch in datamodule.test_dataloader():
+            batch = {k: v.to(device) for k, v in batch.items()}
+            w_inv.append(net.mixing(batch)[:, 0].float().cpu())
+            cond.append(net.condition_value(batch).float().cpu())
+        w_inv, cond = torch.cat(w_inv).numpy(), torch.cat(cond).numpy()
+        edges = np.unique(np.quantile(cond, np.linspace(0, 1, 11)))
+        index = np.clip(np.digitize(cond, edges) - 1, 0, len(edges) - 2)
+        rows = [{"cond_lo": edges[i], "cond_hi": edges[i + 1], "events": int((index == i).sum()),
+                 "w_inv_mean": float(w_inv[index == i].mean()),
+                 "w_inv_std": float(w_inv[index == i].std())}
+                for i in range(len(edges) - 1) if (index == i).any()]  # fmt: skip
+        _write_csv(out_dir / "mixing.csv", rows)
+        path = out_dir / "mixing.png"
+        centres = [(r["cond_lo"] + r["cond_hi"]) / 2 for r in rows]
+        curve = {"mean w_inv": (centres, [r["w_inv_mean"] for r in rows])}
+        fig = plot_curves(curve, path, f"{net.condition} [GeV] (test deciles)",
+                          "weight on the invariant subnet", "hybrid: symmetry chosen",
+                          logy=False)  # fmt: skip
+        figures["mixing"] = (fig, path)
+        return {"mixing/w_inv_mean": float(w_inv.mean())}
 
 
 def _sigmoid(x):

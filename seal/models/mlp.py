@@ -20,6 +20,8 @@ class MLP(nn.Module):
         ``tanh``) and dropout probability after each hidden layer.
     key : str
         Batch entry holding the ``(B, N, 4)`` four-momenta.
+    scale : float
+        The four-momenta are divided by this (GeV) before the first layer.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class MLP(nn.Module):
         activation: str = "gelu",
         dropout: float = 0.0,
         key: str = "p4",
+        scale: float = 1.0,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -45,7 +48,7 @@ class MLP(nn.Module):
             size = width
         layers.append(nn.Linear(size, out_dim))
         self.net = nn.Sequential(*layers)
-        self.n_particles, self.out_dim, self.key = n_particles, out_dim, key
+        self.n_particles, self.out_dim, self.key, self.scale = n_particles, out_dim, key, scale
 
     def forward(self, batch: dict) -> torch.Tensor:
         p4 = batch[self.key]
@@ -54,5 +57,5 @@ class MLP(nn.Module):
                 f"MLP built for {self.n_particles} four-vectors per example; "
                 f"batch[{self.key!r}] has shape {tuple(p4.shape)}"
             )
-        out = self.net(p4.flatten(1))  # (B, N, 4) -> (B, 4N) -> (B, out_dim)
+        out = self.net(p4.flatten(1) / self.scale)  # (B, N, 4) -> (B, 4N) -> (B, out_dim)
         return out.squeeze(-1) if self.out_dim == 1 else out

@@ -17,14 +17,14 @@ def read_all(path):
 def test_generation_is_deterministic_and_resumes_without_redoing_chunks(tmp_path):
     cfg = GeneratorConfig(**TINY)
     fresh = generate(cfg, tmp_path / "fresh.h5", processes=2)
-    assert fresh["jets_generated"] == 12
+    assert fresh["made"] == 12
 
     # an interrupted run: chunk 0 finished before the stop
     chunk_dir = tmp_path / "resumed.h5.chunks"
     chunk_dir.mkdir()
     run_chunks(_jet_chunk, [(chunk_dir / "chunk_00000.npz", (cfg, cfg.chunks()[0]))], "one chunk")
     resumed = generate(cfg, tmp_path / "resumed.h5", processes=2)
-    assert resumed["jets_generated"] == 9  # only the three missing chunks ran
+    assert resumed["made"] == 9  # only the three missing chunks ran
     assert not chunk_dir.exists()  # merged, then cleaned up
 
     a, b = read_all(tmp_path / "fresh.h5"), read_all(tmp_path / "resumed.h5")
