@@ -3,7 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
-STAMP := $(VENV)/.installed
+EXTRAS ?= dev
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .DEFAULT_GOAL := help
 
@@ -14,10 +16,10 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv (if missing) and install torch from TORCH_SPEC (CPU wheel by default), then seal[dev]
+install: $(STAMP) ## create .venv (if missing), torch from TORCH_SPEC (CPU wheel by default), then seal[EXTRAS] (dev; EXTRAS=dev,lgatr adds L-GATr)
 
 test: install ## run the fast CPU test suite (what CI runs); "no tests collected" fails
 	@$(PY) -m pytest -q; rc=$$?; \

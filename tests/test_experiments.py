@@ -34,6 +34,13 @@ def tiny_overrides(experiment: str) -> list[str]:
             *HYBRID_TINY, "model.net.invariant.max_particles=6", "model.net.general.dim=16",
             "model.net.general.ff_dim=16"]  # fmt: skip
         return TOP_DATA_TINY + model + extrap
+    if experiment.startswith("top_lgatr"):
+        return [
+            *TOP_DATA_TINY,
+            "model.net.blocks=1",
+            "model.net.hidden_mv=4",
+            "model.net.hidden_s=8",
+        ]
     if experiment.startswith("top_"):
         return TOP_TINY + extrap
     if experiment.startswith("dimuon_"):
@@ -44,6 +51,8 @@ def tiny_overrides(experiment: str) -> list[str]:
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_one_step(experiment, compose_cfg, tmp_path):
+    if "lgatr" in experiment:
+        pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")
     cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment)])
     assert cfg.task_name == experiment
     metrics = run(cfg)

@@ -35,6 +35,13 @@ def _loss_type(cfg) -> str:
     return "none"
 
 
+def _model_name(cfg) -> str:
+    """The network's class name (``model.net._target_``, else ``model._target_``)."""
+    model = cfg.get("model") or {}
+    target = (model.get("net") or model).get("_target_", "")
+    return str(target).rsplit(".", 1)[-1]
+
+
 def load_run(run_dir: Path) -> dict:
     """Settings (task, loss type, λ, β_max) and metrics of one Hydra run folder."""
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
@@ -47,6 +54,9 @@ def load_run(run_dir: Path) -> dict:
         "weight": symm.get("weight", "") if symm else "",
         "beta_max": symm.get("beta_max", "") if loss == "gsymm" else "",
         "status": "finished" if (run_dir / "metrics.json").exists() else "failed",
+        "model": _model_name(cfg),
+        "n_train": cfg.data.get("n_train") or "",
+        "seed": cfg.get("seed", ""),
     }
     if loss == "augment":
         row["beta_max"] = cfg.data.augment.get("beta_max", "")

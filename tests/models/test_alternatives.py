@@ -1,9 +1,11 @@
 """The hard-invariant network and the dual-subnet hybrid."""
 
+import sys
+
 import pytest
 import torch
 
-from seal.groups import Lorentz
+from seal.groups import Lorentz, ZBoostZRotation
 from seal.models import MLP, ConstituentTransformer, HybridNet, InvariantNet, pair_invariants
 from seal.models.invariant import signed_log
 from seal.testing import assert_invariant, random_on_shell
@@ -94,3 +96,26 @@ def test_hybrid_accepts_an_mlp_subnet_and_rejects_a_scalar_one():
         HybridNet(InvariantNet(), MLP(n_particles=2, out_dim=1))
     with pytest.raises(KeyError, match="'nope' is neither a built-in"):
         HybridNet(InvariantNet(), MLP(n_particles=2, out_dim=8), condition="nope").double()(batch)
+
+
+def test_lgatr_without_the_extra_names_the_package(monkeypatch):
+    from seal.models.lgatr import LGATrTagger
+
+    monkeypatch.setitem(sys.modules, "lgatr", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'seal\[lgatr\]'"):
+        LGATrTagger()
+
+
+def test_lgatr_is_lorentz_invariant_and_spurions_break_it_to_z_rotations():
+    pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")
+    from seal.models.lgatr import LGATrTagger
+
+    batch = random_on_shell(6, 7, seed=9)
+    torch.manual_seed(0)
+    model = LGATrTagger(blocks=1, hidden_mv=4, hidden_s=8).double().eval()
+    assert_invariant(model, batch, Lorentz(beta_max=0.8), atol=1e-8, rtol=1e-8)
+    broken = LGATrTagger(blocks=1, hidden_mv=4, hidden_s=8, beam_spurion="xyplane",
+                         time_spurion=True).double().eval()  # fmt: skip
+    assert_invariant(broken, batch, ZBoostZRotation(beta_max=0.0), atol=1e-8, rtol=1e-8)
+    with pytest.raises(AssertionError):
+        assert_invariant(broken, batch, Lorentz(beta_max=0.8))

@@ -1,0 +1,54 @@
+import json
+
+from omegaconf import OmegaConf
+
+from seal.evaluation.compare import compare
+
+
+def fake_run(folder, task, net, metrics, symmetry=None, n_train=None, seed=0, test_pt=None):
+    (folder / ".hydra").mkdir(parents=True)
+    cfg = {"task_name": task, "seed": seed, "symmetry": symmetry,
+           "model": {"net": {"_target_": f"seal.models.{net}"}},
+           "data": {"test_pt": test_pt, "augment": None, "n_train": n_train}}  # fmt: skip
+    OmegaConf.save(OmegaConf.create(cfg), folder / ".hydra" / "config.yaml")
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def tagging(auc, rej=10.0, params=1000, step=2.0):
+    return {"test/auc": auc, "test/rej@0.3": rej, "boost/auc@0.5": auc - 0.1,
+            "boost/rej@0.3@0.5": rej / 2, "boost/rej@0.3@0": rej, "model/params": params,
+            "train/step_ms": step}  # fmt: skip
+
+
+def test_compare_merges_extrapolation_averages_seeds_and_lists_failures(tmp_path):
+    top, dimuon = tmp_path / "top", tmp_path / "dimuon"
+    fake_run(top / "0", "top_baseline", "ConstituentTransformer", tagging(0.9, 40, 5000, 3.0))
+    fake_run(top / "1", "top_baseline_extrap", "ConstituentTransformer", tagging(0.8, 12),
+             test_pt=[800, None])  # fmt: skip
+    gsymm = {"penalty": "gsymm", "weight": 1.0, "beta_max": 0.5}
+    fake_run(top / "2", "top_gsymm", "ConstituentTransformer", tagging(0.88, 30, 5000, 6.0), gsymm)
+    fake_run(top / "3", "top_invariant", "InvariantNet", None)  # crashed
+    for i, (n, seed, auc) in enumerate([(8000, 1, 0.70), (8000, 2, 0.72), (80000, 1, 0.80),
+                                        (80000, 2, 0.82)]):  # fmt: skip
+        fake_run(dimuon / str(i), "dimuon_general", "MLP", tagging(auc), n_train=n, seed=seed)
+        fake_run(dimuon / str(i + 10), "dimuon_invariant", "InvariantNet", tagging(0.75),
+                 n_train=n, seed=seed)  # fmt: skip
+    text = compare([top, dimuon], tmp_path / "out")
+    top_part = text.split("### top")[1]
+    assert (
+        "| transformer | none | 1+1 | 0.900 | 40.0 | 0.800 | 20.0 | 0.800 | 12.0 | 5,000 | 3.00 |"
+        in top_part
+    )
+    assert (
+        "| transformer | gsymm λ=1 | 1 | 0.880 | 30.0 | 0.780 | 15.0 | – | – | 5,000 | 6.00 |"
+        in top_part
+    )
+    assert "1 run(s) did not finish:** top_invariant (3)" in text
+    dimuon_part = text.split("### dimuon")[1].split("### top")[0]
+    assert "Main table at n_train = 80,000" in dimuon_part
+    assert "| MLP | none | 2 | 0.810 ± 0.014 |" in dimuon_part  # mean ± sample std of 0.80, 0.82
+    assert "| MLP | none | 0.710 ± 0.014 | 0.810 ± 0.014 |" in dimuon_part
+    assert "| invariant | none | 0.750 ± 0.000 | 0.750 ± 0.000 |" in dimuon_part
+    for name in ("compare.md", "compare.csv", "dimuon_auc_vs_size.png", "top_rej_vs_boost.png"):
+        assert (tmp_path / "out" / name).exists(), name
