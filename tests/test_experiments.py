@@ -34,17 +34,14 @@ def tiny_overrides(experiment: str) -> list[str]:
             *HYBRID_TINY, "model.net.invariant.max_particles=6", "model.net.general.dim=16",
             "model.net.general.ff_dim=16"]  # fmt: skip
         return TOP_DATA_TINY + model + extrap
+    lgatr = ["model.net.blocks=1", "model.net.hidden_mv=4", "model.net.hidden_s=8"]
     if experiment.startswith("top_lgatr"):
-        return [
-            *TOP_DATA_TINY,
-            "model.net.blocks=1",
-            "model.net.hidden_mv=4",
-            "model.net.hidden_s=8",
-        ]
+        return TOP_DATA_TINY + lgatr
     if experiment.startswith("top_"):
         return TOP_TINY + extrap
     if experiment.startswith("dimuon_"):
-        model = {"invariant": INVARIANT_TINY, "hybrid": HYBRID_TINY}.get(experiment[7:], [])
+        tiny = {"invariant": INVARIANT_TINY, "hybrid": HYBRID_TINY, "lgatr": lgatr}
+        model = tiny.get(experiment[len("dimuon_") :], [])
         return DIMUON_TINY + [m for m in model if "max_particles" not in m]
     raise AssertionError(f"no tiny overrides for {experiment}: add its workload here")
 
