@@ -149,14 +149,14 @@ class TaggingEvaluation:
         edges = np.unique(np.quantile(cond, np.linspace(0, 1, 11)))
         index = np.clip(np.digitize(cond, edges) - 1, 0, len(edges) - 2)
         rows = [{"cond_lo": edges[i], "cond_hi": edges[i + 1], "events": int((index == i).sum()),
+                 "cond_median": float(np.median(cond[index == i])),
                  "w_inv_mean": float(w_inv[index == i].mean()),
                  "w_inv_std": float(w_inv[index == i].std())}
                 for i in range(len(edges) - 1) if (index == i).any()]  # fmt: skip
         _write_csv(out_dir / "mixing.csv", rows)
         path = out_dir / "mixing.png"
-        centres = [(r["cond_lo"] + r["cond_hi"]) / 2 for r in rows]
-        curve = {"mean w_inv": (centres, [r["w_inv_mean"] for r in rows])}
-        fig = plot_curves(curve, path, f"{net.condition} [GeV] (test deciles)",
+        curve = {"mean w_inv": ([r["cond_median"] for r in rows], [r["w_inv_mean"] for r in rows])}
+        fig = plot_curves(curve, path, f"{net.condition} [GeV] (median of each test decile)",
                           "weight on the invariant subnet", "hybrid: symmetry chosen",
                           logy=False)  # fmt: skip
         figures["mixing"] = (fig, path)
