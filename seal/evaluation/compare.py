@@ -45,7 +45,7 @@ def _stat(values: list[float]) -> str:
     """One number (3 significant digits; AUC-like values in [0, 1] to 3 decimals), or mean ± std."""
 
     def fmt(x):
-        if abs(x) >= 1000:
+        if abs(x) >= 100:
             return f"{x:,.0f}"
         return f"{x:.3f}" if abs(x) < 1 else f"{x:#.3g}"
 
