@@ -1,4 +1,4 @@
-"""Lightning callbacks that measure: training step time, and the hybrid's mixing weight."""
+"""Lightning callbacks that watch training: step time, a non-finite loss, the hybrid's mixing."""
 
 import time
 
@@ -55,3 +55,46 @@ class MixingMonitor(pl.Callback):
         if self._count:
             pl_module.log("val/w_inv", self._sum / self._count)
         self._sum, self._count = 0.0, 0
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped on a NaN/inf loss; the message names the step, batch and term."""
+
+
+class NonFiniteGuard(pl.Callback):
+    """Stop before a NaN/inf loss reaches the weights, saying where it came from.
+
+    Checked in ``on_before_backward`` (one scalar sync per step), so the optimiser never steps on
+    it and the checkpoints on disk are the last good ones. The message names the global step,
+    epoch and batch, which term is non-finite (``task``, or ``symmetry`` from a
+    :class:`~seal.symmetry.SymmetryRegularizer`, which records both), whether the batch itself
+    holds non-finite inputs, and the last checkpoint to resume from.
+    """
+
+    def __init__(self):
+        self._batch, self._batch_idx = None, -1
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._batch, self._batch_idx = batch, batch_idx
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        if bool(torch.isfinite(loss)):
+            return
+        terms = next((c.last_terms for c in trainer.callbacks if hasattr(c, "last_terms")), None)
+        if terms is None:
+            culprit = f"the task term is {float(loss.detach())}"
+        else:
+            bad = {k: float(v) for k, v in terms.items() if not bool(torch.isfinite(v))}
+            culprit = " and ".join(f"the {k} term is {v}" for k, v in bad.items()) or "?"
+        inputs = [
+            k
+            for k, v in (self._batch or {}).items()
+            if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()
+        ]
+        where = f"; the batch has non-finite {', '.join(inputs)}" if inputs else ""
+        checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none saved yet"
+        raise NonFiniteLossError(
+            f"non-finite training loss at global step {trainer.global_step} (epoch "
+            f"{trainer.current_epoch}, batch {self._batch_idx}): {culprit}{where}. Stopped before "
+            f"the optimiser step; last good checkpoint: {checkpoint}"
+        )

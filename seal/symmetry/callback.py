@@ -183,6 +183,7 @@ class SymmetryRegularizer(pl.Callback):
             penalty = self.compute_penalty(pl_module, batch, self._generator, captured)
             total = loss + weight * penalty
         self.batches += 1
+        self.last_terms = {"task": loss.detach(), "symmetry": (weight * penalty).detach()}
         size = _batch_size(batch)
         pl_module.log("train/symm_loss", penalty.detach(), prog_bar=True, batch_size=size)
         pl_module.log("train/symm_weight", weight, on_step=True, on_epoch=False, batch_size=size)
