@@ -39,27 +39,11 @@ def _seed():
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-# one optimiser step on a tiny toy; every config test starts from these dotted overrides
-TINY = [
-    "data.n_train=32",
-    "data.n_val=32",
-    "data.n_test=32",
-    "data.batch_size=32",
-    "trainer.max_epochs=1",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "trainer.enable_progress_bar=false",
-    "trainer.log_every_n_steps=1",
-    "evaluation.betas=[0.0,0.5]",
-    "callbacks.model_summary=null",
-]
-
-
 FIXTURE_JETS = Path(__file__).resolve().parent / "data" / "fixture_jets.h5"
 FIXTURE_DIMUON = Path(__file__).resolve().parent / "data" / "fixture_dimuon.h5"
+# every config test starts from these dotted overrides (one epoch, one validation batch)
 COMMON_TINY = [
     "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=1",
     "trainer.num_sanity_val_steps=0",
     "trainer.enable_progress_bar=false",
@@ -67,18 +51,27 @@ COMMON_TINY = [
     "evaluation.betas=[0.0,0.5]",
     "callbacks.model_summary=null",
 ]
+# one optimiser step on a tiny toy
+TINY = ["data.n_train=32", "data.n_val=32", "data.n_test=32", "data.batch_size=32", *COMMON_TINY]
 # the same for top tagging, on the 300-jet fixture (pT 400–800 GeV)
-TOP_DATA_TINY = [f"data.path={FIXTURE_JETS}", "data.generate=null", "data.batch_size=32",
-                 "evaluation.pt_bins=[400,600,800]", *COMMON_TINY]  # fmt: skip
+TOP_DATA_TINY = [
+    f"data.path={FIXTURE_JETS}",
+    "data.generate=null",
+    "data.batch_size=32",
+    "evaluation.pt_bins=[400,600,800]",
+    "trainer.limit_train_batches=2",
+    *COMMON_TINY,
+]
 TOP_TINY = [*TOP_DATA_TINY, "model.net.dim=16", "model.net.ff_dim=16"]
 EXTRAP_TINY = ["data.train_pt=[null,600]", "data.val_pt=[null,600]", "data.test_pt=[600,null]"]
 # the alternatives' networks, shrunk (these replace the transformer's model.net.dim/ff_dim)
-INVARIANT_TINY = ["model.net.hidden=8", "model.net.latent_dim=8", "model.net.max_particles=6"]
+INVARIANT_TINY = ["model.net.hidden=8", "model.net.latent_dim=8"]
 HYBRID_TINY = ["model.net.latent_dim=8", "model.net.invariant.hidden=8",
                "model.net.invariant.latent_dim=8"]  # fmt: skip
 # the dimuon study on the 2000-event fixture made by `make fixture`
 DIMUON_TINY = [f"data.path={FIXTURE_DIMUON}", "data.generate=null", "data.n_train=64",
-               "data.n_val=64", "data.n_test=256", "data.batch_size=32", *COMMON_TINY]  # fmt: skip
+               "data.n_val=64", "data.n_test=256", "data.batch_size=32",
+               "trainer.limit_train_batches=2", *COMMON_TINY]  # fmt: skip
 
 
 @pytest.fixture

@@ -29,10 +29,11 @@ def tiny_overrides(experiment: str) -> list[str]:
     if experiment.startswith("toy_"):
         return TINY
     extrap = EXTRAP_TINY if experiment.endswith("_extrap") else []
-    if experiment.startswith(("top_invariant", "top_hybrid")):
-        model = INVARIANT_TINY if "invariant" in experiment else [
-            *HYBRID_TINY, "model.net.invariant.max_particles=6", "model.net.general.dim=16",
-            "model.net.general.ff_dim=16"]  # fmt: skip
+    if experiment.startswith("top_invariant"):
+        return [*TOP_DATA_TINY, *INVARIANT_TINY, "model.net.max_particles=6", *extrap]
+    if experiment.startswith("top_hybrid"):
+        general = ["model.net.general.dim=16", "model.net.general.ff_dim=16"]
+        model = [*HYBRID_TINY, "model.net.invariant.max_particles=6", *general]
         return TOP_DATA_TINY + model + extrap
     lgatr = ["model.net.blocks=1", "model.net.hidden_mv=4", "model.net.hidden_s=8"]
     if experiment.startswith("top_lgatr"):
@@ -42,7 +43,7 @@ def tiny_overrides(experiment: str) -> list[str]:
     if experiment.startswith("dimuon_"):
         tiny = {"invariant": INVARIANT_TINY, "hybrid": HYBRID_TINY, "lgatr": lgatr}
         model = tiny.get(experiment[len("dimuon_") :], [])
-        return DIMUON_TINY + [m for m in model if "max_particles" not in m]
+        return DIMUON_TINY + model
     raise AssertionError(f"no tiny overrides for {experiment}: add its workload here")
 
 
