@@ -11,22 +11,31 @@ class StepTimer(pl.Callback):
     """Log ``train/step_ms``: mean wall time of a training step (forward, every loss term,
     backward, optimiser) over the epoch, skipping the first ``skip`` steps of the run (warm-up)
     unless nothing else is left.
-    On CUDA the device is synchronised around each step so the time is the kernels' time."""
 
-    def __init__(self, skip: int = 5):
-        self.skip, self._start, self._times = skip, 0.0, []
+    On CPU every step is timed. On CUDA the device must be synchronised around a timed step, so
+    only every ``cuda_every``-th step is timed (the sampled mean estimates the same quantity
+    without stalling the GPU pipeline on every step).
+    """
 
-    def _sync(self, pl_module):
-        if pl_module.device.type == "cuda":
+    def __init__(self, skip: int = 5, cuda_every: int = 20):
+        self.skip, self.cuda_every, self._start, self._times = skip, cuda_every, None, []
+
+    def _sampled(self, trainer, pl_module) -> bool:
+        cuda = pl_module.device.type == "cuda"
+        if cuda and trainer.global_step % self.cuda_every:
+            return False
+        if cuda:
             torch.cuda.synchronize(pl_module.device)
+        return True
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self._sync(pl_module)
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() if self._sampled(trainer, pl_module) else None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self._sync(pl_module)
-        self._times.append((trainer.global_step, time.perf_counter() - self._start))
+        if self._start is not None:
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize(pl_module.device)
+            self._times.append((trainer.global_step, time.perf_counter() - self._start))
 
     def on_train_epoch_end(self, trainer, pl_module):
         warm = [t for step, t in self._times if step > self.skip] or [t for _, t in self._times]
