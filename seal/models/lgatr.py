@@ -59,17 +59,16 @@ class LGATrTagger(nn.Module):
             attention={"num_heads": heads},
             mlp={},
         )
-        self.scale, self._lgatr = scale, lgatr
+        self.scale = scale
 
     def forward(self, batch: dict) -> torch.Tensor:
+        lgatr = _import_lgatr()  # a module object is not kept on the nn.Module (deepcopy/pickle)
         p4, mask = batch["p4"], batch["mask"]
-        mv = self._lgatr.embed_vector(p4 / self.scale).unsqueeze(-2)  # (B, N, 1, 16)
+        mv = lgatr.embed_vector(p4 / self.scale).unsqueeze(-2)  # (B, N, 1, 16)
         if self.use_spurions:
-            spurions = self._lgatr.get_spurions(
-                **self.spurion_args, device=p4.device, dtype=p4.dtype
-            )
+            spurions = lgatr.get_spurions(**self.spurion_args, device=p4.device, dtype=p4.dtype)
             mv = torch.cat((mv, spurions.expand(*mv.shape[:2], -1, -1)), dim=-2)  # (B,N,1+S,16)
         out_mv, _ = self.net(mv, attn_mask=mask[:, None, None, :])  # (B, N, 1, 16)
-        scalar = self._lgatr.extract_scalar(out_mv)[..., 0, 0]  # (B, N)
+        scalar = lgatr.extract_scalar(out_mv)[..., 0, 0]  # (B, N)
         weights = mask.to(scalar.dtype)
         return (scalar * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B,)
