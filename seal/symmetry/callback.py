@@ -16,12 +16,14 @@ import torch
 
 from seal.groups import Group, make_group
 from seal.symmetry.penalties import (
-    DSEAL_METHODS,
-    OUTPUTS,
     PENALTIES,
+    batch_size,
+    check_options,
     dseal,
-    get_rng_state,
+    dseal_fd_pairs,
     gseal,
+    gseal_pairs,
+    refuse_batch_coupling,
 )
 
 _VALIDATION_SEED_OFFSET = 7_919  # validation draws its own fixed group elements every epoch
@@ -46,6 +48,14 @@ class SymmetryRegularizer(pl.Callback):
         Invariant model output or four-vector output transforming as Λ.
     method, eps : str, float
         δSEAL derivative: ``exact`` (double backward) or ``finite_difference`` with step ``eps``.
+    stochastic : bool
+        δSEAL along one random unit combination of the generators per example (× k, unbiased).
+    fraction : float
+        Penalise the first ``ceil(fraction · B)`` examples of each training batch only.
+    implementation : {"fused", "separate"}
+        ``fused`` (GSEAL and finite-difference δSEAL): the transformed copies join the task's own
+        forward — one forward over ``[x ; g·x]``, dropout masks paired. ``separate``: extra
+        forwards of their own (needed for models with BatchNorm or that bypass ``forward``).
     warmup_steps : int
         λ rises linearly from 0 over this many training batches (0: constant λ).
     key, extra_keys : str, sequence of str
@@ -65,6 +75,9 @@ class SymmetryRegularizer(pl.Callback):
         output: str = "scalar",
         method: str = "exact",
         eps: float = 1e-3,
+        stochastic: bool = False,
+        fraction: float = 1.0,
+        implementation: str = "fused",
         warmup_steps: int = 0,
         key: str = "p4",
         extra_keys=("jet_p4",),
@@ -74,10 +87,7 @@ class SymmetryRegularizer(pl.Callback):
             raise ValueError(
                 f"unknown symmetry penalty {penalty!r}; choose one of {sorted(PENALTIES)}"
             )
-        if output not in OUTPUTS:
-            raise ValueError(f"unknown output kind {output!r}; choose one of {OUTPUTS}")
-        if method not in DSEAL_METHODS:
-            raise ValueError(f"unknown δSEAL method {method!r}; choose one of {DSEAL_METHODS}")
+        check_options(output, method, implementation, fraction, eps)
         if not weight >= 0:
             raise ValueError(f"symmetry weight λ must be >= 0; got {weight}")
         if warmup_steps < 0:
@@ -87,14 +97,21 @@ class SymmetryRegularizer(pl.Callback):
         self.weight = float(weight)
         self.warmup_steps = int(warmup_steps)
         self.seed = seed
+        self.fraction = float(fraction)
+        common = dict(output=output, key=key, extra_keys=tuple(extra_keys))
         if penalty == "gsymm":
-            self._fn = functools.partial(
-                gseal, output=output, key=key, extra_keys=tuple(extra_keys)
-            )
+            self._fn = functools.partial(gseal, **common, implementation=implementation)
+            self._pairs = functools.partial(gseal_pairs, group=self.group, **common)
         else:
             self._fn = functools.partial(
-                dseal, output=output, method=method, eps=eps, key=key, extra_keys=tuple(extra_keys)
+                dseal, **common, method=method, eps=eps, stochastic=stochastic,
+                implementation=implementation,
+            )  # fmt: skip
+            self._pairs = functools.partial(
+                dseal_fd_pairs, group=self.group, **common, eps=eps, stochastic=stochastic
             )
+        # GSEAL and finite differences join the task's forward; the exact δSEAL cannot
+        self.fused = implementation == "fused" and (penalty == "gsymm" or method != "exact")
         self.batches = 0  # training batches regularised so far: drives the warm-up
         self._generator = torch.Generator()
         self._val_generator = torch.Generator()
@@ -110,19 +127,16 @@ class SymmetryRegularizer(pl.Callback):
             return self.weight
         return self.weight * min(1.0, self.batches / self.warmup_steps)
 
-    def compute_penalty(self, pl_module, batch: dict, generator, captured=None) -> torch.Tensor:
+    def compute_penalty(
+        self, pl_module, batch: dict, generator, captured=None, fraction: float = 1.0
+    ) -> torch.Tensor:
         """The unweighted penalty of ``pl_module`` on ``batch`` (a scalar tensor).
 
-        ``captured`` may hold the ``output`` of the task's own forward on ``batch`` and the
-        ``rng`` state it started from; GSEAL then reuses that forward instead of repeating it.
+        Taken from ``captured`` when the task's forward already computed it (fused).
         """
-        if self.penalty == "dsymm":
-            return self._fn(pl_module, batch, self.group)
-        captured = captured or {}
-        return self._fn(
-            pl_module, batch, self.group, generator=generator,
-            reference=captured.get("output"), reference_rng=captured.get("rng"),
-        )  # fmt: skip
+        if captured and "penalty" in captured:
+            return captured["penalty"]
+        return self._fn(pl_module, batch, self.group, generator=generator, fraction=fraction)
 
     # -- Lightning hooks -------------------------------------------------------------------
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -130,6 +144,8 @@ class SymmetryRegularizer(pl.Callback):
         self._val_seed = (base + _VALIDATION_SEED_OFFSET) % 2**63
         if stage != "fit":
             return
+        if self.fused:
+            refuse_batch_coupling(pl_module, training=True)
         if not pl_module.automatic_optimization:
             raise RuntimeError(
                 f"SymmetryRegularizer adds its penalty to the loss returned by training_step, but "
@@ -159,7 +175,7 @@ class SymmetryRegularizer(pl.Callback):
         with torch.inference_mode(False), torch.no_grad():
             batch = {k: v.clone() if torch.is_tensor(v) else v for k, v in batch.items()}
             value = self.compute_penalty(pl_module, batch, self._val_generator)
-        pl_module.log("val/symm_loss", value, on_epoch=True, batch_size=_batch_size(batch))
+        pl_module.log("val/symm_loss", value, on_epoch=True, batch_size=batch_size(batch))
 
     def state_dict(self) -> dict:
         return {"batches": self.batches, "generator": self._generator.get_state()}
@@ -180,11 +196,13 @@ class SymmetryRegularizer(pl.Callback):
                 penalty = self.compute_penalty(pl_module, batch, self._generator, captured)
             total = loss
         else:
-            penalty = self.compute_penalty(pl_module, batch, self._generator, captured)
+            penalty = self.compute_penalty(
+                pl_module, batch, self._generator, captured, self.fraction
+            )
             total = loss + weight * penalty
         self.batches += 1
         self.last_terms = {"task": loss.detach(), "symmetry": (weight * penalty).detach()}
-        size = _batch_size(batch)
+        size = batch_size(batch)
         pl_module.log("train/symm_loss", penalty.detach(), prog_bar=True, batch_size=size)
         pl_module.log("train/symm_weight", weight, on_step=True, on_epoch=False, batch_size=size)
         return {**output, "loss": total} if isinstance(output, dict) else total
@@ -196,7 +214,7 @@ class SymmetryRegularizer(pl.Callback):
         @functools.wraps(inner)
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
-            with self._capture_forward(pl_module, batch) as captured:
+            with self._join_forward(pl_module, batch) as captured:
                 out = training_step.seal_inner(*args, **kwargs)
             return self._regularise(pl_module, batch, out, captured)
 
@@ -206,23 +224,36 @@ class SymmetryRegularizer(pl.Callback):
         pl_module.training_step = training_step
 
     @contextlib.contextmanager
-    def _capture_forward(self, pl_module, batch):
-        """Record the first ``pl_module(batch)`` output and the RNG state it started from."""
+    def _join_forward(self, pl_module, batch):
+        """Join the penalty's transformed copies to the task's first ``pl_module(batch)``.
+
+        A forward pre-hook swaps ``batch`` for ``[batch ; copies]`` (dropout paired); the
+        forward hook hands the task the output on the original rows and keeps the penalty in
+        ``captured["penalty"]``. With λ = 0 the task's forward is left alone.
+        """
         captured = {}
-        if self.penalty != "gsymm":
+        if not self.fused or self.current_weight() == 0.0:
             yield captured
             return
-
-        def called_on_batch(args, kwargs):
-            return (args[0] if args else kwargs.get("batch")) is batch
+        pairing = contextlib.ExitStack()
 
         def before(module, args, kwargs):
-            if "rng" not in captured and called_on_batch(args, kwargs):
-                captured["rng"] = get_rng_state(_device(batch))
+            if "pairs" in captured or (args[0] if args else kwargs.get("batch")) is not batch:
+                return None
+            pairs = self._pairs(batch, generator=self._generator, fraction=self.fraction)
+            captured["pairs"], captured["size"] = pairs, batch_size(batch)
+            joined = pairs.join(batch)
+            pairing.enter_context(pairs.pairing(captured["size"]))
+            if args:
+                return (joined, *args[1:]), kwargs
+            return args, {**kwargs, "batch": joined}
 
         def after(module, args, kwargs, output):
-            if "output" not in captured and called_on_batch(args, kwargs):
-                captured["output"] = output
+            if "pairs" not in captured or "penalty" in captured:
+                return None
+            pairing.close()
+            output, captured["penalty"] = captured["pairs"].split(output, captured["size"])
+            return output
 
         handles = (
             pl_module.register_forward_pre_hook(before, with_kwargs=True),
@@ -231,6 +262,7 @@ class SymmetryRegularizer(pl.Callback):
         try:
             yield captured
         finally:
+            pairing.close()
             for handle in handles:
                 handle.remove()
 
@@ -248,14 +280,3 @@ class SymmetryRegularizer(pl.Callback):
                     del pl_module.training_step
                 return
             parent, node = node, node.seal_inner
-
-
-def _batch_size(batch: dict) -> int:
-    for value in batch.values():
-        if torch.is_tensor(value) and value.dim() > 0:
-            return int(value.shape[0])
-    raise ValueError("cannot infer the batch size: the batch holds no tensors")
-
-
-def _device(batch: dict) -> torch.device:
-    return next(v.device for v in batch.values() if torch.is_tensor(v))

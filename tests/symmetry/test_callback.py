@@ -60,14 +60,25 @@ def test_zero_weight_trains_bit_for_bit_like_no_callback(penalty):
         assert torch.equal(value, params(regularised)[name]), name
 
 
-@pytest.mark.parametrize("penalty", ["gsymm", "dsymm"])
+OPTIONS = [
+    ("gsymm", {}),
+    ("gsymm", {"fraction": 0.25}),
+    ("gsymm", {"implementation": "separate", "fraction": 0.5}),
+    ("dsymm", {}),
+    ("dsymm", {"stochastic": True, "fraction": 0.5}),
+    ("dsymm", {"method": "finite_difference", "stochastic": True, "fraction": 0.25}),
+    ("dsymm", {"method": "finite_difference", "implementation": "separate"}),
+]
+
+
+@pytest.mark.parametrize(("penalty", "options"), OPTIONS)
 @pytest.mark.parametrize("accumulate", [1, 2])
-def test_gradient_is_task_plus_weighted_penalty(penalty, accumulate):
+def test_gradient_is_task_plus_weighted_penalty(penalty, options, accumulate):
     weight, seed, batch_size = 2.5, 11, 16
     module = make_module()
     initial = copy.deepcopy(module)
     recorder = GradRecorder()
-    callback = SymmetryRegularizer(penalty, weight=weight, beta_max=0.8, seed=seed)
+    callback = SymmetryRegularizer(penalty, weight=weight, beta_max=0.8, seed=seed, **options)
     _, data = fit(module, [callback, recorder], max_steps=1, batch_size=batch_size,
                   accumulate=accumulate)  # fmt: skip
 
@@ -77,9 +88,9 @@ def test_gradient_is_task_plus_weighted_penalty(penalty, accumulate):
         batch = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in data.items()}
         task = (initial(batch) - batch["target"]).square().mean()
         if penalty == "gsymm":
-            symm = gseal(initial, batch, Lorentz(0.8), generator=generator)
+            symm = gseal(initial, batch, Lorentz(0.8), generator=generator, **options)
         else:
-            symm = dseal(initial, batch, Lorentz())
+            symm = dseal(initial, batch, Lorentz(), generator=generator, **options)
         total = total + (task + weight * symm) / accumulate
     expected = dict(zip([n for n, _ in initial.named_parameters()],
                         torch.autograd.grad(total, list(initial.parameters()))))  # fmt: skip
@@ -88,14 +99,25 @@ def test_gradient_is_task_plus_weighted_penalty(penalty, accumulate):
         torch.testing.assert_close(grad, expected[name], rtol=1e-10, atol=1e-12, msg=name)
 
 
-def test_training_penalty_shares_dropout_masks_with_the_task_forward():
-    # identity "boosts": any nonzero GSEAL value would be a dropout-mask mismatch between the
-    # task's forward (reused by the callback) and the boosted forward
+@pytest.mark.parametrize("fraction", [1.0, 0.5])
+@pytest.mark.parametrize("implementation", ["fused", "separate"])
+def test_training_penalty_shares_dropout_masks_with_the_task_forward(fraction, implementation):
+    # identity "boosts": any nonzero GSEAL value would be a dropout-mask mismatch between an
+    # original row and its copy (fused: in the task's own forward)
     module = make_module(dropout=0.5)
-    trainer, _ = fit(
-        module, [SymmetryRegularizer("gsymm", group="boosts", beta_max=0.0)], max_steps=3
+    regulariser = SymmetryRegularizer(
+        "gsymm", group="boosts", beta_max=0.0, fraction=fraction, implementation=implementation
     )
+    trainer, _ = fit(module, [regulariser], max_steps=3)
     assert trainer.callback_metrics["train/symm_loss"].item() == 0.0
+
+
+def test_fused_penalty_joins_the_task_forward():
+    module = make_module()
+    calls = []
+    module.register_forward_hook(lambda m, args, out: calls.append(len(args[0]["p4"])))
+    fit(module, [SymmetryRegularizer("gsymm", fraction=0.25)], max_steps=2, batch_size=16)
+    assert calls == [16 + 4, 16 + 4]  # one forward per step: 16 rows and 4 boosted copies
 
 
 def test_module_class_is_untouched_and_wrapper_removed():
@@ -189,6 +211,8 @@ def test_manual_optimisation_is_refused():
         ({"output": "matrix"}, "unknown output kind 'matrix'"),
         ({"method": "jvp"}, "unknown δSEAL method 'jvp'"),
         ({"warmup_steps": -3}, "warmup_steps must be >= 0"),
+        ({"fraction": 1.5}, "fraction of the batch must be in (0, 1]; got 1.5"),
+        ({"implementation": "twice"}, "unknown penalty implementation 'twice'"),
     ],
 )
 def test_bad_configuration_is_rejected(kwargs, message):
