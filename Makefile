@@ -43,7 +43,7 @@ demo: install ## toy study: baseline / GSEAL / δSEAL / augmentation (~2 min on 
 	$(PY) train.py -m +experiment=toy_baseline,toy_gsymm,toy_dsymm,toy_augment $(DEMO_BUDGET) hydra.sweep.dir=outputs/demo
 	$(PY) scripts/report.py outputs/demo
 
-bench: install ## step-time ratios of the symmetry terms to plain training (one process)
+bench: install ## ratios of every penalty mode to plain training, throughput, data, generation (~8 min CPU)
 	$(PY) scripts/bench.py
 
 fixture: install ## regenerate the test fixtures tests/data/fixture_{jets,dimuon}.h5 (~10 s)

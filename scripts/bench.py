@@ -1,12 +1,17 @@
-"""Step-time ratios of the symmetry terms to plain training, and jet-loading throughput.
+"""Cost of the symmetry terms as ratios to plain training, measured side by side in one process.
 
-    python scripts/bench.py [--device cuda] [--rounds 20] [--only steps|data]
+    python scripts/bench.py [--device cuda] [--rounds 10] [--only steps|throughput|data|generation]
 
-For each model, one optimiser step (forward, backward, Adam) is timed for plain training and
-with each penalty added, on the same model and batch, interleaved round by round so drifts in
-machine load hit every mode alike. Prints the median time and the ratio to plain. The data
-benchmark reads a 60 000-jet ATLAS-layout file (the test fixture repeated) into batches of 256
-with 80 constituents on one core and reports jets/s.
+Steps: for the toy MLP and the top transformer (batch 256, 120 constituents) one optimiser step
+(forward, backward, Adam) of every mode on the same model and batch, interleaved round by round so
+drifts in machine load hit every mode alike; median time, ratio to plain, and memory — on CUDA
+the peak allocated during the step, on CPU the bytes autograd saves for the backward (the part
+that grows with the penalty; parameters and optimiser state are the same in every mode). Each
+penalty runs as the callback runs it (fused into the task's forward where it can be) and as the
+straightforward reference: two separate forwards for GSEAL; one forward and double backward per
+generator for the exact δSEAL; one forward per shifted input for finite differences.
+Throughput: jets/s of plain and GSEAL training vs batch size. Data: HDF5 → batches, one core.
+Generation: Pythia + FastJet jets/s per core.
 """
 
 import argparse
@@ -21,74 +26,148 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seal.data.generate import GeneratorConfig, generate
 from seal.data.jet_datamodule import JetStream
 from seal.data.toy import make_toy
-from seal.groups import Lorentz
+from seal.groups import Lorentz, transform_batch
 from seal.models import MLP, ConstituentTransformer
-from seal.symmetry import dseal, gseal
-from seal.symmetry.penalties import get_rng_state
+from seal.symmetry import dseal
+from seal.symmetry.penalties import dseal_fd_pairs, gseal_pairs
 from seal.testing import random_on_shell
 
-MODES = ("plain", "gsymm", "dsymm exact", "dsymm finite-diff")
+FUSED = {  # mode → Pairs builder options (the copies join the task's forward)
+    "GSEAL": ("g", {}),
+    "GSEAL on 25 % of the batch": ("g", {"fraction": 0.25}),
+    "δSEAL stochastic (finite diff.)": ("d", {"stochastic": True}),
+    "δSEAL stochastic (finite diff.), 25 %": ("d", {"stochastic": True, "fraction": 0.25}),
+    "δSEAL finite diff.": ("d", {}),
+}
+MODES = (
+    "plain",
+    "augmentation",
+    "GSEAL",
+    "GSEAL on 25 % of the batch",
+    "GSEAL straightforward",
+    "δSEAL exact",
+    "δSEAL exact straightforward",
+    "δSEAL stochastic (finite diff.)",
+    "δSEAL stochastic (finite diff.), 25 %",
+    "δSEAL finite diff.",
+    "δSEAL finite diff. straightforward",
+)
 
 
 def make_step(model, batch, task_loss, mode):
-    """One optimiser step of ``mode``, computed as SymmetryRegularizer does it in training."""
+    """One optimiser step of ``mode``, computed as SymmetryRegularizer computes it."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     group, generator = Lorentz(0.5), torch.Generator().manual_seed(0)
-    device = batch["p4"].device
+    size = len(batch["target"])
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        rng = get_rng_state(device)
-        output = model(batch)
-        loss = task_loss(output, batch["target"])
-        if mode == "gsymm":  # reuses the task's forward, like the callback
-            loss = loss + gseal(model, batch, group, generator=generator,
-                                reference=output, reference_rng=rng)  # fmt: skip
-        elif mode == "dsymm exact":
-            loss = loss + dseal(model, batch, group, method="exact")
-        elif mode == "dsymm finite-diff":
-            loss = loss + dseal(model, batch, group, method="finite_difference")
+        penalty = 0.0
+        if mode in FUSED:
+            kind, options = FUSED[mode]
+            build = gseal_pairs if kind == "g" else dseal_fd_pairs
+            pairs = build(batch, group, generator=generator, **options)
+            with pairs.pairing(size):
+                output, penalty = pairs.split(model(pairs.join(batch)), size)
+        elif mode == "augmentation":
+            lam = group.sample(size, generator=generator, device=batch["p4"].device)
+            output = model(transform_batch(batch, lam, ["p4"]))
+        else:
+            output = model(batch)
+        if mode == "GSEAL straightforward":  # a second forward on g·x, compared with the first
+            lam = group.sample(size, generator=generator, device=batch["p4"].device)
+            penalty = (model(transform_batch(batch, lam, ["p4"])) - output).square().mean()
+        elif mode.startswith("δSEAL exact"):
+            impl = "separate" if mode.endswith("straightforward") else "fused"
+            penalty = dseal(model, batch, group, implementation=impl)
+        elif mode == "δSEAL finite diff. straightforward":
+            penalty = dseal(model, batch, group, method="finite_difference",
+                            implementation="separate")  # fmt: skip
+        loss = task_loss(output, batch["target"]) + penalty
         loss.backward()
         optimizer.step()
 
     return step
 
 
+class SavedBytes(torch.autograd.graph.saved_tensors_hooks):
+    """Counts the bytes of distinct storages autograd saves for the backward."""
+
+    def __init__(self):
+        self.storages = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            self.storages[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        super().__init__(pack, lambda tensor: tensor)
+
+    @property
+    def total(self) -> int:
+        return sum(self.storages.values())
+
+
+def memory_of(step, device: torch.device) -> int:
+    """Peak CUDA memory of one step, or on CPU the bytes saved for its backward."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device)
+    saved = SavedBytes()
+    with saved:
+        step()
+    return saved.total
+
+
 def time_modes(model, batch, task_loss, rounds: int, device: torch.device) -> dict:
+    """(median step seconds, memory) per mode; modes over 5× plain are timed in 2 rounds only."""
     steps = {mode: make_step(model, batch, task_loss, mode) for mode in MODES}
     times = {mode: [] for mode in MODES}
-    for step in steps.values():  # warm-up: allocator, kernels, autograd caches
-        for _ in range(3):
-            step()
-    for _ in range(rounds):
+    memory = {mode: memory_of(step, device) for mode, step in steps.items()}  # also warms up
+    for round_ in range(rounds):
         for mode, step in steps.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            step()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times[mode].append(time.perf_counter() - start)
-    return {mode: statistics.median(t) for mode, t in times.items()}
+            slow = times[mode] and times[mode][0] > 5 * times["plain"][0]
+            if round_ < 2 or not slow:
+                times[mode].append(_timed(step, device))
+    return {mode: (statistics.median(t), memory[mode]) for mode, t in times.items()}
+
+
+def _timed(step, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def top_batch(size: int, device: torch.device, n: int = 120) -> dict:
+    jets = random_on_shell(size, n, seed=0, max_momentum=200.0, dtype=torch.float32)
+    jets["target"] = (torch.arange(size) % 2).float()
+    return {k: v.to(device) for k, v in jets.items()}
+
+
+def top_model(device: torch.device) -> tuple:
+    """The SEAL-size tagger (model=transformer) on a GPU, the CPU-sized one on a CPU."""
+    if device.type == "cuda":
+        return "3×256", ConstituentTransformer(dim=256, depth=3, heads=4, ff_dim=256).to(device)
+    return "2×64", ConstituentTransformer(dim=64, depth=2, heads=4, ff_dim=128).to(device)
 
 
 def workloads(device: torch.device):
     toy = {k: v.to(device) for k, v in make_toy(1000, n_particles=1, seed=0).items()}
     mlp = MLP(n_particles=1, width=300, depth=3).to(device)
     yield "toy MLP 3×300 GELU, batch 1000", mlp, toy, F.mse_loss
-
-    jets = random_on_shell(128, 64, seed=0, max_momentum=200.0, dtype=torch.float32)
-    jets["target"] = (torch.arange(128) % 2).float()
-    jets = {k: v.to(device) for k, v in jets.items()}
-    net = ConstituentTransformer(dim=64, depth=2, heads=4, ff_dim=128, dropout=0.1).to(device)
-    yield (
-        "transformer 2×64, 64 constituents, batch 128",
-        net,
-        jets,
-        F.binary_cross_entropy_with_logits,
-    )
+    size, net = top_model(device)
+    title = f"top transformer {size} (dropout 0.1), 120 constituents, batch 256"
+    yield title, net, top_batch(256, device), F.binary_cross_entropy_with_logits
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fixture_jets.h5"
@@ -114,30 +193,70 @@ def bench_data(repeats: int = 200) -> None:
                   f"{rows / seconds:,.0f} jets/s |")  # fmt: skip
 
 
+def bench_throughput(device: torch.device, rounds: int, sizes=(64, 128, 256, 512)) -> None:
+    """Training jets/s of the top transformer, plain and GSEAL, vs batch size."""
+    print("\n### top transformer training throughput vs batch size\n")
+    print("| batch | plain (jets/s) | GSEAL (jets/s) | GSEAL 25 % (jets/s) |")
+    print("|---:|---:|---:|---:|")
+    for size in sizes:
+        _, net = top_model(device)
+        batch = top_batch(size, device)
+        loss = F.binary_cross_entropy_with_logits
+        modes = ("plain", "GSEAL", "GSEAL on 25 % of the batch")
+        steps = [make_step(net, batch, loss, mode) for mode in modes]
+        for step in steps:
+            step()
+        times = [[] for _ in steps]
+        for _ in range(max(3, rounds // 2)):
+            for t, step in zip(times, steps):
+                t.append(_timed(step, device))
+        rates = " | ".join(f"{size / statistics.median(t):,.0f}" for t in times)
+        print(f"| {size} | {rates} |")
+
+
+def bench_generation(n_jets: int = 40) -> None:
+    """Pythia 8 + FastJet: top and QCD jets per second per core (MPI on, one slice)."""
+    cfg = GeneratorConfig(n_signal=n_jets, n_background=n_jets, n_slices=1, chunk_jets=n_jets,
+                          pt_min=500.0, pt_max=600.0, n_constituents=120, seed=3)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = generate(cfg, Path(tmp) / "jets.h5", processes=1)
+    print("\n### jet generation (Pythia 8 + FastJet, 500–600 GeV, MPI on)\n")
+    print(f"| {summary['made']} jets on 1 process | {summary['per_s_per_core']:.1f} jets/s/core "
+          f"(incl. start-up) |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--rounds", type=int, default=20, help="timed steps per mode")
-    parser.add_argument("--only", choices=("steps", "data"), default=None)
+    parser.add_argument("--rounds", type=int, default=10, help="timed steps per mode")
+    parser.add_argument("--only", choices=("steps", "throughput", "data", "generation"))
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(f"device: {device} ({name or platform.machine()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads, {args.rounds} rounds")  # fmt: skip
-    if args.only != "data":
+    if args.only in (None, "steps"):
         bench_steps(device, args.rounds)
-    if args.only != "steps":
+    if args.only in (None, "throughput"):
+        bench_throughput(device, args.rounds)
+    if args.only in (None, "data"):  # one core from here on
         print("\n### data loading (1 core)\n\n| what | size | throughput |\n|---|---:|---:|")
         bench_data()
+    if args.only in (None, "generation"):
+        bench_generation()
 
 
 def bench_steps(device: torch.device, rounds: int) -> None:
+    unit = "peak MiB" if device.type == "cuda" else "saved MiB"
     for title, model, batch, task_loss in workloads(device):
-        medians = time_modes(model, batch, task_loss, rounds, device)
-        print(f"\n### {title}\n\n| mode | step (ms) | ratio to plain |\n|---|---:|---:|")
-        for mode, seconds in medians.items():
-            print(f"| {mode} | {1e3 * seconds:.2f} | {seconds / medians['plain']:.2f}× |")
+        results = time_modes(model, batch, task_loss, rounds, device)
+        base_time, base_memory = results["plain"]
+        print(f"\n### {title}\n\n| mode | step (ms) | ratio to plain | {unit} | memory ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for mode, (seconds, memory) in results.items():
+            print(f"| {mode} | {1e3 * seconds:.1f} | {seconds / base_time:.2f}× | "
+                  f"{memory / 2**20:.1f} | {memory / base_memory:.2f}× |")  # fmt: skip
 
 
 if __name__ == "__main__":

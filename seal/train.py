@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,28 @@ def _scalars(metrics) -> dict:
     return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
 
 
+def gpu_for_job(trainer_cfg, job_num: int | None, n_jobs: int, n_gpus: int):
+    """In a parallel sweep on a multi-GPU node, job n of a one-GPU config trains on GPU
+    n mod (number of GPUs); otherwise ``trainer_cfg`` is returned unchanged."""
+    one_gpu = trainer_cfg.get("accelerator") == "gpu" and trainer_cfg.get("devices") in (1, "1")
+    if not one_gpu or job_num is None or n_jobs < 2 or n_gpus < 2:
+        return trainer_cfg
+    return OmegaConf.merge(trainer_cfg, {"devices": [job_num % n_gpus]})
+
+
+def _parallel_job() -> tuple[int | None, int]:
+    """(job number, parallel jobs) of this Hydra multirun job; (None, 1) outside one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None, 1
+    hydra_cfg = HydraConfig.get()
+    if str(hydra_cfg.mode) != "RunMode.MULTIRUN":
+        return None, 1
+    n_jobs = OmegaConf.select(hydra_cfg, "launcher.n_jobs", default=1)
+    return hydra_cfg.job.num, int(n_jobs) if n_jobs and n_jobs > 0 else os.cpu_count() or 1
+
+
 def run(cfg: DictConfig) -> dict:
     """Train and evaluate one configuration; returns (and writes) its metrics."""
     out = Path(cfg.paths.output_dir)
@@ -78,7 +101,8 @@ def run(cfg: DictConfig) -> dict:
     if cfg.get("symmetry") is not None:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))
     loggers = instantiate_loggers(cfg.get("logger"))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer_cfg = gpu_for_job(cfg.trainer, *_parallel_job(), torch.cuda.device_count())
+    trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:

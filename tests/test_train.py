@@ -119,3 +119,20 @@ def test_top_tagging_data_errors_come_before_training(compose_cfg, tmp_path):
     with pytest.raises(ValueError, match="the train split selects no jets"):
         run(compose_cfg([*base, "data.train_pt=[2000,null]"], tmp_path / "b"))
     assert not list(tmp_path.glob("*/checkpoints/*.ckpt"))
+
+
+def test_parallel_sweep_jobs_get_one_gpu_each():
+    from omegaconf import OmegaConf
+
+    from seal.train import gpu_for_job
+
+    gpu = OmegaConf.create({"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"})
+    assert [gpu_for_job(gpu, n, 4, 3).devices for n in range(5)] == [[0], [1], [2], [0], [1]]
+    assert gpu_for_job(gpu, 2, 4, 3).precision == "bf16-mixed"  # the rest is kept
+    assert gpu_for_job(gpu, 2, 1, 3).devices == 1  # sequential sweep: every job may use GPU 0
+    assert gpu_for_job(gpu, None, 4, 3).devices == 1  # not a multirun
+    assert gpu_for_job(gpu, 2, 4, 1).devices == 1  # one GPU
+    ddp = OmegaConf.create({"accelerator": "gpu", "devices": -1, "strategy": "ddp"})
+    assert gpu_for_job(ddp, 2, 4, 3).devices == -1  # a DDP run keeps all GPUs
+    cpu = OmegaConf.create({"accelerator": "cpu", "devices": 1})
+    assert gpu_for_job(cpu, 2, 4, 3).devices == 1

@@ -3,7 +3,8 @@
 import functools
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch import distributed
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 class TensorDictDataset(Dataset):
@@ -38,9 +39,83 @@ def collate_dict(batch, transform=None):
     return batch if transform is None else transform(batch)
 
 
-def loader(tensors: dict, batch_size: int, shuffle=False, transform=None, **kwargs) -> DataLoader:
-    """A DataLoader over ``TensorDictDataset(tensors)`` yielding (transformed) batch dicts."""
-    return DataLoader(
-        TensorDictDataset(tensors), batch_size=batch_size, shuffle=shuffle,
-        collate_fn=functools.partial(collate_dict, transform=transform), **kwargs,
-    )  # fmt: skip
+class EpochSampler(DistributedSampler):
+    """A fresh permutation each epoch, seeded ``(seed, epoch)``, that can start mid-epoch.
+
+    Lightning calls ``set_epoch`` at the start of every epoch; ``resume(epoch, batches)`` makes
+    that epoch's iteration skip its first ``batches`` batches (once). Under DDP rank r takes
+    every world-size-th row of the permutation (the tail that does not divide is dropped, so
+    every rank runs the same number of steps); being a ``DistributedSampler`` it is not
+    replaced by Lightning's.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epoch, self._skip = 0, {}
+
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        if distributed.is_available() and distributed.is_initialized():
+            return distributed.get_rank(), distributed.get_world_size()
+        return 0, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume(self, epoch: int, batches: int) -> None:
+        self._skip = {epoch: batches}
+
+    def __len__(self) -> int:
+        return self.n // self._world()[1]
+
+    def __iter__(self):
+        rank, world = self._world()
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
+        order = torch.randperm(self.n, generator=gen)[: len(self) * world][rank::world]
+        start = self._skip.pop(self.epoch, 0) * self.batch_size
+        return iter(order[start:].tolist())
+
+
+class ResumableLoader(DataLoader):
+    """A shuffling DataLoader whose position Lightning saves in checkpoints and restores.
+
+    ``state_dict`` records the epoch and the batches yielded so far, which Lightning 2.6 asks for
+    after the step that consumed the last of them (checkpoints are written in batch-end and
+    validation hooks, before the next batch is fetched; pinned by tests/evaluation/test_resume.py);
+    ``load_state_dict`` makes that epoch continue from the next batch with the same
+    order, so a run killed mid-epoch resumes on exactly the batches it would have seen.
+    """
+
+    def __init__(self, dataset, batch_size: int, seed: int, **kwargs):
+        sampler = EpochSampler(len(dataset), batch_size, seed)
+        # its own generator: every iter() draws a base seed, which must not move the global RNG
+        generator = torch.Generator().manual_seed(seed)
+        super().__init__(dataset, batch_size, sampler=sampler, generator=generator, **kwargs)
+        self._yielded = 0
+
+    def __iter__(self):
+        self._yielded = self.sampler._skip.get(self.sampler.epoch, 0)
+        for batch in super().__iter__():
+            self._yielded += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"seed": self.sampler.seed, "epoch": self.sampler.epoch, "batches": self._yielded}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.seed = int(state["seed"])
+        self.sampler.resume(int(state["epoch"]), int(state["batches"]))
+
+
+def loader(tensors: dict, batch_size: int, shuffle=False, transform=None, seed=None, **kwargs):
+    """A DataLoader over ``TensorDictDataset(tensors)`` yielding (transformed) batch dicts.
+
+    With ``shuffle`` it is a :class:`ResumableLoader` seeded with ``seed`` (default
+    ``torch.initial_seed()``, i.e. the run's seed after ``seed_everything``).
+    """
+    collate = functools.partial(collate_dict, transform=transform)
+    dataset = TensorDictDataset(tensors)
+    if shuffle:
+        seed = torch.initial_seed() if seed is None else seed
+        return ResumableLoader(dataset, batch_size, seed, collate_fn=collate, **kwargs)
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate, **kwargs)

@@ -1,5 +1,6 @@
 """Lightning callbacks that watch training: step time, a non-finite loss, the hybrid's mixing."""
 
+import random
 import time
 
 import numpy as np
@@ -107,3 +108,29 @@ class NonFiniteGuard(pl.Callback):
             f"{trainer.current_epoch}, batch {self._batch_idx}): {culprit}{where}. Stopped before "
             f"the optimiser step; last good checkpoint: {checkpoint}"
         )
+
+
+class RNGCheckpoint(pl.Callback):
+    """Saves the global RNG states (torch CPU and CUDA, numpy, Python) in every checkpoint and
+    restores them on resume, so dropout and loader-side augmentation after a mid-epoch resume
+    draw what the uninterrupted run drew (with :class:`seal.data.tensordict.ResumableLoader`,
+    whose own generator keeps ``iter()`` off the global RNG)."""
+
+    def state_dict(self) -> dict:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002 - the legacy global one
+        numpy = (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": cuda,
+            "numpy": numpy,
+            "python": random.getstate(),
+        }  # tensors and tuples: loads with weights_only
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))  # noqa: NPY002
+        random.setstate(state_dict["python"])
