@@ -88,6 +88,20 @@ def _parallel_job() -> tuple[int | None, int]:
     return hydra_cfg.job.num, int(n_jobs) if n_jobs and n_jobs > 0 else os.cpu_count() or 1
 
 
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path: auto`` → this run's ``last.ckpt`` if it exists (a requeued job resumes),
+    else start fresh; any other value is passed to Lightning as it is."""
+    value = cfg.get("ckpt_path")
+    if value != "auto":
+        return value
+    folder = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    last = Path(folder or Path(cfg.paths.output_dir) / "checkpoints") / "last.ckpt"
+    if last.exists():
+        log.info("ckpt_path=auto: resuming from %s", last)
+        return str(last)
+    return None
+
+
 def run(cfg: DictConfig) -> dict:
     """Train and evaluate one configuration; returns (and writes) its metrics."""
     out = Path(cfg.paths.output_dir)
@@ -106,7 +120,7 @@ def run(cfg: DictConfig) -> dict:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
         metrics = _scalars(trainer.callback_metrics)
         if cfg.get("test", True) and trainer.state.status == "finished":
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")

@@ -5,6 +5,7 @@ import math
 
 import pytest
 from conftest import TINY, TOP_TINY
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
 
 from seal.train import run
@@ -63,6 +64,15 @@ def test_resume_continues_step_count_and_warmup(compose_cfg, tmp_path):
     assert resumed["train/symm_weight"] == pytest.approx(7.0)
 
 
+def test_ckpt_path_auto_resumes_a_requeued_job_from_its_own_last_checkpoint(compose_cfg, tmp_path):
+    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
+              "ckpt_path=auto"]  # fmt: skip
+    first = run(compose_cfg([*common, "trainer.max_epochs=1"], tmp_path))  # nothing to resume
+    assert first["trainer/global_step"] == 4
+    again = run(compose_cfg([*common, "trainer.max_epochs=2"], tmp_path))  # the requeued job
+    assert again["trainer/global_step"] == 8
+
+
 def test_many_loggers_write_offline(compose_cfg, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: wandb must go offline by itself
@@ -78,10 +88,12 @@ def test_many_loggers_write_offline(compose_cfg, tmp_path, monkeypatch):
 def test_launchers_and_optuna_search_compose(compose_cfg):
     joblib = compose_cfg(["+experiment=toy_gsymm", "launcher=joblib"], None)
     slurm = compose_cfg(["+experiment=toy_gsymm", "launcher=slurm", "trainer=gpu"], None)
+    assert HydraConfig.get().launcher.max_num_timeout == 3  # requeue after a timeout
     optuna = compose_cfg(["+experiment=toy_gsymm", "hparams_search=toy_optuna"], None)
     for cfg in (joblib, slurm, optuna):
         assert cfg.task_name == "toy_gsymm"
     assert slurm.trainer.precision == "bf16-mixed"
+    assert slurm.ckpt_path == "auto"  # ... and resume from the job's own last.ckpt
     assert optuna.optimized_metric == "boost/mse@0.5"
 
 
