@@ -148,3 +148,14 @@ def test_parallel_sweep_jobs_get_one_gpu_each():
     assert gpu_for_job(ddp, 2, 4, 3).devices == -1  # a DDP run keeps all GPUs
     cpu = OmegaConf.create({"accelerator": "cpu", "devices": 1})
     assert gpu_for_job(cpu, 2, 4, 3).devices == 1
+
+
+@pytest.mark.parametrize("experiment", ["toy_gsymm", "toy_dsymm"])
+def test_compiled_model_trains_with_the_regulariser(compose_cfg, tmp_path, experiment):
+    # aot_eager: the compile path without a C++ toolchain; the exact δSEAL runs the network
+    # eagerly (compiled graphs have no double backward)
+    eager = run(compose_cfg([f"+experiment={experiment}", *TINY], tmp_path / "eager"))
+    compiled = run(compose_cfg([f"+experiment={experiment}", *TINY, "model.compile=aot_eager"],
+                               tmp_path / "compiled"))  # fmt: skip
+    for key in ("train/symm_loss", "val/symm_loss", "val/loss"):
+        assert compiled[key] == pytest.approx(eager[key], rel=1e-4), key

@@ -67,3 +67,21 @@ def paired_rows(n_base: int, copies: int, rows: int):
     finally:
         handle.remove()
         _SOURCE.reset(token)
+
+
+_DOUBLE_BACKWARD: contextvars.ContextVar = contextvars.ContextVar("seal_double_bwd", default=False)
+
+
+def double_backward() -> bool:
+    """True inside :func:`double_backward_region`: the exact δSEAL differentiates the model's
+    input gradient, which compiled graphs (``torch.compile``) cannot; tasks run eagerly there."""
+    return _DOUBLE_BACKWARD.get()
+
+
+@contextlib.contextmanager
+def double_backward_region():
+    token = _DOUBLE_BACKWARD.set(True)
+    try:
+        yield
+    finally:
+        _DOUBLE_BACKWARD.reset(token)

@@ -32,7 +32,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from seal.groups import Group, check_four_vectors, transform
-from seal.symmetry.pairing import paired_rows
+from seal.symmetry.pairing import double_backward_region, paired_rows
 
 OUTPUTS = ("scalar", "vector")
 DSEAL_METHODS = ("exact", "finite_difference")
@@ -446,7 +446,12 @@ def _along(grads, keys, dirs) -> torch.Tensor:
 def _exact_derivative(fn, batch, keys, dirs, output):
     """Derivatives along every direction from one forward and double backward(s)."""
     inputs = {k: batch[k].detach().requires_grad_(True) for k in keys}
-    with sdpa_kernel(SDPBackend.MATH), torch.enable_grad(), replayable_rng(_device(batch)):
+    with (
+        sdpa_kernel(SDPBackend.MATH),
+        double_backward_region(),
+        torch.enable_grad(),
+        replayable_rng(_device(batch)),
+    ):
         y = _output(fn({**batch, **inputs}), output, batch[keys[0]].shape[0])
         if output == "scalar":
             return _along(_input_grads(y.sum(), inputs), keys, dirs), y
@@ -461,7 +466,7 @@ def _exact_per_direction(fn, batch, keys, dirs, output):
     inputs = {k: batch[k].detach().requires_grad_(True) for k in keys}
     n_dir = dirs[keys[0]].shape[0]
     columns = []
-    with sdpa_kernel(SDPBackend.MATH), torch.enable_grad():
+    with sdpa_kernel(SDPBackend.MATH), double_backward_region(), torch.enable_grad():
         with replayable_rng(_device(batch)) as replay:
             for a in range(n_dir):
                 replay()

@@ -4,6 +4,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from seal.tasks.compiled import attach_compiled, net_output
+
 
 class RegressionTask(pl.LightningModule):
     """Fit ``net(batch)`` to ``batch["target"]`` ((B,) or (B, 4)) with a (weighted) MSE.
@@ -14,15 +16,19 @@ class RegressionTask(pl.LightningModule):
         Maps the batch dict to predictions shaped like the target.
     lr, weight_decay : float
         Adam settings.
+    compile : bool or str
+        Run ``net`` through ``torch.compile`` (true: inductor, or a backend name).
     """
 
-    def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0):
+    def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
+                 compile: bool | str = False):  # fmt: skip
         super().__init__()
         self.net = net
         self.lr, self.weight_decay = lr, weight_decay
+        attach_compiled(self, compile)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.net(batch)
+        return net_output(self, batch)
 
     def _loss(self, batch: dict, split: str) -> torch.Tensor:
         pred, target = self(batch), batch["target"]

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seal.evaluation.metrics import tagging_metrics
+from seal.tasks.compiled import attach_compiled, net_output
 
 
 class TaggingTask(pl.LightningModule):
@@ -20,15 +21,19 @@ class TaggingTask(pl.LightningModule):
     ----------
     net : nn.Module
     lr, weight_decay : Adam settings (SEAL study: lr 5e-4).
+    compile : bool or str
+        Run ``net`` through ``torch.compile`` (true: inductor, or a backend name).
     """
 
-    def __init__(self, net: nn.Module, lr: float = 5e-4, weight_decay: float = 0.0):
+    def __init__(self, net: nn.Module, lr: float = 5e-4, weight_decay: float = 0.0,
+                 compile: bool | str = False):  # fmt: skip
         super().__init__()
         self.net, self.lr, self.weight_decay = net, lr, weight_decay
         self._outputs: list = []
+        attach_compiled(self, compile)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.net(batch)
+        return net_output(self, batch)
 
     def _loss(self, logits, batch):
         weight = batch.get("weight")

@@ -355,3 +355,11 @@ def test_bf16_autocast_penalties_match_float32(tiny_attention):
     # bf16 keeps 8 bits of mantissa: ~0.4 % per operation, a few % on a difference of outputs
     torch.testing.assert_close(bf16, fp32, rtol=0.05, atol=0)
     torch.testing.assert_close(exact16, exact32, rtol=0.05, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:Using `torch.compile")
+def test_compiled_models_keep_paired_dropout(tiny_attention, batch):
+    invariant = torch.compile(InvariantWithDropout().double().train(), backend="aot_eager")
+    assert gseal(invariant, batch, Lorentz(0.9)) < 1e-20
+    attention = torch.compile(tiny_attention(dropout=0.5).double().train(), backend="aot_eager")
+    assert gseal(attention, batch, Boosts(0.0)).item() == 0.0
