@@ -4,10 +4,16 @@ The compiled module is kept out of the module tree (checkpoints hold ``net.*`` o
 bypassed inside the exact δSEAL, whose double backward compiled graphs do not support.
 """
 
+import warnings
+
 import torch
 from torch import nn
 
 from seal.symmetry.pairing import double_backward
+
+# the fused penalties' paired-dropout hook is global; it ignores everything but dropout modules,
+# so its extra call on the OptimizedModule wrapper is harmless
+warnings.filterwarnings("ignore", message=r"Using `torch.compile\(module\)` when there are global")
 
 
 def attach_compiled(task: nn.Module, compile: bool | str) -> None:

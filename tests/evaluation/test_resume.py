@@ -50,6 +50,7 @@ def fit(tmp_path, *callbacks, ckpt_path=None, augment=None):
     return task, regulariser
 
 
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
 @pytest.mark.parametrize(
     ("kill_at", "augment"),
     [(6, None), (7, None), (9, None), (10, None), (7, BoostAugmentation(beta_max=0.3))],
