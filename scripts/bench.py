@@ -69,9 +69,9 @@ def make_step(model, batch, task_loss, mode):
         if mode in FUSED:
             kind, options = FUSED[mode]
             build = gseal_pairs if kind == "g" else dseal_fd_pairs
-            pairs = build(batch, group, generator=generator, **options)
-            with pairs.pairing(size):
-                output, penalty = pairs.split(model(pairs.join(batch)), size)
+            output, penalty = build(batch, group, generator=generator, **options).forward(
+                model, batch
+            )
         elif mode == "augmentation":
             lam = group.sample(size, generator=generator, device=batch["p4"].device)
             output = model(transform_batch(batch, lam, ["p4"]))

@@ -78,11 +78,12 @@ def gpu_for_job(trainer_cfg, job_num: int | None, n_jobs: int, n_gpus: int):
 def _parallel_job() -> tuple[int | None, int]:
     """(job number, parallel jobs) of this Hydra multirun job; (None, 1) outside one."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     if not HydraConfig.initialized():
         return None, 1
     hydra_cfg = HydraConfig.get()
-    if str(hydra_cfg.mode) != "RunMode.MULTIRUN":
+    if hydra_cfg.mode != RunMode.MULTIRUN:
         return None, 1
     n_jobs = OmegaConf.select(hydra_cfg, "launcher.n_jobs", default=1)
     return hydra_cfg.job.num, int(n_jobs) if n_jobs and n_jobs > 0 else os.cpu_count() or 1

@@ -17,6 +17,7 @@ import torch
 from seal.groups import Group, make_group
 from seal.symmetry.penalties import (
     PENALTIES,
+    batch_device,
     batch_size,
     check_options,
     dseal,
@@ -243,7 +244,7 @@ class SymmetryRegularizer(pl.Callback):
             pairs = self._pairs(batch, generator=self._generator, fraction=self.fraction)
             captured["pairs"], captured["size"] = pairs, batch_size(batch)
             joined = pairs.join(batch)
-            pairing.enter_context(pairs.pairing(captured["size"]))
+            pairing.enter_context(pairs.pairing(captured["size"], batch_device(batch)))
             if args:
                 return (joined, *args[1:]), kwargs
             return args, {**kwargs, "batch": joined}

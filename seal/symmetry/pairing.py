@@ -57,9 +57,13 @@ def _dropout_hook(module, args, output):
 
 
 @contextlib.contextmanager
-def paired_rows(n_base: int, copies: int, rows: int):
-    """Rows ``n_base + c·rows + i`` (c < ``copies``, i < ``rows``) share the dropout of row i."""
-    index = torch.cat([torch.arange(n_base)] + [torch.arange(rows)] * copies)
+def paired_rows(n_base: int, copies: int, rows: int, device=None):
+    """Rows ``n_base + c·rows + i`` (c < ``copies``, i < ``rows``) share the dropout of row i.
+
+    ``device``: where the row index lives (the batch's), so no dropout call copies it there.
+    """
+    base, copy = torch.arange(n_base, device=device), torch.arange(rows, device=device)
+    index = torch.cat([base] + [copy] * copies)
     token = _SOURCE.set((n_base, index))
     handle = nn.modules.module.register_module_forward_hook(_dropout_hook)
     try:

@@ -114,6 +114,7 @@ def check_options(
 
 def penalty_rows(batch_size: int, fraction: float) -> int:
     """Rows the penalty is evaluated on: ``ceil(fraction · B)``, at least one."""
+    # (the 1e-9 keeps 0.1 · 30 = 3.0000000000000004 at 3 rows)
     return min(batch_size, max(1, math.ceil(fraction * batch_size - 1e-9)))
 
 
@@ -138,6 +139,10 @@ def _per_example(value, size: int) -> bool:
 def _full_precision(device: torch.device):
     """Autocast off: group actions and finite-difference shifts stay in the inputs' dtype."""
     return torch.autocast(device.type, enabled=False)
+
+
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def _reduced_precision(device: torch.device) -> bool:
@@ -169,28 +174,27 @@ class Pairs:
             for k, v in batch.items()
         }
 
-    def pairing(self, size: int):
-        """Dropout pairing for the joined batch of a ``size``-row batch."""
-        return paired_rows(size, len(self.copies), self.rows)
+    def pairing(self, size: int, device: torch.device | None = None):
+        """Dropout pairing for the joined batch of a ``size``-row batch (index on ``device``)."""
+        return paired_rows(size, len(self.copies), self.rows, device)
 
     def split(self, y_all: torch.Tensor, size: int) -> tuple:
         """Model output on the joined batch → (output on the original rows, penalty)."""
-        y = _output(y_all, self.output, size + len(self.copies) * self.rows)
-        if y.dtype in (torch.float16, torch.bfloat16):
-            y = y.float()
+        y = _at_least_float32(_output(y_all, self.output, size + len(self.copies) * self.rows))
         with _full_precision(y.device):
             base, outs = y[:size], list(y[size:].split(self.rows))
             return y_all[:size], self.score(base[: self.rows], outs)
 
-    def fused(self, fn, batch: dict) -> torch.Tensor:
-        """The penalty from one forward over ``batch`` (whose first rows were copied) + copies."""
+    def forward(self, fn, batch: dict) -> tuple:
+        """One forward over ``batch`` (whose first rows were copied) and the copies →
+        (output on ``batch``, penalty)."""
         size = batch_size(batch)
-        with self.pairing(size):
-            return self.split(fn(self.join(batch)), size)[1]
+        with self.pairing(size, batch_device(batch)):
+            return self.split(fn(self.join(batch)), size)
 
     def separate(self, fn, batch: dict) -> torch.Tensor:
         """The same penalty from one forward per copy (and one on ``batch``), masks replayed."""
-        with replayable_rng(_device(batch)) as replay:
+        with replayable_rng(batch_device(batch)) as replay:
             outs = []
             for copy in self.copies:
                 replay()
@@ -202,7 +206,8 @@ class Pairs:
         return self.score(y, outs)
 
 
-def _device(batch: dict) -> torch.device:
+def batch_device(batch: dict) -> torch.device:
+    """Device of the first tensor entry of ``batch``."""
     return next(v.device for v in batch.values() if torch.is_tensor(v))
 
 
@@ -268,8 +273,7 @@ def _directions(batch: dict, keys, gens: torch.Tensor) -> dict:
 
 def _dseal_score(derivative, y, gens, output: str, factor: float) -> torch.Tensor:
     """``factor · mean_b Σ_a ‖∂_a f − T_a f‖²``; derivative (B, n_dir) or (B, n_dir, 4)."""
-    if derivative.dtype in (torch.float16, torch.bfloat16):  # autocast: sum squares in fp32
-        derivative = derivative.float()
+    derivative = _at_least_float32(derivative)  # autocast: sum the squares in float32
     if output == "vector":
         derivative = derivative - torch.einsum("abij,bj->bai", gens.to(y.dtype), y)
         return factor * derivative.square().sum((1, 2)).mean()
@@ -356,8 +360,8 @@ def _evaluate(pairs: Pairs, fn, sub: dict, implementation: str) -> torch.Tensor:
     if implementation == "separate":
         return pairs.separate(fn, sub)
     refuse_batch_coupling(fn)
-    with replayable_rng(_device(sub)):
-        return pairs.fused(fn, sub)
+    with replayable_rng(batch_device(sub)):
+        return pairs.forward(fn, sub)[1]
 
 
 def refuse_batch_coupling(fn, training: bool | None = None) -> None:
@@ -450,7 +454,7 @@ def _exact_derivative(fn, batch, keys, dirs, output):
         sdpa_kernel(SDPBackend.MATH),
         double_backward_region(),
         torch.enable_grad(),
-        replayable_rng(_device(batch)),
+        replayable_rng(batch_device(batch)),
     ):
         y = _output(fn({**batch, **inputs}), output, batch[keys[0]].shape[0])
         if output == "scalar":
@@ -467,7 +471,7 @@ def _exact_per_direction(fn, batch, keys, dirs, output):
     n_dir = dirs[keys[0]].shape[0]
     columns = []
     with sdpa_kernel(SDPBackend.MATH), double_backward_region(), torch.enable_grad():
-        with replayable_rng(_device(batch)) as replay:
+        with replayable_rng(batch_device(batch)) as replay:
             for a in range(n_dir):
                 replay()
                 y = _output(fn({**batch, **inputs}), output, batch[keys[0]].shape[0])
