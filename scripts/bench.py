@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
+from seal.symmetry.penalties import dseal_fd_pairs, gseal_pairs
 
 from seal.data.generate import GeneratorConfig, generate
 from seal.data.jet_datamodule import JetStream
@@ -32,7 +33,6 @@ from seal.data.toy import make_toy
 from seal.groups import Lorentz, transform_batch
 from seal.models import MLP, ConstituentTransformer
 from seal.symmetry import dseal
-from seal.symmetry.penalties import dseal_fd_pairs, gseal_pairs
 from seal.testing import random_on_shell
 
 FUSED = {  # mode → Pairs builder options (the copies join the task's forward)

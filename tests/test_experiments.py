@@ -47,11 +47,19 @@ def tiny_overrides(experiment: str) -> list[str]:
     raise AssertionError(f"no tiny overrides for {experiment}: add its workload here")
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_runs_one_step(experiment, compose_cfg, tmp_path):
+# the stock-PyTorch tagger runs with every top_* experiment that trains the transformer
+STOCK = [e for e in EXPERIMENTS if e.startswith("top_") and e.split("_")[1]
+         in ("baseline", "gsymm", "dsymm", "augment")]  # fmt: skip
+STOCK_TINY = ["model=torch_transformer"]
+CASES = [(e, []) for e in EXPERIMENTS] + [(e, STOCK_TINY) for e in STOCK]
+
+
+@pytest.mark.parametrize(("experiment", "model"), CASES, ids=[
+    e + ("+torch_transformer" if m else "") for e, m in CASES])  # fmt: skip
+def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
     if "lgatr" in experiment:
         pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")
-    cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment)])
+    cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment), *model])
     assert cfg.task_name == experiment
     metrics = run(cfg)
     assert metrics["trainer/global_step"] >= 1

@@ -21,7 +21,13 @@ from seal.train import run
         ),
         ("evaluation.betas=[0.5,1.0]", ValueError, r"betas must lie in \[0, 1\); got \|β\| = 1.0"),
         ("symmetry.weight=-1", ValueError, "λ must be >= 0; got -1"),
-        ("symmetry.beta_max=1.2", ValueError, "beta_max must satisfy 0 <= beta_max < 1; got 1.2"),
+        (
+            "symmetry.group.beta_max=1.2",
+            ValueError,
+            "beta_max must satisfy 0 <= beta_max < 1; got 1.2",
+        ),
+        ("symmetry.penalty.output=tensor", ValueError, "unknown output kind 'tensor'"),
+        ("symmetry.implementation=vmap", ValueError, "unknown penalty implementation 'vmap'"),
         ("+callbacks.bogus.every=3", ValueError, "callbacks.bogus has no _target_"),
         ("data.truth=tachyon", ValueError, "unknown toy truth 'tachyon'"),
     ],
@@ -40,6 +46,18 @@ def test_unknown_experiment_and_key_are_named(compose_cfg):
         compose_cfg(["+experiment=toy_gsymm", "data.n_trian=5"])
     with pytest.raises(ConfigCompositionException, match=r"symmetry\.weight"):
         compose_cfg(["+experiment=toy_baseline", "symmetry.weight=5"])  # no regulariser there
+    with pytest.raises(ConfigCompositionException, match=r"symmetry\.group\.beta_max"):
+        compose_cfg(["+experiment=toy_gsymm", "symmetry/group=rotations",
+                     "symmetry.group.beta_max=0.3"])  # rotations have no boosts  # fmt: skip
+
+
+@pytest.mark.parametrize("group", ["lorentz", "boosts", "rotations", "zboost_zrotation"])
+def test_every_group_config_builds_its_group(compose_cfg, group):
+    import hydra
+
+    cfg = compose_cfg(["+experiment=toy_dsymm", *TINY, f"symmetry/group={group}"])
+    regulariser = hydra.utils.instantiate(cfg.symmetry)
+    assert regulariser.group.name == group and regulariser.penalty.name == "dsymm"
 
 
 @pytest.mark.filterwarnings("ignore:The dirpath has changed")
@@ -99,7 +117,7 @@ def test_launchers_and_optuna_search_compose(compose_cfg):
 
 def test_covariant_experiment_trains_a_four_vector_output(compose_cfg, tmp_path):
     cfg = compose_cfg(["+experiment=toy_covariant_gsymm", *TINY])
-    assert cfg.symmetry.output == "vector" and cfg.model.net.out_dim == 4
+    assert cfg.symmetry.penalty.output == "vector" and cfg.model.net.out_dim == 4
     metrics = run(cfg)
     assert math.isfinite(metrics["train/symm_loss"])
     saved = json.loads((tmp_path / "metrics.json").read_text())

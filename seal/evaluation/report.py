@@ -11,6 +11,7 @@ import csv
 import json
 from pathlib import Path
 
+import hydra
 import matplotlib.pyplot as plt
 from omegaconf import OmegaConf
 
@@ -27,9 +28,20 @@ TAGGING = {
 }
 
 
+def _penalty_name(penalty) -> str:
+    """``gsymm``/``dsymm``/...: a penalty name, or the ``name`` of its ``_target_`` class."""
+    if not OmegaConf.is_config(penalty):
+        return str(penalty)
+    target = str(penalty.get("_target_", ""))
+    try:
+        return str(getattr(hydra.utils.get_class(target), "name", target.rsplit(".", 1)[-1]))
+    except (ImportError, ValueError):
+        return target.rsplit(".", 1)[-1]
+
+
 def _loss_type(cfg) -> str:
     if cfg.get("symmetry"):
-        return str(cfg.symmetry.penalty)
+        return _penalty_name(cfg.symmetry.penalty)
     if cfg.get("data") and cfg.data.get("augment"):
         return "augment"
     return "none"
@@ -52,7 +64,7 @@ def load_run(run_dir: Path) -> dict:
         "task": str(cfg.get("task_name", "")),
         "loss": loss,
         "weight": symm.get("weight", "") if symm else "",
-        "beta_max": symm.get("beta_max", "") if loss == "gsymm" else "",
+        "beta_max": OmegaConf.select(symm, "group.beta_max", default="") if loss == "gsymm" else "",
         "status": "finished" if (run_dir / "metrics.json").exists() else "failed",
         "model": _model_name(cfg),
         "n_train": cfg.data.get("n_train") or "",

@@ -5,16 +5,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from seal.models.features import FEATURE_NAMES, constituent_features
-from seal.symmetry import pairing
 
 
 class EncoderBlock(nn.Module):
     """Pre-norm block: ``x + Attn(LN(x))``, then ``x + FF(LN(x))``, with dropout.
 
     Attention is :func:`torch.nn.functional.scaled_dot_product_attention`, so the fused kernels
-    run unless a caller (the exact δSEAL) selects the math backend. Inside a fused symmetry
-    penalty with attention dropout in training, the attention is written out so that paired rows
-    share their dropout masks (:mod:`seal.symmetry.pairing`).
+    run unless a caller (a double backward) selects the math backend.
     """
 
     def __init__(self, dim: int, heads: int, ff_dim: int, dropout: float):
@@ -33,14 +30,9 @@ class EncoderBlock(nn.Module):
         qkv = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 × (B, H, N, D/H)
         keys = mask[:, None, None, :]
-        if self.training and self.dropout > 0 and pairing.active():
-            scores = (q @ k.transpose(-2, -1)) / (d // self.heads) ** 0.5
-            weights = scores.masked_fill(~keys, float("-inf")).softmax(-1)
-            attn = pairing.dropout(weights, self.dropout) @ v
-        else:
-            attn = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=keys, dropout_p=self.dropout if self.training else 0.0
-            )  # (B, H, N, D/H); keys masked, padded queries are ignored downstream
+        attn = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=keys, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, H, N, D/H); keys masked, padded queries are ignored downstream
         x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, n, d)))
         return x + self.drop(self.ff(self.norm2(x)))
 

@@ -1,31 +1,22 @@
-"""``SymmetryRegularizer``: the only Lightning glue of the symmetry package.
+"""``SymmetryRegularizer``: a thin Lightning scheduler over :class:`SymmetryLoss`.
 
 A Lightning callback cannot change the loss from ``on_before_backward`` and a second backward in
 ``on_after_backward`` desynchronises DDP replicas, so the callback wraps ``training_step`` *on
-the module instance* in ``setup("fit")``, adds ``λ · penalty`` to the loss the step returns, and
-removes the wrapper in ``teardown``. The module's class is never touched and the task code never
-mentions symmetry. The module's ``forward(batch)`` must return the model output that the penalty
-compares (``(B,)``/``(B, 1)`` invariant or ``(B, 4)`` four-vector).
+the module instance* in ``setup("fit")`` and adds ``λ · penalty`` to the loss the step returns.
+Two forward hooks on the module instance (registered once, removed in ``teardown``) let the
+penalty share the task's own ``module(batch)`` call on the route the loss chose. The callback
+keeps only the schedule (λ, warm-up), the group-element RNG and this wiring; what is compared
+and how lives in the penalty and the loss.
 """
 
-import contextlib
 import functools
 
 import pytorch_lightning as pl
 import torch
 
-from seal.groups import Group, make_group
-from seal.symmetry.penalties import (
-    PENALTIES,
-    batch_device,
-    batch_size,
-    check_options,
-    dseal,
-    dseal_fd_pairs,
-    gseal,
-    gseal_pairs,
-    refuse_batch_coupling,
-)
+from seal.groups import Group
+from seal.symmetry.batching import batch_size
+from seal.symmetry.loss import SymmetryLoss
 
 _VALIDATION_SEED_OFFSET = 7_919  # validation draws its own fixed group elements every epoch
 
@@ -35,92 +26,47 @@ class SymmetryRegularizer(pl.Callback):
 
     Parameters
     ----------
-    penalty : {"gsymm", "dsymm"}
-        Group form (GSEAL) or infinitesimal form (δSEAL).
-    group : str or Group
-        A :class:`seal.groups.Group` or one of ``lorentz``, ``boosts``, ``rotations``,
-        ``zboost_zrotation`` (built with ``beta_max`` and ``magnitude``).
+    penalty : Penalty or {"gsymm", "dsymm"}
+        :class:`~seal.symmetry.GSEAL` / :class:`~seal.symmetry.DSEAL` (config objects) or a
+        name; ``options`` (``output``, ``method``, ``eps``, ``stochastic``, ``reduction``,
+        ``key``, ``extra_keys``) go to a named penalty.
+    group : Group or str
+        A :class:`seal.groups.Group` or a name built with ``beta_max`` and ``magnitude``.
     weight : float
-        λ ≥ 0. With λ = 0 the penalty is still computed (without gradients) and logged, so an
-        unregularised run shows how far from symmetric it is.
-    beta_max, magnitude : float, str
-        Velocity-ball radius and |β| law of the sampled boosts (GSEAL only).
-    output : {"scalar", "vector"}
-        Invariant model output or four-vector output transforming as Λ.
-    method, eps : str, float
-        δSEAL derivative: ``exact`` (double backward) or ``finite_difference`` with step ``eps``.
-    stochastic : bool
-        δSEAL along one random unit combination of the generators per example (× k, unbiased).
-    fraction : float
-        Penalise the first ``ceil(fraction · B)`` examples of each training batch only.
-    implementation : {"fused", "separate"}
-        ``fused`` (GSEAL and finite-difference δSEAL): the transformed copies join the task's own
-        forward — one forward over ``[x ; g·x]``, dropout masks paired. ``separate``: extra
-        forwards of their own (needed for models with BatchNorm or that bypass ``forward``).
+        λ ≥ 0. With λ = 0 the penalty is still computed (without gradients, from forwards of
+        its own) and logged; training is bit-for-bit that without the callback.
+    fraction, implementation, weighted
+        See :class:`~seal.symmetry.loss.SymmetryLoss`.
     warmup_steps : int
         λ rises linearly from 0 over this many training batches (0: constant λ).
-    key, extra_keys : str, sequence of str
-        Batch entries the group acts on (``extra_keys`` when present).
     seed : int, optional
         Seed of the group-element RNG (rank r uses ``seed + r``); default ``torch.initial_seed()``.
         Its state is checkpointed, so a resumed run draws the same elements.
     """
 
-    def __init__(
-        self,
-        penalty: str = "gsymm",
-        group: str | Group = "lorentz",
-        weight: float = 1.0,
-        beta_max: float = 0.5,
-        magnitude: str = "uniform",
-        output: str = "scalar",
-        method: str = "exact",
-        eps: float = 1e-3,
-        stochastic: bool = False,
-        fraction: float = 1.0,
-        implementation: str = "fused",
-        warmup_steps: int = 0,
-        key: str = "p4",
-        extra_keys=("jet_p4",),
-        seed: int | None = None,
-    ):
-        if penalty not in PENALTIES:
-            raise ValueError(
-                f"unknown symmetry penalty {penalty!r}; choose one of {sorted(PENALTIES)}"
-            )
-        check_options(output, method, implementation, fraction, eps)
+    def __init__(self, penalty="gsymm", group: str | Group = "lorentz", weight: float = 1.0,
+                 beta_max: float = 0.5, magnitude: str = "uniform", fraction: float = 1.0,
+                 implementation: str = "auto", weighted: bool = False, warmup_steps: int = 0,
+                 seed: int | None = None, **options):  # fmt: skip
         if not weight >= 0:
             raise ValueError(f"symmetry weight λ must be >= 0; got {weight}")
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0; got {warmup_steps}")
-        self.penalty = penalty
-        self.group = group if isinstance(group, Group) else make_group(group, beta_max, magnitude)
-        self.weight = float(weight)
-        self.warmup_steps = int(warmup_steps)
-        self.seed = seed
-        self.fraction = float(fraction)
-        common = dict(output=output, key=key, extra_keys=tuple(extra_keys))
-        if penalty == "gsymm":
-            self._fn = functools.partial(gseal, **common, implementation=implementation)
-            self._pairs = functools.partial(gseal_pairs, group=self.group, **common)
-        else:
-            self._fn = functools.partial(
-                dseal, **common, method=method, eps=eps, stochastic=stochastic,
-                implementation=implementation,
-            )  # fmt: skip
-            self._pairs = functools.partial(
-                dseal_fd_pairs, group=self.group, **common, eps=eps, stochastic=stochastic
-            )
-        # GSEAL and finite differences join the task's forward; the exact δSEAL cannot
-        self.fused = implementation == "fused" and (penalty == "gsymm" or method != "exact")
+        self._generator, self._val_generator = torch.Generator(), torch.Generator()
+        common = dict(group=group, beta_max=beta_max, magnitude=magnitude, weighted=weighted)
+        self.loss = SymmetryLoss(penalty, fraction=fraction, implementation=implementation,
+                                 generator=self._generator, **common, **options)  # fmt: skip
+        self.val_loss = SymmetryLoss(self.loss.penalty, generator=self._val_generator, **common)
+        self.val_loss.group = self.group = self.loss.group
+        self.penalty = self.loss.penalty
+        self.weight, self.warmup_steps, self.seed = float(weight), int(warmup_steps), seed
         self.batches = 0  # training batches regularised so far: drives the warm-up
-        self._generator = torch.Generator()
-        self._val_generator = torch.Generator()
         self._restored_generator = False
+        self._handles, self._step, self._busy = (), None, False
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(penalty=self.penalty, group=repr(self.group))
+        return self._generate_state_key(penalty=repr(self.penalty), group=repr(self.group))
 
     def current_weight(self) -> float:
         """λ for the next training batch (after the linear warm-up)."""
@@ -128,35 +74,21 @@ class SymmetryRegularizer(pl.Callback):
             return self.weight
         return self.weight * min(1.0, self.batches / self.warmup_steps)
 
-    def compute_penalty(
-        self, pl_module, batch: dict, generator, captured=None, fraction: float = 1.0
-    ) -> torch.Tensor:
-        """The unweighted penalty of ``pl_module`` on ``batch`` (a scalar tensor).
-
-        Taken from ``captured`` when the task's forward already computed it (fused).
-        """
-        if captured and "penalty" in captured:
-            return captured["penalty"]
-        return self._fn(pl_module, batch, self.group, generator=generator, fraction=fraction)
-
     # -- Lightning hooks -------------------------------------------------------------------
     def setup(self, trainer, pl_module, stage: str) -> None:
         base = self.seed if self.seed is not None else torch.initial_seed()
         self._val_seed = (base + _VALIDATION_SEED_OFFSET) % 2**63
         if stage != "fit":
             return
-        if self.fused:
-            refuse_batch_coupling(pl_module, training=True)
         if not pl_module.automatic_optimization:
             raise RuntimeError(
                 f"SymmetryRegularizer adds its penalty to the loss returned by training_step, but "
                 f"{type(pl_module).__name__} uses manual optimisation (automatic_optimization="
-                f"False); add seal.symmetry.penalties.{self._fn.func.__name__}(...) to your loss "
-                f"yourself instead"
+                f"False); add seal.symmetry.SymmetryLoss(...)(model, batch) to your loss yourself"
             )
         if not self._restored_generator:
             self._generator.manual_seed((base + trainer.global_rank) % 2**63)
-        self._wrap(trainer, pl_module)
+        self._wrap(pl_module)
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         if stage == "fit":
@@ -175,7 +107,7 @@ class SymmetryRegularizer(pl.Callback):
         # the exact δSEAL can build its derivative graph
         with torch.inference_mode(False), torch.no_grad():
             batch = {k: v.clone() if torch.is_tensor(v) else v for k, v in batch.items()}
-            value = self.compute_penalty(pl_module, batch, self._val_generator)
+            value = self.val_loss(pl_module, batch)
         pl_module.log("val/symm_loss", value, on_epoch=True, batch_size=batch_size(batch))
 
     def state_dict(self) -> dict:
@@ -187,19 +119,18 @@ class SymmetryRegularizer(pl.Callback):
         self._restored_generator = True
 
     # -- the wrapper -----------------------------------------------------------------------
-    def _regularise(self, pl_module, batch, output, captured):
+    def _regularise(self, pl_module, batch, output, step):
         if output is None:  # the step asked Lightning to skip this batch
             return output
         loss = output["loss"] if isinstance(output, dict) else output
         weight = self.current_weight()
         if weight == 0.0:
             with torch.no_grad():
-                penalty = self.compute_penalty(pl_module, batch, self._generator, captured)
+                penalty = self.loss(pl_module, batch)
             total = loss
         else:
-            penalty = self.compute_penalty(
-                pl_module, batch, self._generator, captured, self.fraction
-            )
+            # the task never called module(batch): the penalty runs forwards of its own
+            penalty = step.penalty if step is not None else self.loss(pl_module, batch)
             total = loss + weight * penalty
         self.batches += 1
         self.last_terms = {"task": loss.detach(), "symmetry": (weight * penalty).detach()}
@@ -208,67 +139,59 @@ class SymmetryRegularizer(pl.Callback):
         pl_module.log("train/symm_weight", weight, on_step=True, on_epoch=False, batch_size=size)
         return {**output, "loss": total} if isinstance(output, dict) else total
 
-    def _wrap(self, trainer, pl_module) -> None:
+    def _before_forward(self, module, args, kwargs):
+        """The task's first ``module(batch)`` of a regularised step runs on the shared inputs."""
+        active = self._step
+        if self._busy or active is None or active["step"] is not None:
+            return None
+        if (args[0] if args else kwargs.get("batch")) is not active["batch"]:
+            return None
+        step = active["step"] = self.loss.begin(module, active["batch"])
+        if args:
+            return (step.inputs, *args[1:]), kwargs
+        return args, {**kwargs, "batch": step.inputs}
+
+    def _after_forward(self, module, args, kwargs, output):
+        active = self._step
+        if self._busy or active is None or active["step"] is None or active["done"]:
+            return None
+        active["done"], self._busy = True, True
+        try:
+            return active["step"].finish(output)
+        finally:
+            self._busy = False
+
+    def _wrap(self, pl_module) -> None:
         inner = pl_module.training_step
         inner_is_instance_attr = "training_step" in vars(pl_module)
 
         @functools.wraps(inner)
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
-            with self._join_forward(pl_module, batch) as captured:
+            self.loss.prepare(pl_module, batch)  # the first batch probes the model once
+            if self.current_weight() > 0.0:
+                self._step = {"batch": batch, "step": None, "done": False}
+            try:
                 out = training_step.seal_inner(*args, **kwargs)
-            return self._regularise(pl_module, batch, out, captured)
+                step = self._step["step"] if self._step and self._step["done"] else None
+            finally:
+                self._step = None
+            return self._regularise(pl_module, batch, out, step)
 
         training_step.seal_owner = self
         training_step.seal_inner = inner
         training_step.seal_inner_is_instance_attr = inner_is_instance_attr
         pl_module.training_step = training_step
-
-    @contextlib.contextmanager
-    def _join_forward(self, pl_module, batch):
-        """Join the penalty's transformed copies to the task's first ``pl_module(batch)``.
-
-        A forward pre-hook swaps ``batch`` for ``[batch ; copies]`` (dropout paired); the
-        forward hook hands the task the output on the original rows and keeps the penalty in
-        ``captured["penalty"]``. With λ = 0 the task's forward is left alone.
-        """
-        captured = {}
-        if not self.fused or self.current_weight() == 0.0:
-            yield captured
-            return
-        pairing = contextlib.ExitStack()
-
-        def before(module, args, kwargs):
-            if "pairs" in captured or (args[0] if args else kwargs.get("batch")) is not batch:
-                return None
-            pairs = self._pairs(batch, generator=self._generator, fraction=self.fraction)
-            captured["pairs"], captured["size"] = pairs, batch_size(batch)
-            joined = pairs.join(batch)
-            pairing.enter_context(pairs.pairing(captured["size"], batch_device(batch)))
-            if args:
-                return (joined, *args[1:]), kwargs
-            return args, {**kwargs, "batch": joined}
-
-        def after(module, args, kwargs, output):
-            if "pairs" not in captured or "penalty" in captured:
-                return None
-            pairing.close()
-            output, captured["penalty"] = captured["pairs"].split(output, captured["size"])
-            return output
-
-        handles = (
-            pl_module.register_forward_pre_hook(before, with_kwargs=True),
-            pl_module.register_forward_hook(after, with_kwargs=True),
+        self._handles = (
+            pl_module.register_forward_pre_hook(self._before_forward, with_kwargs=True),
+            pl_module.register_forward_hook(self._after_forward, with_kwargs=True),
         )
-        try:
-            yield captured
-        finally:
-            pairing.close()
-            for handle in handles:
-                handle.remove()
 
     def _unwrap(self, pl_module) -> None:
-        """Remove this callback's wrapper, wherever it sits in a chain of wrappers."""
+        """Remove this callback's hooks and wrapper, wherever it sits in a chain of wrappers."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = ()
         parent, node = None, vars(pl_module).get("training_step")
         while node is not None and hasattr(node, "seal_owner"):
             if node.seal_owner is self:

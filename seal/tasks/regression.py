@@ -1,34 +1,16 @@
 """Regression LightningModule: MSE between the model output and ``batch["target"]``."""
 
-import pytorch_lightning as pl
 import torch
-from torch import nn
 
-from seal.tasks.compiled import attach_compiled, net_output
+from seal.tasks.base import NetTask
 
 
-class RegressionTask(pl.LightningModule):
+class RegressionTask(NetTask):
     """Fit ``net(batch)`` to ``batch["target"]`` ((B,) or (B, 4)) with a (weighted) MSE.
 
-    Parameters
-    ----------
-    net : nn.Module
-        Maps the batch dict to predictions shaped like the target.
-    lr, weight_decay : float
-        Adam settings.
-    compile : bool or str
-        Run ``net`` through ``torch.compile`` (true: inductor, or a backend name).
+    ``net(batch)`` predicts; see :class:`~seal.tasks.base.NetTask` for ``optimizer`` and
+    ``compile`` (default Adam, lr 1e-3).
     """
-
-    def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
-                 compile: bool | str = False):  # fmt: skip
-        super().__init__()
-        self.net = net
-        self.lr, self.weight_decay = lr, weight_decay
-        attach_compiled(self, compile)
-
-    def forward(self, batch: dict) -> torch.Tensor:
-        return net_output(self, batch)
 
     def _loss(self, batch: dict, split: str) -> torch.Tensor:
         pred, target = self(batch), batch["target"]
@@ -50,6 +32,3 @@ class RegressionTask(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         return self._loss(batch, "test")
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

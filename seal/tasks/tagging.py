@@ -1,39 +1,30 @@
 """Binary jet tagging: weighted BCE on one logit per jet; AUC, accuracy and rejections."""
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seal.evaluation.metrics import tagging_metrics
-from seal.tasks.compiled import attach_compiled, net_output
+from seal.tasks.base import NetTask
 
 
-class TaggingTask(pl.LightningModule):
+class TaggingTask(NetTask):
     """Train ``net(batch) → logits (B,)`` against ``batch["target"]`` (1 = top).
 
     The loss is binary cross-entropy weighted by ``batch["weight"]`` (the training weights that
     flatten the background pT spectrum). Validation and test epochs log ``loss``, ``auc``,
     ``acc`` and ``rej@0.3/0.5/0.8`` (1/ε_B at that ε_S, weighted) under ``val/`` and ``test/``.
 
-    Parameters
-    ----------
-    net : nn.Module
-    lr, weight_decay : Adam settings (SEAL study: lr 5e-4).
-    compile : bool or str
-        Run ``net`` through ``torch.compile`` (true: inductor, or a backend name).
+    See :class:`~seal.tasks.base.NetTask` for ``optimizer`` (default Adam, lr 5e-4 as in the
+    SEAL study) and ``compile``.
     """
 
-    def __init__(self, net: nn.Module, lr: float = 5e-4, weight_decay: float = 0.0,
-                 compile: bool | str = False):  # fmt: skip
-        super().__init__()
-        self.net, self.lr, self.weight_decay = net, lr, weight_decay
-        self._outputs: list = []
-        attach_compiled(self, compile)
+    default_lr = 5e-4
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        return net_output(self, batch)
+    def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False):
+        super().__init__(net, optimizer, compile)
+        self._outputs: list = []
 
     def _loss(self, logits, batch):
         weight = batch.get("weight")
@@ -72,6 +63,3 @@ class TaggingTask(pl.LightningModule):
 
     def on_test_epoch_end(self):
         self._epoch_metrics("test")
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

@@ -26,7 +26,8 @@ def test_compare_merges_extrapolation_averages_seeds_and_lists_failures(tmp_path
     fake_run(top / "0", "top_baseline", "ConstituentTransformer", tagging(0.9, 40, 5000, 3.0))
     fake_run(top / "1", "top_baseline_extrap", "ConstituentTransformer", tagging(0.8, 12),
              test_pt=[800, None])  # fmt: skip
-    gsymm = {"penalty": "gsymm", "weight": 1.0, "beta_max": 0.5}
+    gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
+             "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
     fake_run(top / "2", "top_gsymm", "ConstituentTransformer", tagging(0.88, 30, 5000, 6.0), gsymm)
     fake_run(top / "3", "top_invariant", "InvariantNet", None)  # crashed
     for i, (n, seed, auc) in enumerate([(8000, 1, 0.70), (8000, 2, 0.72), (80000, 1, 0.80),

@@ -10,7 +10,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from seal.data.toy import ToyDataModule
 from seal.evaluation.monitors import NonFiniteGuard, NonFiniteLossError
 from seal.models import MLP
-from seal.symmetry import SymmetryRegularizer
+from seal.symmetry import Penalty, SymmetryRegularizer
 from seal.tasks import RegressionTask
 
 
@@ -28,7 +28,7 @@ class InjectNaN(pl.Callback):
 def fit(tmp_path, *callbacks):
     pl.seed_everything(0)
     data = ToyDataModule(n_train=64, n_val=32, n_test=32, batch_size=16)  # 4 steps per epoch
-    task = RegressionTask(MLP(n_particles=1, width=16, depth=2), lr=1e-3)
+    task = RegressionTask(MLP(n_particles=1, width=16, depth=2))
     trainer = pl.Trainer(
         max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
         callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True), NonFiniteGuard(), *callbacks],
@@ -52,13 +52,20 @@ def test_nan_in_a_batch_stops_with_step_batch_and_term_and_keeps_the_last_checkp
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
 
 
+class InfOnThirdBatch(Penalty):
+    """A penalty of its own (no callback edit needed): inf on the third training batch."""
+
+    name = "inf_on_third"
+    uses_copies = False
+
+    def values(self, fn, batch, group, generator, separate=False, replay=None):
+        y = fn(batch)
+        return torch.full_like(y, math.inf if self.regulariser.batches == 2 else 0.0)
+
+
 def test_a_non_finite_symmetry_term_is_named(tmp_path):
-    regulariser = SymmetryRegularizer(penalty="gsymm", weight=1.0, beta_max=0.5)
-
-    def penalty(*args, **kwargs):  # inf on the third training batch (validation calls it too)
-        return torch.tensor(math.inf if regulariser.batches == 2 else 0.0)
-
-    regulariser.compute_penalty = penalty
+    penalty = InfOnThirdBatch()
+    regulariser = penalty.regulariser = SymmetryRegularizer(penalty, weight=1.0)
     with pytest.raises(NonFiniteLossError, match=r"global step 2 \(epoch 0, batch 2\): the "
                        r"symmetry term is inf\. Stopped.*none saved yet"):  # fmt: skip
         fit(tmp_path, regulariser)

@@ -17,10 +17,16 @@ def test_tagging_sweep_table_lists_finished_and_failed_runs(tmp_path):
     tagging = {"test/auc": 0.9, "test/rej@0.3": 40.0, "boost/auc@0.5": 0.7,
                "boost/rej@0.3@0.5": 5.0, "boost/rej@0.3@0": 40.0}  # fmt: skip
     fake_run(tmp_path / "0", "top_baseline_extrap", None, tagging, test_pt=[800, None])
-    gsymm = {"penalty": "gsymm", "weight": 1.0, "beta_max": 0.5}
+    gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
+             "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
     fake_run(tmp_path / "1", "top_gsymm_extrap", gsymm, {**tagging, "boost/auc@0.5": 0.85},
              test_pt=[800, None])  # fmt: skip
-    fake_run(tmp_path / "2", "top_dsymm_extrap", {"penalty": "dsymm", "weight": 2.0}, None)
+    fake_run(
+        tmp_path / "2",
+        "top_dsymm_extrap",
+        {"penalty": {"_target_": "seal.symmetry.DSEAL"}, "weight": 2.0},
+        None,
+    )
     table, figure = summarise(tmp_path)
     lines = table.strip().splitlines()
     assert lines[0].startswith(

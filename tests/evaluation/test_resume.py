@@ -38,7 +38,7 @@ class Batches(pl.Callback):
 def fit(tmp_path, *callbacks, ckpt_path=None, augment=None):
     pl.seed_everything(0)
     data = ToyDataModule(n_train=80, n_val=32, n_test=32, batch_size=16, augment=augment)
-    task = RegressionTask(MLP(n_particles=1, width=16, depth=2, dropout=0.2), lr=1e-3)
+    task = RegressionTask(MLP(n_particles=1, width=16, depth=2, dropout=0.2))
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1)
     regulariser = SymmetryRegularizer("gsymm", weight=0.5, warmup_steps=6, fraction=0.5, seed=4)
     trainer = pl.Trainer(

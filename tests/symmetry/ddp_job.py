@@ -14,6 +14,7 @@ from seal.data.toy import make_toy
 from seal.models import MLP
 from seal.symmetry import SymmetryRegularizer
 from seal.tasks import RegressionTask
+from seal.tasks.base import default_optimizer
 
 
 class SaveWeights(pl.Callback):
@@ -34,7 +35,7 @@ class SaveWeights(pl.Callback):
 if __name__ == "__main__":
     out, penalty = Path(sys.argv[1]), sys.argv[2]
     pl.seed_everything(0, verbose=False)
-    module = RegressionTask(MLP(n_particles=1, width=16), lr=1e-2)
+    module = RegressionTask(MLP(n_particles=1, width=16), optimizer=default_optimizer(1e-2))
     trainer = pl.Trainer(
         max_steps=3, accelerator="cpu", devices=2, strategy="ddp", logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

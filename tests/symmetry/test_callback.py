@@ -28,7 +28,7 @@ class GradRecorder(pl.Callback):
 def make_module(dropout=0.0, seed=0):
     pl.seed_everything(seed, verbose=False)
     # float64 from the start: a float32 module would round a float64 checkpoint on resume
-    return RegressionTask(MLP(n_particles=1, width=32, dropout=dropout), lr=1e-3).double()
+    return RegressionTask(MLP(n_particles=1, width=32, dropout=dropout)).double()
 
 
 def fit(module, callbacks, max_steps, n=64, batch_size=16, accumulate=1, ckpt_path=None, val=False):
@@ -100,10 +100,10 @@ def test_gradient_is_task_plus_weighted_penalty(penalty, options, accumulate):
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.5])
-@pytest.mark.parametrize("implementation", ["fused", "separate"])
+@pytest.mark.parametrize("implementation", ["auto", "separate"])
 def test_training_penalty_shares_dropout_masks_with_the_task_forward(fraction, implementation):
-    # identity "boosts": any nonzero GSEAL value would be a dropout-mask mismatch between an
-    # original row and its copy (fused: in the task's own forward)
+    # identity "boosts": any nonzero GSEAL value would be a dropout-mask mismatch between the
+    # task's forward and the boosted copy's
     module = make_module(dropout=0.5)
     regulariser = SymmetryRegularizer(
         "gsymm", group="boosts", beta_max=0.0, fraction=fraction, implementation=implementation
@@ -112,12 +112,26 @@ def test_training_penalty_shares_dropout_masks_with_the_task_forward(fraction, i
     assert trainer.callback_metrics["train/symm_loss"].item() == 0.0
 
 
-def test_fused_penalty_joins_the_task_forward():
-    module = make_module()
-    calls = []
-    module.register_forward_hook(lambda m, args, out: calls.append(len(args[0]["p4"])))
-    fit(module, [SymmetryRegularizer("gsymm", fraction=0.25)], max_steps=2, batch_size=16)
-    assert calls == [16 + 4, 16 + 4]  # one forward per step: 16 rows and 4 boosted copies
+class ForwardSizes(pl.Callback):
+    """Rows of every forward of the module, one list per training batch."""
+
+    def __init__(self, module):
+        self.steps = []
+        module.register_forward_hook(lambda m, args, out: self.steps[-1].append(len(out)))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.steps.append([])
+
+
+@pytest.mark.parametrize(
+    ("dropout", "expected"), [(0.0, [16 + 4]), (0.5, [4, 4, 12])]
+)  # fused: one forward of 16 rows and 4 boosted copies; replay: the task's first 4 rows, their
+# copies from the same RNG state, the other 12 rows
+def test_penalty_shares_the_task_forward(dropout, expected):
+    module = make_module(dropout=dropout)
+    sizes = ForwardSizes(module)
+    fit(module, [SymmetryRegularizer("gsymm", fraction=0.25), sizes], max_steps=2, batch_size=16)
+    assert sizes.steps[1] == expected  # (the first step also probes the model)
 
 
 def test_module_class_is_untouched_and_wrapper_removed():
@@ -209,7 +223,8 @@ def test_manual_optimisation_is_refused():
         ({"group": "poincare"}, "unknown group 'poincare'"),
         ({"beta_max": 1.0}, "beta_max must satisfy 0 <= beta_max < 1; got 1.0"),
         ({"output": "matrix"}, "unknown output kind 'matrix'"),
-        ({"method": "jvp"}, "unknown δSEAL method 'jvp'"),
+        ({"penalty": "dsymm", "method": "jvp"}, "unknown δSEAL method 'jvp'"),
+        ({"penalty": "dsymm", "reduction": "max"}, "unknown δSEAL reduction 'max'"),
         ({"warmup_steps": -3}, "warmup_steps must be >= 0"),
         ({"fraction": 1.5}, "fraction of the batch must be in (0, 1]; got 1.5"),
         ({"implementation": "twice"}, "unknown penalty implementation 'twice'"),
@@ -218,6 +233,11 @@ def test_manual_optimisation_is_refused():
 def test_bad_configuration_is_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SymmetryRegularizer(**kwargs)
+
+
+def test_an_option_of_another_penalty_is_an_error():
+    with pytest.raises(TypeError, match=r"penalty 'gsymm' \(GSEAL\).*'method'"):
+        SymmetryRegularizer("gsymm", method="exact")
 
 
 def test_missing_key_names_the_key():

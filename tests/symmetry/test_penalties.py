@@ -59,7 +59,7 @@ def test_penalties_vanish_for_a_covariant_vector(batch):
     assert dseal(total_momentum, batch, Lorentz(), output="vector") <= 1e-10 * scale
     # as a *scalar* the energy component is not invariant: the penalty sees it
     energy = lambda b: total_momentum(b)[:, 0]  # noqa: E731
-    assert gseal(energy, batch, Lorentz(0.5)) > 1e-2 * scale
+    assert gseal(energy, batch, Lorentz(0.5)) > 1e-3 * scale
 
 
 def test_dseal_closed_form_for_first_pz(batch):
@@ -137,7 +137,7 @@ def _param_gradient_check(penalty, model, seed=0):
 @pytest.mark.parametrize("output", ["scalar", "vector"])
 @pytest.mark.parametrize("method", ["exact", "finite_difference"])
 @pytest.mark.parametrize("stochastic", [False, True])
-@pytest.mark.parametrize("implementation", ["fused", "separate"])
+@pytest.mark.parametrize("implementation", ["auto", "separate"])
 def test_dseal_parameter_gradients_through_layernorm_and_attention(
     tiny_attention, output, method, stochastic, implementation
 ):
@@ -169,7 +169,7 @@ def test_dropout_masks_are_shared_between_the_compared_forwards(tiny_attention):
     batch = random_on_shell(8, 5, seed=5)
     model = tiny_attention(dropout=0.5).double().train()
     # identity elements: any difference could only come from different dropout masks
-    for implementation in ("fused", "separate"):
+    for implementation in ("auto", "separate"):
         assert gseal(model, batch, Boosts(0.0), implementation=implementation).item() == 0.0
     exact = dseal(model, batch, Lorentz())
     fd = dseal(model, batch, Lorentz(), method="finite_difference", eps=1e-5,
@@ -192,38 +192,20 @@ class InvariantWithDropout(torch.nn.Module):
         return self.net(features).squeeze(-1)
 
 
-def test_fused_penalties_pair_the_dropout_of_each_copy_with_its_source_row(batch):
+def test_an_invariant_model_with_dropout_has_no_penalty(batch):
     model = InvariantWithDropout().double().train()
     scale = model(batch).square().mean()
     assert gseal(model, batch, Lorentz(0.9)) < 1e-20 * scale
     fd = dseal(model, batch, Lorentz(), method="finite_difference", eps=1e-4)
     assert fd < 1e-12 * scale  # finite-difference truncation only
-    assert dseal(model, batch, Lorentz(), method="finite_difference", stochastic=True) < 1e-12
-    # unpaired masks would look like symmetry breaking
+    stochastic = dseal(
+        model, batch, Lorentz(), method="finite_difference", eps=1e-4, stochastic=True
+    )
+    assert stochastic < 1e-12 * scale
+    # unmatched masks would look like symmetry breaking
     joined = torch.cat([batch["p4"], batch["p4"]])
     y = model({"p4": joined, "mask": torch.cat([batch["mask"], batch["mask"]])})
     assert (y[:24] - y[24:]).square().mean() > 1e-3 * scale
-
-
-def test_pairing_refuses_what_it_cannot_pair(batch):
-    layers = (torch.nn.Flatten(), torch.nn.Linear(24, 4), torch.nn.AlphaDropout(0.2))
-    net = torch.nn.Sequential(*layers).double()
-    model = lambda b: net(b["p4"]).sum(-1)  # noqa: E731
-    with pytest.raises(NotImplementedError, match=r"AlphaDropout.*implementation=separate"):
-        gseal(model, batch, Lorentz(0.5))
-    assert gseal(model, batch, Lorentz(0.5), implementation="separate") > 0
-    bn = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.BatchNorm1d(24), torch.nn.Linear(24, 1))
-
-    class WithBatchNorm(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = bn
-
-        def forward(self, b):
-            return self.net(b["p4"]).squeeze(-1)
-
-    with pytest.raises(ValueError, match=r"net\.1 is a BatchNorm1d.*implementation=separate"):
-        gseal(WithBatchNorm().double(), batch, Lorentz(0.5))
 
 
 CASES = [
@@ -336,6 +318,8 @@ def test_bad_inputs_raise_clear_errors(batch):
         dseal(sum_of_masses, batch, Lorentz(), method="forward")
     with pytest.raises(ValueError, match=r"fraction of the batch must be in \(0, 1\]; got 0"):
         gseal(sum_of_masses, batch, Lorentz(0.5), fraction=0)
+    with pytest.raises(ValueError, match="unknown δSEAL reduction 'max'"):
+        dseal(sum_of_masses, batch, Lorentz(), reduction="max")
     with pytest.raises(ValueError, match="unknown penalty implementation 'vmap'"):
         dseal(sum_of_masses, batch, Lorentz(), implementation="vmap")
 
@@ -357,8 +341,7 @@ def test_bf16_autocast_penalties_match_float32(tiny_attention):
     torch.testing.assert_close(exact16, exact32, rtol=0.05, atol=0)
 
 
-@pytest.mark.filterwarnings("ignore:Using `torch.compile")
-def test_compiled_models_keep_paired_dropout(tiny_attention, batch):
+def test_compiled_models_replay_dropout(tiny_attention, batch):
     invariant = torch.compile(InvariantWithDropout().double().train(), backend="aot_eager")
     assert gseal(invariant, batch, Lorentz(0.9)) < 1e-20
     attention = torch.compile(tiny_attention(dropout=0.5).double().train(), backend="aot_eager")

@@ -1,0 +1,50 @@
+"""A tagger built from stock PyTorch layers: ``nn.TransformerEncoder`` over constituents.
+
+This is what a physicist who has never heard of seal writes (the SEAL authors' own tagger uses
+``nn.TransformerEncoderLayer``): its attention dropout is a function call inside
+``nn.MultiheadAttention``, which the symmetry penalty must not mistake for symmetry breaking.
+"""
+
+import torch
+from torch import nn
+
+from seal.models.features import FEATURE_NAMES, constituent_features
+
+
+class TorchTransformerTagger(nn.Module):
+    """7 constituent features → linear embedding → ``nn.TransformerEncoder`` → masked mean →
+    MLP → one logit.
+
+    Parameters
+    ----------
+    dim, depth, heads, ff_dim, dropout
+        Width, number of ``nn.TransformerEncoderLayer``s, heads, feed-forward width, dropout
+        (attention, feed-forward and residual, as in the stock layer).
+    norm_first : bool
+        Pre-norm layers (the stock default is post-norm).
+    use_jet_p4 : bool
+        Take the jet axis from ``batch["jet_p4"]`` instead of the constituent sum.
+
+    ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
+    """
+
+    def __init__(self, dim: int = 64, depth: int = 2, heads: int = 4, ff_dim: int = 128,
+                 dropout: float = 0.1, norm_first: bool = False,
+                 use_jet_p4: bool = False):  # fmt: skip
+        super().__init__()
+        self.embed = nn.Linear(len(FEATURE_NAMES), dim)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, ff_dim, dropout, batch_first=True, norm_first=norm_first
+        )
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 1))
+        self.use_jet_p4 = use_jet_p4
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        mask = batch["mask"]
+        jet_p4 = batch["jet_p4"] if self.use_jet_p4 else None
+        x = self.embed(constituent_features(batch["p4"], mask, jet_p4))  # (B, N, D)
+        x = self.encoder(x, src_key_padding_mask=~mask)  # True marks padding there
+        weights = mask.unsqueeze(-1).to(x.dtype)  # (B, N, 1)
+        pooled = (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, D)
+        return self.head(pooled).squeeze(-1)

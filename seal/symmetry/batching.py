@@ -1,0 +1,114 @@
+"""Batch-dict plumbing shared by the penalties: sizes, heads, joins, output checks, precision."""
+
+import math
+
+import torch
+
+from seal.groups import check_four_vectors
+
+OUTPUTS = ("scalar", "vector")
+
+
+def batch_size(batch: dict) -> int:
+    """Leading dimension of the first tensor entry of ``batch``."""
+    for value in batch.values():
+        if torch.is_tensor(value) and value.dim() > 0:
+            return int(value.shape[0])
+    raise ValueError("cannot infer the batch size: the batch holds no tensors")
+
+
+def batch_device(batch: dict) -> torch.device:
+    """Device of the first tensor entry of ``batch``."""
+    return next(v.device for v in batch.values() if torch.is_tensor(v))
+
+
+def per_example(value, size: int) -> bool:
+    return torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == size
+
+
+def rows_of(batch: dict, start: int, stop: int | None = None) -> dict:
+    """Rows ``start:stop`` of every per-example entry (other entries shared)."""
+    size = batch_size(batch)
+    return {k: v[start:stop] if per_example(v, size) else v for k, v in batch.items()}
+
+
+def head(batch: dict, rows: int) -> dict:
+    """The first ``rows`` examples of every per-example entry (other entries shared)."""
+    return rows_of(batch, 0, rows)
+
+
+def join(batch: dict, copies: list[dict], rows: int) -> dict:
+    """``batch`` followed by each copy; a copy's missing per-example entries repeat the first
+    ``rows`` rows of ``batch`` (mask, target, ...)."""
+    size = batch_size(batch)
+    return {
+        k: torch.cat([v] + [c.get(k, v[:rows]) for c in copies]) if per_example(v, size) else v
+        for k, v in batch.items()
+    }
+
+
+def stack_copies(batch: dict, copies: list[dict]) -> dict:
+    """The copies alone as one batch; entries a copy lacks repeat ``batch``'s (same rows)."""
+    size = batch_size(batch)
+    return {
+        k: torch.cat([c.get(k, v) for c in copies]) if per_example(v, size) else v
+        for k, v in batch.items()
+    }
+
+
+def penalty_rows(size: int, fraction: float) -> int:
+    """Rows the penalty is evaluated on: ``ceil(fraction · B)``, at least one."""
+    # (the 1e-9 keeps 0.1 · 30 = 3.0000000000000004 at 3 rows)
+    return min(size, max(1, math.ceil(fraction * size - 1e-9)))
+
+
+def four_vector_keys(batch: dict, key: str, extra_keys) -> list[str]:
+    """``key`` and the ``extra_keys`` present, each checked to be finite ``(..., 4)``."""
+    if key not in batch:
+        raise KeyError(
+            f"the symmetry penalty transforms batch[{key!r}], but the batch has only "
+            f"{sorted(batch)}; set the penalty's `key` to the four-momentum entry"
+        )
+    keys = [key] + [k for k in extra_keys if k in batch and k != key]
+    for k in keys:
+        check_four_vectors(batch[k], k)
+    return keys
+
+
+def check_output_kind(output: str) -> None:
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output kind {output!r}; choose one of {OUTPUTS}")
+
+
+def as_output(y, output: str, size: int, owner: str = "the model") -> torch.Tensor:
+    """Model output as (B,) for ``scalar`` or (B, 4) for ``vector``; else a ValueError naming
+    ``owner`` and the contract."""
+    shape = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
+    if output == "scalar" and shape in ((size,), (size, 1)):
+        return y.reshape(size)
+    if output == "vector" and shape == (size, 4):
+        return y
+    want = "(B,) or (B, 1)" if output == "scalar" else "(B, 4)"
+    other = "(B, 4) needs output=vector" if shape == (size, 4) else ""
+    raise ValueError(
+        f"{owner} returned {shape} for a batch of B = {size}; output={output!r} needs model "
+        f"outputs of shape {want}: forward(batch) must give one invariant per example "
+        f"((B,) or (B, 1), output=scalar) or one four-vector ((B, 4), output=vector)"
+        + (f"; {other}" if other else "")
+    )
+
+
+def full_precision(device: torch.device):
+    """Autocast off: group actions and finite-difference shifts stay in the inputs' dtype."""
+    return torch.autocast(device.type, enabled=False)
+
+
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def reduced_precision(device: torch.device) -> bool:
+    return torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type) in (
+        torch.float16,
+        torch.bfloat16,
+    )

@@ -1,0 +1,254 @@
+"""``SymmetryLoss``: the symmetry penalty for any model, in plain PyTorch.
+
+    loss_fn = SymmetryLoss("gsymm", group=Boosts(0.5))
+    output, penalty = loss_fn.with_output(model, batch)    # shares the task's forward
+    loss = task_loss(output, batch["target"]) + lam * penalty
+    # or, on its own:  penalty = loss_fn(model, batch)
+
+On the first batch it probes the model (:mod:`seal.symmetry.probe`) and picks the fastest
+route that is exact for *that* model (:mod:`seal.symmetry.routes`), logging the route and the
+reason in one line. Its forwards never consume the caller's random numbers and never move the
+model's buffers: adding it with λ = 0 changes nothing about training.
+"""
+
+import logging
+
+import torch
+
+from seal.groups import Group, make_group
+from seal.symmetry.base import Penalty
+from seal.symmetry.batching import (
+    as_output,
+    at_least_float32,
+    batch_device,
+    batch_size,
+    full_precision,
+    head,
+    join,
+    penalty_rows,
+    rows_of,
+    stack_copies,
+)
+from seal.symmetry.dseal import DSEAL
+from seal.symmetry.gseal import GSEAL
+from seal.symmetry.probe import probe
+from seal.symmetry.rng import get_rng_state, replayable_rng, scratch_buffers
+from seal.symmetry.routes import IMPLEMENTATIONS, choose_route
+
+log = logging.getLogger("seal.symmetry")
+PENALTIES = {cls.name: cls for cls in (GSEAL, DSEAL)}
+
+
+def make_penalty(penalty, **options) -> Penalty:
+    """A :class:`Penalty` from an instance or a name (``gsymm``, ``dsymm``) and its options."""
+    if isinstance(penalty, Penalty):
+        if options:
+            raise TypeError(f"options {sorted(options)} given beside a built {penalty!r}")
+        return penalty
+    if penalty not in PENALTIES:
+        raise ValueError(f"unknown symmetry penalty {penalty!r}; choose one of {sorted(PENALTIES)}")
+    cls = PENALTIES[penalty]
+    try:
+        return cls(**options)
+    except TypeError as err:  # an option of another penalty, say method= for GSEAL
+        raise TypeError(f"penalty {penalty!r} ({cls.__name__}): {err}") from err
+
+
+def _output_owner(fn) -> str:
+    return type(fn).__name__ if isinstance(fn, torch.nn.Module) else getattr(fn, "__name__", "fn")
+
+
+class SymmetryLoss:
+    """Unweighted symmetry penalty of a model on a batch (scalar tensor with gradients).
+
+    Parameters
+    ----------
+    penalty : Penalty or {"gsymm", "dsymm"}
+        :class:`~seal.symmetry.GSEAL`, :class:`~seal.symmetry.DSEAL` or a name; ``options``
+        (``output``, ``method``, ``eps``, ``stochastic``, ``reduction``, ``key``...) go to it.
+    group : Group or str
+        A :class:`seal.groups.Group`, or a name built with ``beta_max`` and ``magnitude``.
+    fraction : float
+        Penalise the first ``ceil(fraction · B)`` examples of each batch.
+    implementation : {"auto", "fused", "separate"}
+        ``auto`` takes the fastest exact route; ``fused`` insists on one joined forward (an
+        error names the module that makes it inexact); ``separate`` is the straightforward
+        reference (one forward per compared input, one backward per generator).
+    weighted : bool
+        Weight each example's penalty by ``batch["weight"]`` (normalised by the weight sum).
+    generator : torch.Generator, optional
+        RNG of the group elements and random directions; by default one of its own seeded
+        from ``torch.initial_seed()`` — never the global RNG, whose stream is the task's.
+    """
+
+    def __init__(self, penalty="gsymm", group: Group | str = "lorentz", fraction: float = 1.0,
+                 implementation: str = "auto", weighted: bool = False,
+                 generator: torch.Generator | None = None, beta_max: float = 0.5,
+                 magnitude: str = "uniform", **options):  # fmt: skip
+        self.penalty = make_penalty(penalty, **options)
+        self.group = group if isinstance(group, Group) else make_group(group, beta_max, magnitude)
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction of the batch must be in (0, 1]; got {fraction}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"unknown penalty implementation {implementation!r}; choose one of "
+                f"{IMPLEMENTATIONS}"
+            )
+        self.fraction, self.implementation = float(fraction), implementation
+        if generator is None:
+            generator = torch.Generator().manual_seed(torch.initial_seed() % 2**63)
+        self.weighted, self.generator = bool(weighted), generator
+        self.traits = self.route = self.reason = None
+
+    # -- route -----------------------------------------------------------------------------
+    def prepare(self, model, batch: dict) -> str:
+        """Probe ``model`` on ``batch`` once and choose the route; returns it."""
+        if self.traits is not None and (self.traits.coupling_known or batch_size(batch) < 2):
+            return self.route
+        self.penalty.keys(batch)
+        if self.weighted and "weight" not in batch:
+            raise KeyError(f"weighted=True weights by batch['weight'], but the batch has only "
+                           f"{sorted(batch)}")  # fmt: skip
+        try:
+            traits = probe(model, batch, self.penalty.keys(batch))
+        except Exception as err:
+            raise TypeError(
+                f"{_output_owner(model)} could not be run on the batch dict {sorted(batch)} "
+                f"({type(err).__name__}: {err}); the symmetry penalty needs forward(batch) → "
+                f"(B,), (B, 1) or (B, 4)"
+            ) from err
+        with torch.no_grad(), replayable_rng(batch_device(batch)):
+            sub = head(batch, traits.rows)
+            with scratch_buffers(model, traits.mutated_buffers):
+                as_output(model(sub), self.penalty.output, traits.rows, _output_owner(model))
+        self.traits = traits
+        self.route, self.reason = choose_route(traits, self.penalty, self.implementation)
+        log.info("%s on %s: route %s (%s)", type(self.penalty).__name__, _output_owner(model),
+                 self.route, self.reason)  # fmt: skip
+        return self.route
+
+    # -- evaluation ------------------------------------------------------------------------
+    def __call__(self, model, batch: dict, fraction: float | None = None) -> torch.Tensor:
+        """The penalty from forwards of its own (``fraction`` overrides the configured one)."""
+        self.prepare(model, batch)
+        self.penalty.check_precision(batch_device(batch))
+        sub = head(batch, penalty_rows(batch_size(batch), fraction or self.fraction))
+        return self._reduce(self._standalone(model, sub), sub)
+
+    def with_output(self, model, batch: dict) -> tuple:
+        """``(model(batch), penalty)`` sharing the task's forward where the route allows."""
+        step = self.begin(model, batch)
+        output = step.finish(model(step.inputs))
+        return output, step.penalty
+
+    def begin(self, model, batch: dict) -> "SharedForward":
+        """Start a forward shared by the task and the penalty: call the model on
+        ``.inputs``, hand its output to ``.finish`` (which returns the task's output), then
+        read ``.penalty``."""
+        self.prepare(model, batch)
+        self.penalty.check_precision(batch_device(batch))
+        return SharedForward(self, model, batch)
+
+    def _reduce(self, values: torch.Tensor, sub: dict) -> torch.Tensor:
+        """Mean of the per-example penalties, or their ``weight``-weighted mean."""
+        if not self.weighted:
+            return values.mean()
+        if "weight" not in sub:
+            raise KeyError(f"weighted=True needs batch['weight']; the batch has {sorted(sub)}")
+        weight = sub["weight"].to(values.dtype)
+        return (weight * values).sum() / weight.sum()
+
+    def _score(self, copies, base, outs, model) -> torch.Tensor:
+        owner, rows = _output_owner(model), copies.rows
+        outs = [at_least_float32(as_output(o, self.penalty.output, rows, owner)) for o in outs]
+        if base is not None:
+            base = at_least_float32(as_output(base, self.penalty.output, rows, owner))
+        with full_precision(outs[0].device):
+            return copies.score(base, outs)
+
+    def _standalone(self, model, sub: dict, state=None) -> torch.Tensor:
+        """Per-example penalties on ``sub`` from forwards of its own, on the chosen route."""
+        device, traits = batch_device(sub), self.traits
+        with (
+            replayable_rng(device, state) as replay,
+            scratch_buffers(model, traits.mutated_buffers),
+        ):
+            if not self.penalty.uses_copies:
+                separate = self.route == "replay"
+                return self.penalty.values(model, sub, self.group, self.generator, separate, replay)
+            copies = self.penalty.copies(sub, self.group, self.generator)
+            if self.route == "fused":
+                originals = sub if copies.needs_base else None
+                return self._fused(model, copies, originals, sub)
+            outs = []
+            for copy in copies.copies:
+                replay()
+                outs.append(model({**sub, **copy}))
+            base = None
+            if copies.needs_base:
+                replay()
+                base = model(sub)
+            return self._score(copies, base, outs, model)
+
+    def _fused(self, model, copies, originals: dict | None, sub: dict) -> torch.Tensor:
+        """One forward over ``[originals ; copies]`` (originals may be left out)."""
+        rows = copies.rows
+        if originals is not None:
+            parts = list(model(join(originals, copies.copies, rows)).split(rows))
+            return self._score(copies, parts[0], parts[1:], model)
+        parts = list(model(stack_copies(sub, copies.copies)).split(rows))
+        return self._score(copies, None, parts, model)
+
+
+class SharedForward:
+    """One training step's forward shared by the task and the penalty (see
+    :meth:`SymmetryLoss.begin`)."""
+
+    def __init__(self, loss: SymmetryLoss, model, batch: dict):
+        self.loss, self.model, self.batch = loss, model, batch
+        self.size = batch_size(batch)
+        self.rows = penalty_rows(self.size, loss.fraction)
+        self.sub = head(batch, self.rows)
+        self.penalty = self.copies = None
+        self.inputs = batch
+        coupled = loss.traits.coupled or not loss.traits.coupling_known
+        if loss.penalty.uses_copies:  # (exact δSEAL: its own forward after the task's)
+            self.copies = loss.penalty.copies(self.sub, loss.group, loss.generator)
+        self.state = get_rng_state(batch_device(batch))  # the task's forward starts here
+        if self.copies is None:
+            return
+        if loss.route == "fused":
+            self.inputs = join(batch, self.copies.copies, self.rows)
+        elif not coupled and self.rows < self.size:
+            self.inputs = self.sub  # the task's first rows; the rest in finish()
+        self.shares = loss.route == "fused" or not coupled or self.rows == self.size
+
+    def finish(self, output: torch.Tensor) -> torch.Tensor:
+        """The task's output on ``batch`` (computing the penalty on the way)."""
+        loss, size, rows = self.loss, self.size, self.rows
+        if self.copies is None:
+            self.penalty = loss._reduce(loss._standalone(self.model, self.sub), self.sub)
+            return output
+        if loss.route == "fused":
+            parts = list(output[size:].split(rows))
+            base = output[:rows] if self.copies.needs_base else None
+            self.penalty = loss._reduce(loss._score(self.copies, base, parts, self.model), self.sub)
+            return output[:size]
+        if not self.shares:  # examples interact: the first rows need a forward of their own
+            values = loss._standalone(self.model, self.sub)
+            self.penalty = loss._reduce(values, self.sub)
+            return output
+        base = output[:rows]
+        with (
+            replayable_rng(batch_device(self.batch), self.state) as replay,
+            scratch_buffers(self.model, loss.traits.mutated_buffers),
+        ):
+            outs = []
+            for copy in self.copies.copies:
+                replay()
+                outs.append(self.model({**self.sub, **copy}))
+        self.penalty = loss._reduce(loss._score(self.copies, base, outs, self.model), self.sub)
+        if self.inputs is self.sub and rows < size:
+            rest = self.model(rows_of(self.batch, rows))
+            return torch.cat([output, rest])
+        return output

@@ -1,0 +1,199 @@
+"""What a model does in training that a penalty must not mistake for symmetry breaking.
+
+:func:`probe` runs the model a few times on a handful of rows of a real batch, in the mode it
+trains in, without gradients, without consuming the caller's random numbers and without moving
+its buffers, and answers:
+
+* **stochastic** — do two forwards from different RNG states differ (dropout, functional or
+  inside attention)? Then compared forwards must replay one RNG state.
+* **replayable** — do two forwards from the *same* RNG state agree? If not, the randomness does
+  not come from torch's global RNG and no route can match it.
+* **coupled** — does an example's output change when only the *other* rows change (batch
+  statistics, ``x - x.mean(0)``)? Then transformed copies must not share a forward with the
+  originals, and one backward of the batch sum does not give per-example derivatives.
+* **mutated buffers** — which buffers a training forward writes (running statistics); the
+  penalty's forwards then work on scratch copies.
+
+When a property is found, forward hooks (present during the probe only) name the first module,
+in execution order, whose output shows it.
+"""
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from seal.symmetry.batching import batch_device, batch_size, head, per_example
+from seal.symmetry.rng import replayable_rng, scratch_buffers
+
+RELATIVE_TOLERANCE = 1e-6  # differences below this (float rounding, GPU atomics) are not noise
+
+
+@dataclasses.dataclass(frozen=True)
+class Traits:
+    """What :func:`probe` found; a module path names where, ``None`` means not found."""
+
+    stochastic: str | None = None
+    unreplayable: str | None = None
+    coupled: str | None = None
+    mutated_buffers: tuple[str, ...] = ()
+    rows: int = 0
+
+    @property
+    def coupling_known(self) -> bool:
+        return self.rows >= 2
+
+
+def _first_tensor(out):
+    if torch.is_tensor(out):
+        return out
+    if isinstance(out, (tuple, list)):
+        return next((t for t in (_first_tensor(o) for o in out) if t is not None), None)
+    if isinstance(out, dict):
+        return next((t for t in (_first_tensor(o) for o in out.values()) if t is not None), None)
+    return None
+
+
+class _Recorder:
+    """Forward hooks on every submodule recording (path, first output tensor) in call order."""
+
+    def __init__(self, model):
+        self.model, self.records, self.handles = model, [], []
+
+    def __enter__(self):
+        if isinstance(self.model, nn.Module):
+            for name, module in self.model.named_modules():
+                hook = self._hook(name)
+                self.handles.append(module.register_forward_hook(hook))
+        return self.records
+
+    def _hook(self, name):
+        def record(module, args, out):
+            tensor, given = _first_tensor(out), _first_tensor(args)
+            if tensor is not None:
+                given = None if given is None else given.detach().clone()
+                self.records.append((name, given, tensor.detach().clone()))
+
+        return record
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+
+def _differs(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape:
+        return True
+    a, b = a.double(), b.double()
+    scale = max(a.abs().max().item(), b.abs().max().item(), 1e-30) if a.numel() else 1.0
+    return bool(((a - b).abs() > RELATIVE_TOLERANCE * scale).any()) or bool(
+        (a.isnan() != b.isnan()).any()
+    )
+
+
+def _row_zero(t: torch.Tensor, rows: int) -> torch.Tensor | None:
+    """Example 0 of an intermediate tensor: index 0 along its first dimension of size ``rows``."""
+    dim = next((d for d, size in enumerate(t.shape) if size == rows), None)
+    return None if dim is None else t.select(dim, 0)
+
+
+def _describe(model, name: str) -> str:
+    if name == "" and not isinstance(model, nn.Module):
+        return f"{getattr(model, '__name__', type(model).__name__)} (the function itself)"
+    if name == "":
+        return f"{type(model).__name__}.forward (the model's own code)"
+    owner = model.get_submodule(name)
+    own_code = "" if _is_leaf_cause(owner) else ".forward"
+    return f"{name} ({type(owner).__name__}{own_code})"
+
+
+def _is_leaf_cause(module) -> bool:
+    return not any(True for _ in module.children()) or isinstance(module, nn.MultiheadAttention)
+
+
+def _slices(a, b, rows):
+    if rows is None or a is None or b is None:
+        return a, b
+    return _row_zero(a, rows), _row_zero(b, rows)
+
+
+def _first_difference(model, first, second, rows: int | None = None) -> str:
+    """Where two recorded forwards (``rows``: their example 0) start to differ: the first
+    module, in execution order, whose output differs though its input does not — or, when the
+    input already differs, the code of the module around it (functional calls there)."""
+    for (name, in_a, out_a), (_, in_b, out_b) in zip(first, second):
+        out_a, out_b = _slices(out_a, out_b, rows)
+        if out_a is None or out_b is None or not _differs(out_a, out_b):
+            continue
+        in_a, in_b = _slices(in_a, in_b, rows)
+        if in_a is not None and in_b is not None and _differs(in_a, in_b):
+            name = name.rpartition(".")[0]  # the difference arose in the enclosing forward
+        return _describe(model, name)
+    return _describe(model, "")
+
+
+def _probe_rows(batch: dict) -> int:
+    """A small row count that no other dimension of the batch's tensors shares (so example 0
+    can be found in intermediate outputs)."""
+    size = batch_size(batch)
+    taken = {d for v in batch.values() if per_example(v, size) for d in v.shape[1:]}
+    for rows in (11, 7, 5, 3, 2):
+        if rows <= size and rows not in taken:
+            return rows
+    return min(size, 11)
+
+
+def _others_moved(batch: dict, keys) -> dict:
+    """The batch with the four-vectors of every example but the first scaled by 1.5."""
+    moved = dict(batch)
+    for k in keys:
+        x = batch[k]
+        scale = torch.full(
+            (x.shape[0],) + (1,) * (x.dim() - 1), 1.5, dtype=x.dtype, device=x.device
+        )
+        scale[0] = 1.0
+        moved[k] = x * scale
+    return moved
+
+
+def _run(fn, inputs) -> tuple:
+    with _Recorder(fn) as records:
+        y = _first_tensor(fn(inputs))
+    if y is None:
+        raise TypeError(
+            f"{type(fn).__name__} returned no tensor; forward(batch) must return the output "
+            f"the penalty compares ((B,), (B, 1) or (B, 4))"
+        )
+    return y.detach(), records
+
+
+def probe(fn, batch: dict, keys) -> Traits:
+    """Probe ``fn`` (a model or any callable of the batch) on a few rows of ``batch``.
+
+    ``keys``: the four-vector entries the group acts on (moved in the coupling probe).
+    """
+    rows = _probe_rows(batch)
+    sub = head(batch, rows)
+    names = tuple(n for n, _ in fn.named_buffers()) if isinstance(fn, nn.Module) else ()
+    unreplayable = stochastic = coupled = None
+    with torch.no_grad(), replayable_rng(batch_device(batch)) as replay:
+        with scratch_buffers(fn, names):
+            before = {n: b.clone() for n, b in fn.named_buffers()} if names else {}
+            replay()
+            first = _run(fn, sub)
+            replay()
+            again = _run(fn, sub)
+            other = _run(fn, sub)  # from the RNG state the previous forward left
+            now = dict(fn.named_buffers()) if names else {}
+            mutated = tuple(n for n in names if not torch.equal(now[n], before[n]))
+        if _differs(first[0], again[0]):
+            unreplayable = _first_difference(fn, first[1], again[1])
+        elif _differs(first[0], other[0]):
+            stochastic = _first_difference(fn, first[1], other[1])
+        if rows >= 2 and unreplayable is None:
+            with scratch_buffers(fn, names):
+                replay()
+                moved = _run(fn, _others_moved(sub, keys))
+            if _differs(first[0][0], moved[0][0]):
+                coupled = _first_difference(fn, first[1], moved[1], rows)
+    return Traits(stochastic, unreplayable, coupled, mutated, rows)

@@ -1,0 +1,53 @@
+"""``NetTask``: what every task shares — the network, its optimiser and ``model.compile``."""
+
+import functools
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+
+def default_optimizer(lr: float):
+    """``Adam(lr)`` as a factory of parameters (what ``optimizer=None`` means)."""
+    return functools.partial(torch.optim.Adam, lr=lr)
+
+
+class NetTask(pl.LightningModule):
+    """A LightningModule around ``net(batch)``.
+
+    Parameters
+    ----------
+    net : nn.Module
+        Maps the batch dict to the task's output.
+    optimizer : callable, optional
+        ``params → torch.optim.Optimizer``, e.g. the Hydra node
+        ``{_target_: torch.optim.AdamW, _partial_: true, lr: 1e-3}``; default Adam.
+    compile : bool or str
+        Run ``net`` through ``torch.compile`` (true: inductor, or a backend name). The compiled
+        module stays out of the module tree (checkpoints hold ``net.*`` only); callers that need
+        eager execution (a double backward) use ``torch.compiler.set_stance("force_eager")``.
+    """
+
+    default_lr = 1e-3
+
+    def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False):
+        super().__init__()
+        self.net = net
+        self.optimizer = optimizer if optimizer is not None else default_optimizer(self.default_lr)
+        if not callable(self.optimizer):
+            raise TypeError(
+                f"optimizer must build an optimiser from parameters (a Hydra node with "
+                f"_partial_: true); got {self.optimizer!r}"
+            )
+        compiled = None
+        if compile not in (False, None):
+            backend = "inductor" if compile is True else str(compile)
+            compiled = torch.compile(net, backend=backend)
+        self.__dict__["_compiled"] = compiled  # not a submodule: no duplicate state-dict keys
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        compiled = self.__dict__["_compiled"]
+        return self.net(batch) if compiled is None else compiled(batch)
+
+    def configure_optimizers(self):
+        return self.optimizer(self.parameters())

@@ -1,0 +1,198 @@
+"""SymmetryLoss, the plain-PyTorch API: routes, isolation from training, weights, reductions."""
+
+import logging
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from tolerances import EXACT_F64, ROUTES_F64
+from zoo import ModuleDropout, PooledBatchNorm
+
+from seal.data.tensordict import loader
+from seal.groups import Boosts, Group, Lorentz, ZBoostZRotation, boost_matrix
+from seal.models import MLP
+from seal.symmetry import DSEAL, GSEAL, SymmetryLoss, SymmetryRegularizer, dseal
+from seal.tasks import RegressionTask, TaggingTask
+from seal.testing import random_on_shell
+
+F64 = torch.float64
+
+
+def jets(n=16, seed=3):
+    batch = random_on_shell(n, 6, seed=seed)
+    batch["target"] = (torch.arange(n) % 2).to(F64)
+    batch["weight"] = 0.5 + torch.rand(n, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    return batch
+
+
+def fit(task, callbacks, steps=4):
+    trainer = pl.Trainer(
+        max_steps=steps, accelerator="cpu", devices=1, precision="64-true", logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=callbacks, limit_val_batches=0,
+    )  # fmt: skip
+    data = {k: torch.cat([v, v.flip(0)]) for k, v in jets().items()}
+    trainer.fit(task, loader(data, batch_size=8))
+    return trainer
+
+
+def state_after(model_factory, callbacks):
+    pl.seed_everything(0, verbose=False)
+    task = TaggingTask(model_factory().double())
+    fit(task, callbacks)
+    return task.state_dict(), torch.get_rng_state()
+
+
+@pytest.mark.parametrize("model", [ModuleDropout, PooledBatchNorm])
+@pytest.mark.parametrize(
+    ("penalty", "options"),
+    [("gsymm", {}), ("gsymm", {"fraction": 0.5}), ("dsymm", {"method": "finite_difference"})],
+)
+def test_zero_weight_is_bit_identical_to_no_regulariser(model, penalty, options):
+    plain_state, plain_rng = state_after(model, [])
+    callback = SymmetryRegularizer(penalty, weight=0.0, seed=2, **options)
+    state, rng = state_after(model, [callback])
+    assert callback.batches == 4
+    assert torch.equal(rng, plain_rng)  # the task's random stream is untouched
+    for name, value in plain_state.items():  # parameters and BatchNorm running statistics
+        assert torch.equal(value, state[name]), name
+
+
+def test_probing_and_penalties_leave_rng_and_buffers_alone():
+    pl.seed_everything(0, verbose=False)
+    model = PooledBatchNorm().double().train()
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    rng = torch.get_rng_state()
+    loss = SymmetryLoss("gsymm", Lorentz(0.5))
+    assert loss(model, jets()) > 0
+    assert loss.route == "replay" and "norm (BatchNorm1d)" in loss.reason
+    assert loss.traits.mutated_buffers == ("norm.running_mean", "norm.running_var",
+                                           "norm.num_batches_tracked")  # fmt: skip
+    assert torch.equal(torch.get_rng_state(), rng)
+    for name, value in model.named_buffers():
+        assert torch.equal(value, buffers[name]), name
+
+
+def test_the_route_is_logged_once_with_its_reason(caplog):
+    model = ModuleDropout().double().train()
+    loss = SymmetryLoss("gsymm", Lorentz(0.5))
+    with caplog.at_level(logging.INFO, logger="seal.symmetry"):
+        loss(model, jets())
+        loss(model, jets(seed=4))
+    lines = [r.getMessage() for r in caplog.records if r.name == "seal.symmetry"]
+    assert lines == [
+        "GSEAL on ModuleDropout: route replay (drop (Dropout) is random in training "
+        "(dropout): compared inputs get their own forwards from one RNG state)"
+    ]
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.5])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_callback_and_plain_api_give_the_same_penalty(fraction, weighted):
+    pl.seed_everything(0, verbose=False)
+    task = TaggingTask(MLP(n_particles=6, width=16).double())
+    batch = {k: v[:8] for k, v in jets().items()}
+    options = {"fraction": fraction, "weighted": weighted}
+    plain = SymmetryLoss("gsymm", Lorentz(0.7), generator=torch.Generator().manual_seed(5),
+                         **options)(task, batch)  # fmt: skip
+    callback = SymmetryRegularizer("gsymm", group=Lorentz(0.7), seed=5, **options)
+    trainer = fit(task, [callback], steps=1)
+    assert callback.loss.route == "fused"
+    torch.testing.assert_close(trainer.callback_metrics["train/symm_loss"], plain.detach(),
+                               **ROUTES_F64)  # fmt: skip
+
+
+def test_zero_weight_logs_the_penalty_on_the_configured_fraction():
+    pl.seed_everything(0, verbose=False)
+    task = RegressionTask(MLP(n_particles=6, width=16).double())
+    batch = {k: v[:8] for k, v in jets().items()}
+    expected = SymmetryLoss("gsymm", generator=torch.Generator().manual_seed(5), fraction=0.25)
+    value = expected(task, batch)
+    callback = SymmetryRegularizer("gsymm", weight=0.0, seed=5, fraction=0.25)
+    trainer = fit(task, [callback], steps=1)
+    torch.testing.assert_close(trainer.callback_metrics["train/symm_loss"], value.detach(),
+                               **ROUTES_F64)  # fmt: skip
+
+
+def first_pz(batch):
+    return batch["p4"][:, 0, 3]
+
+
+class FixedZBoost(Group):
+    """Always the boost β = 0.6 ẑ (γ = 1.25, γβ = 0.75)."""
+
+    name = "fixed"
+    generator_indices = (2,)
+
+    def _sample(self, n, generator):
+        return boost_matrix(torch.tensor([0.0, 0.0, 0.6], dtype=F64)).expand(n, 4, 4)
+
+
+def test_weighted_penalties_are_weighted_means():
+    batch = jets()
+    p, w = batch["p4"][:, 0], batch["weight"]
+    per_example = (0.75 * p[:, 0] + 0.25 * p[:, 3]).square()  # pz' − pz under FixedZBoost
+    weighted = SymmetryLoss(GSEAL(), FixedZBoost(), weighted=True)(first_pz, batch)
+    torch.testing.assert_close(weighted, (w * per_example).sum() / w.sum(), **EXACT_F64)
+    # δSEAL of pz: Σ_a (∂_a pz)² = E² + px² + py² per example
+    derivative = p[:, 0].square() + p[:, 1].square() + p[:, 2].square()
+    value = SymmetryLoss(DSEAL(), Lorentz(), weighted=True)(first_pz, batch)
+    torch.testing.assert_close(value, (w * derivative).sum() / w.sum(), **EXACT_F64)
+    half = SymmetryLoss(GSEAL(), FixedZBoost(), weighted=True, fraction=0.5)(first_pz, batch)
+    torch.testing.assert_close(half, (w * per_example)[:8].sum() / w[:8].sum(), **EXACT_F64)
+    with pytest.raises(KeyError, match=r"weighted=True weights by batch\['weight'\]"):
+        SymmetryLoss(GSEAL(), Lorentz(0.5), weighted=True)(first_pz, {"p4": batch["p4"]})
+
+
+@pytest.mark.parametrize(("group", "k"), [(Lorentz(), 6), (ZBoostZRotation(), 2)])
+def test_dseal_mean_reduction_is_the_sum_over_k(group, k):
+    batch = jets()
+    summed = dseal(first_pz, batch, group)
+    torch.testing.assert_close(dseal(first_pz, batch, group, reduction="mean"), summed / k,
+                               **EXACT_F64)  # fmt: skip
+
+
+class TakesTensor(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+
+    def forward(self, p4):
+        return self.linear(p4).sum((1, 2))
+
+
+class ThreeOutputs(torch.nn.Module):
+    def forward(self, batch):
+        return batch["p4"][:, 0, :3]
+
+
+def test_models_outside_the_contract_are_refused_naming_class_and_contract():
+    takes_tensor = r"TakesTensor could not be run on the batch dict .*forward\(batch\) → "
+    with pytest.raises(TypeError, match=takes_tensor + r"\(B,\), \(B, 1\) or \(B, 4\)"):
+        SymmetryLoss("gsymm")(TakesTensor().double(), jets())
+    three = r"ThreeOutputs returned \(\d+, 3\) .*output='scalar' needs model outputs of shape "
+    with pytest.raises(ValueError, match=three + r"\(B,\) or \(B, 1\)"):
+        SymmetryLoss("gsymm")(ThreeOutputs(), jets())
+    with pytest.raises(ValueError, match=r"\(B, 4\) needs output=vector"):
+        SymmetryLoss("gsymm")(lambda b: b["p4"][:, 0], jets())
+    with pytest.raises(ValueError, match="fraction of the batch must be in"):
+        SymmetryLoss("gsymm", fraction=0.0)
+
+
+def test_plain_training_loop():
+    """The README example: a hand-written loop with the plain API."""
+    torch.manual_seed(0)
+    model = ModuleDropout().double()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = SymmetryLoss("gsymm", group=Boosts(0.5))
+    batch = jets()
+    penalties = []
+    for _ in range(30):
+        output, penalty = loss_fn.with_output(model, batch)
+        task = torch.nn.functional.binary_cross_entropy_with_logits(output, batch["target"])
+        (task + 10.0 * penalty).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        penalties.append(penalty.item())
+    assert loss_fn.route == "replay"
+    assert penalties[-1] < 0.2 * penalties[0]  # the penalty does its job
