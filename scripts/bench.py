@@ -2,14 +2,16 @@
 
     python scripts/bench.py [--device cuda] [--rounds 10] [--only steps|throughput|data|generation]
 
-Steps: for the toy MLP and the top transformer (batch 256, 120 constituents) one optimiser step
-(forward, backward, Adam) of every mode on the same model and batch, interleaved round by round so
-drifts in machine load hit every mode alike; median time, ratio to plain, and memory — on CUDA
-the peak allocated during the step, on CPU the bytes autograd saves for the backward (the part
-that grows with the penalty; parameters and optimiser state are the same in every mode). Each
-penalty runs as the callback runs it (fused into the task's forward where it can be) and as the
-straightforward reference: two separate forwards for GSEAL; one forward and double backward per
-generator for the exact δSEAL; one forward per shifted input for finite differences.
+Steps: for the toy MLP, seal's top transformer and a stock ``nn.TransformerEncoder`` tagger (batch
+256, 120 constituents) one optimiser step (forward, backward, Adam) of every mode on the same
+model and batch, interleaved round by round so drifts in machine load hit every mode alike;
+median time, ratio to plain, memory — on CUDA the peak allocated during the step, on CPU the
+bytes autograd saves for the backward (the part that grows with the penalty; parameters and
+optimiser state are the same in every mode) — and the route SymmetryLoss chose for the model.
+Each penalty runs as the callback runs it (sharing the task's forward on that route) and as the
+straightforward reference (implementation=separate): a forward on g·x beside the task's for
+GSEAL, one forward and double backward per generator for the exact δSEAL, one forward per
+shifted input for finite differences.
 Throughput: jets/s of plain and GSEAL training vs batch size. Data: HDF5 → batches, one core.
 Generation: Pythia + FastJet jets/s per core.
 """
@@ -25,72 +27,61 @@ import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
-from seal.symmetry.penalties import dseal_fd_pairs, gseal_pairs
 
 from seal.data.generate import GeneratorConfig, generate
 from seal.data.jet_datamodule import JetStream
 from seal.data.toy import make_toy
 from seal.groups import Lorentz, transform_batch
-from seal.models import MLP, ConstituentTransformer
-from seal.symmetry import dseal
+from seal.models import MLP, ConstituentTransformer, TorchTransformerTagger
+from seal.symmetry import SymmetryLoss
 from seal.testing import random_on_shell
 
-FUSED = {  # mode → Pairs builder options (the copies join the task's forward)
-    "GSEAL": ("g", {}),
-    "GSEAL on 25 % of the batch": ("g", {"fraction": 0.25}),
-    "δSEAL stochastic (finite diff.)": ("d", {"stochastic": True}),
-    "δSEAL stochastic (finite diff.), 25 %": ("d", {"stochastic": True, "fraction": 0.25}),
-    "δSEAL finite diff.": ("d", {}),
-}
-MODES = (
-    "plain",
-    "augmentation",
-    "GSEAL",
-    "GSEAL on 25 % of the batch",
-    "GSEAL straightforward",
-    "δSEAL exact",
-    "δSEAL exact straightforward",
-    "δSEAL stochastic (finite diff.)",
-    "δSEAL stochastic (finite diff.), 25 %",
-    "δSEAL finite diff.",
-    "δSEAL finite diff. straightforward",
-)
+# mode → SymmetryLoss arguments; every mode runs as the callback runs it (SymmetryLoss.with_output:
+# the penalty shares the task's forward on the route chosen for the model) — "straightforward"
+# forces the reference route (implementation=separate)
+PENALTY_MODES = {
+    "GSEAL": ("gsymm", {}),
+    "GSEAL on 25 % of the batch": ("gsymm", {"fraction": 0.25}),
+    "GSEAL straightforward": ("gsymm", {"implementation": "separate"}),
+    "δSEAL exact": ("dsymm", {}),
+    "δSEAL exact straightforward": ("dsymm", {"implementation": "separate"}),
+    "δSEAL stochastic (finite diff.)": ("dsymm", {"method": "finite_difference",
+                                                  "stochastic": True}),
+    "δSEAL stochastic (finite diff.), 25 %": ("dsymm", {"method": "finite_difference",
+                                                        "stochastic": True, "fraction": 0.25}),
+    "δSEAL finite diff.": ("dsymm", {"method": "finite_difference"}),
+    "δSEAL finite diff. straightforward": ("dsymm", {"method": "finite_difference",
+                                                     "implementation": "separate"}),
+}  # fmt: skip
+MODES = ("plain", "augmentation", *PENALTY_MODES)
 
 
 def make_step(model, batch, task_loss, mode):
-    """One optimiser step of ``mode``, computed as SymmetryRegularizer computes it."""
+    """One optimiser step of ``mode`` and the route it takes (``-`` without a penalty)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
-    group, generator = Lorentz(0.5), torch.Generator().manual_seed(0)
-    size = len(batch["target"])
+    generator = torch.Generator().manual_seed(0)
+    loss_fn = None
+    if mode in PENALTY_MODES:
+        penalty, options = PENALTY_MODES[mode]
+        group = Lorentz(0.5)
+        loss_fn = SymmetryLoss(penalty, group, generator=generator, **options)
+        loss_fn.prepare(model, batch)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         penalty = 0.0
-        if mode in FUSED:
-            kind, options = FUSED[mode]
-            build = gseal_pairs if kind == "g" else dseal_fd_pairs
-            output, penalty = build(batch, group, generator=generator, **options).forward(
-                model, batch
-            )
+        if loss_fn is not None:
+            output, penalty = loss_fn.with_output(model, batch)
         elif mode == "augmentation":
-            lam = group.sample(size, generator=generator, device=batch["p4"].device)
+            lam = Lorentz(0.5).sample(len(batch["target"]), generator, device=batch["p4"].device)
             output = model(transform_batch(batch, lam, ["p4"]))
         else:
             output = model(batch)
-        if mode == "GSEAL straightforward":  # a second forward on g·x, compared with the first
-            lam = group.sample(size, generator=generator, device=batch["p4"].device)
-            penalty = (model(transform_batch(batch, lam, ["p4"])) - output).square().mean()
-        elif mode.startswith("δSEAL exact"):
-            impl = "separate" if mode.endswith("straightforward") else "fused"
-            penalty = dseal(model, batch, group, implementation=impl)
-        elif mode == "δSEAL finite diff. straightforward":
-            penalty = dseal(model, batch, group, method="finite_difference",
-                            implementation="separate")  # fmt: skip
         loss = task_loss(output, batch["target"]) + penalty
         loss.backward()
         optimizer.step()
 
-    return step
+    return step, "-" if loss_fn is None else loss_fn.route
 
 
 class SavedBytes(torch.autograd.graph.saved_tensors_hooks):
@@ -127,7 +118,8 @@ def memory_of(step, device: torch.device) -> int:
 
 def time_modes(model, batch, task_loss, rounds: int, device: torch.device) -> dict:
     """(median step seconds, memory) per mode; modes over 5× plain are timed in 2 rounds only."""
-    steps = {mode: make_step(model, batch, task_loss, mode) for mode in MODES}
+    made = {mode: make_step(model, batch, task_loss, mode) for mode in MODES}
+    steps = {mode: step for mode, (step, _) in made.items()}
     times = {mode: [] for mode in MODES}
     memory = {mode: memory_of(step, device) for mode, step in steps.items()}  # also warms up
     for round_ in range(rounds):
@@ -135,7 +127,7 @@ def time_modes(model, batch, task_loss, rounds: int, device: torch.device) -> di
             slow = times[mode] and times[mode][0] > 5 * times["plain"][0]
             if round_ < 2 or not slow:
                 times[mode].append(_timed(step, device))
-    return {mode: (statistics.median(t), memory[mode]) for mode, t in times.items()}
+    return {mode: (statistics.median(t), memory[mode], made[mode][1]) for mode, t in times.items()}
 
 
 def _timed(step, device: torch.device) -> float:
@@ -168,6 +160,9 @@ def workloads(device: torch.device):
     size, net = top_model(device)
     title = f"top transformer {size} (dropout 0.1), 120 constituents, batch 256"
     yield title, net, top_batch(256, device), F.binary_cross_entropy_with_logits
+    stock = TorchTransformerTagger(dim=64, depth=2, heads=4, ff_dim=128).to(device)
+    title = "stock nn.TransformerEncoder 2×64 (model=torch_transformer, dropout 0.1), batch 256"
+    yield title, stock, top_batch(256, device), F.binary_cross_entropy_with_logits
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fixture_jets.h5"
@@ -203,7 +198,7 @@ def bench_throughput(device: torch.device, rounds: int, sizes=(64, 128, 256, 512
         batch = top_batch(size, device)
         loss = F.binary_cross_entropy_with_logits
         modes = ("plain", "GSEAL", "GSEAL on 25 % of the batch")
-        steps = [make_step(net, batch, loss, mode) for mode in modes]
+        steps = [make_step(net, batch, loss, mode)[0] for mode in modes]
         for step in steps:
             step()
         times = [[] for _ in steps]
@@ -251,11 +246,11 @@ def bench_steps(device: torch.device, rounds: int) -> None:
     unit = "peak MiB" if device.type == "cuda" else "saved MiB"
     for title, model, batch, task_loss in workloads(device):
         results = time_modes(model, batch, task_loss, rounds, device)
-        base_time, base_memory = results["plain"]
-        print(f"\n### {title}\n\n| mode | step (ms) | ratio to plain | {unit} | memory ratio |")
-        print("|---|---:|---:|---:|---:|")
-        for mode, (seconds, memory) in results.items():
-            print(f"| {mode} | {1e3 * seconds:.1f} | {seconds / base_time:.2f}× | "
+        base_time, base_memory, _ = results["plain"]
+        print(f"\n### {title}\n\n| mode | route | step (ms) | ratio to plain | {unit} | "
+              f"memory ratio |\n|---|---|---:|---:|---:|---:|")  # fmt: skip
+        for mode, (seconds, memory, route) in results.items():
+            print(f"| {mode} | {route} | {1e3 * seconds:.1f} | {seconds / base_time:.2f}× | "
                   f"{memory / 2**20:.1f} | {memory / base_memory:.2f}× |")  # fmt: skip
 
 

@@ -66,7 +66,7 @@ class SymmetryRegularizer(pl.Callback):
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(penalty=repr(self.penalty), group=repr(self.group))
+        return self._generate_state_key(penalty=self.penalty.name, group=repr(self.group))
 
     def current_weight(self) -> float:
         """λ for the next training batch (after the linear warm-up)."""

@@ -128,11 +128,11 @@ class SymmetryLoss:
         return self.route
 
     # -- evaluation ------------------------------------------------------------------------
-    def __call__(self, model, batch: dict, fraction: float | None = None) -> torch.Tensor:
-        """The penalty from forwards of its own (``fraction`` overrides the configured one)."""
+    def __call__(self, model, batch: dict) -> torch.Tensor:
+        """The penalty from forwards of its own (they leave the caller's RNG and buffers)."""
         self.prepare(model, batch)
         self.penalty.check_precision(batch_device(batch))
-        sub = head(batch, penalty_rows(batch_size(batch), fraction or self.fraction))
+        sub = head(batch, penalty_rows(batch_size(batch), self.fraction))
         return self._reduce(self._standalone(model, sub), sub)
 
     def with_output(self, model, batch: dict) -> tuple:
@@ -166,17 +166,18 @@ class SymmetryLoss:
         with full_precision(outs[0].device):
             return copies.score(base, outs)
 
-    def _standalone(self, model, sub: dict, state=None) -> torch.Tensor:
-        """Per-example penalties on ``sub`` from forwards of its own, on the chosen route."""
-        device, traits = batch_device(sub), self.traits
+    def _standalone(self, model, sub: dict, copies=None) -> torch.Tensor:
+        """Per-example penalties on ``sub`` from forwards of its own, on the chosen route
+        (``copies``: already drawn for ``sub``)."""
         with (
-            replayable_rng(device, state) as replay,
-            scratch_buffers(model, traits.mutated_buffers),
+            replayable_rng(batch_device(sub)) as replay,
+            scratch_buffers(model, self.traits.mutated_buffers),
         ):
             if not self.penalty.uses_copies:
                 separate = self.route == "replay"
                 return self.penalty.values(model, sub, self.group, self.generator, separate, replay)
-            copies = self.penalty.copies(sub, self.group, self.generator)
+            if copies is None:
+                copies = self.penalty.copies(sub, self.group, self.generator)
             if self.route == "fused":
                 originals = sub if copies.needs_base else None
                 return self._fused(model, copies, originals, sub)
@@ -211,7 +212,10 @@ class SharedForward:
         self.sub = head(batch, self.rows)
         self.penalty = self.copies = None
         self.inputs = batch
-        coupled = loss.traits.coupled or not loss.traits.coupling_known
+        traits = loss.traits
+        # the task's forward stays whole where splitting it would change batch statistics or
+        # update written buffers twice
+        whole = bool(traits.coupled or not traits.coupling_known or traits.mutated_buffers)
         if loss.penalty.uses_copies:  # (exact δSEAL: its own forward after the task's)
             self.copies = loss.penalty.copies(self.sub, loss.group, loss.generator)
         self.state = get_rng_state(batch_device(batch))  # the task's forward starts here
@@ -219,9 +223,9 @@ class SharedForward:
             return
         if loss.route == "fused":
             self.inputs = join(batch, self.copies.copies, self.rows)
-        elif not coupled and self.rows < self.size:
+        elif not whole and self.rows < self.size:
             self.inputs = self.sub  # the task's first rows; the rest in finish()
-        self.shares = loss.route == "fused" or not coupled or self.rows == self.size
+        self.shares = loss.route == "fused" or not whole or self.rows == self.size
 
     def finish(self, output: torch.Tensor) -> torch.Tensor:
         """The task's output on ``batch`` (computing the penalty on the way)."""
@@ -234,8 +238,8 @@ class SharedForward:
             base = output[:rows] if self.copies.needs_base else None
             self.penalty = loss._reduce(loss._score(self.copies, base, parts, self.model), self.sub)
             return output[:size]
-        if not self.shares:  # examples interact: the first rows need a forward of their own
-            values = loss._standalone(self.model, self.sub)
+        if not self.shares:  # the first rows need a forward of their own (batch statistics)
+            values = loss._standalone(self.model, self.sub, self.copies)
             self.penalty = loss._reduce(values, self.sub)
             return output
         base = output[:rows]

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import torch
+from tolerances import EXACT_F64, INVARIANT_F64
 
 from seal.groups import Lorentz, ZBoostZRotation
 from seal.models import MLP, ConstituentTransformer, HybridNet, InvariantNet, pair_invariants
@@ -41,7 +42,7 @@ def test_pair_invariants_hand_values():
 def test_invariant_net_is_exactly_lorentz_invariant(max_particles):
     batch = random_on_shell(12, 9, seed=3)  # padded rows included
     model = invariant_net(max_particles=max_particles)
-    assert_invariant(model, batch, Lorentz(beta_max=0.9), n_samples=4, atol=1e-9, rtol=1e-9)
+    assert_invariant(model, batch, Lorentz(beta_max=0.9), n_samples=4, **INVARIANT_F64)
 
 
 def test_invariant_net_ignores_padding_and_order():
@@ -52,10 +53,10 @@ def test_invariant_net_ignores_padding_and_order():
         "p4": torch.cat((batch["p4"], torch.zeros(6, 3, 4, dtype=F64)), 1),
         "mask": torch.cat((batch["mask"], torch.zeros(6, 3, dtype=torch.bool)), 1),
     }
-    torch.testing.assert_close(model(padded), out, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(model(padded), out, **EXACT_F64)
     perm = torch.tensor([4, 2, 0, 1, 3])
     permuted = {"p4": batch["p4"][:, perm], "mask": batch["mask"][:, perm]}
-    torch.testing.assert_close(model(permuted), out, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(model(permuted), out, **EXACT_F64)
 
 
 def test_invariant_net_is_not_trivially_constant():
@@ -84,7 +85,7 @@ def test_hybrid_leading_pt_condition_and_pure_invariant_limit():
     with torch.no_grad():  # force w_inv = 1: the hybrid becomes exactly invariant
         model.weight_net[-1].weight.zero_()
         model.weight_net[-1].bias.copy_(torch.tensor([200.0, -200.0]))
-    assert_invariant(model, batch, Lorentz(beta_max=0.8), atol=1e-9, rtol=1e-9)
+    assert_invariant(model, batch, Lorentz(beta_max=0.8), **INVARIANT_F64)
 
 
 def test_hybrid_accepts_an_mlp_subnet_and_rejects_a_scalar_one():

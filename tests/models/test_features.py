@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from tolerances import EXACT_F64
 
 from seal.groups import ZBoostZRotation, transform
 from seal.models import FEATURE_NAMES, constituent_features
@@ -36,9 +37,7 @@ def test_features_equal_hand_computed_values_across_the_phi_seam():
         expected = [math.log(pt), math.log(energy), math.log(pt / jet_pt),
                     math.log(energy / jet[0]), eta - jet_eta, dphi,
                     math.hypot(eta - jet_eta, dphi)]  # fmt: skip
-        torch.testing.assert_close(
-            out[0, i], torch.tensor(expected, dtype=F64), rtol=1e-12, atol=1e-12
-        )
+        torch.testing.assert_close(out[0, i], torch.tensor(expected, dtype=F64), **EXACT_F64)
         assert abs(dphi) < 0.2  # the seam did not produce a 2π jump
     assert torch.equal(out[0, 3], torch.zeros(7, dtype=F64))
     assert out.shape == (1, 4, len(FEATURE_NAMES))

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from tolerances import EXACT_F64
 
 from seal.models import MLP, ConstituentTransformer
 from seal.testing import random_on_shell
@@ -21,11 +22,11 @@ def test_transformer_ignores_padding_and_order():
         "p4": torch.cat((batch["p4"], torch.zeros(5, 4, 4, dtype=F64)), 1),
         "mask": torch.cat((batch["mask"], torch.zeros(5, 4, dtype=torch.bool)), 1),
     }
-    torch.testing.assert_close(model(padded), out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model(padded), out, **EXACT_F64)
     # constituents permuted (padding moved to the front too)
     perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))
     permuted = {"p4": batch["p4"][:, perm], "mask": batch["mask"][:, perm]}
-    torch.testing.assert_close(model(permuted), out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model(permuted), out, **EXACT_F64)
 
 
 def test_mlp_shapes_and_errors():

@@ -4,6 +4,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from tolerances import ROUTES_F64
 
 from seal.data.tensordict import loader
 from seal.data.toy import make_toy
@@ -96,7 +97,7 @@ def test_gradient_is_task_plus_weighted_penalty(penalty, options, accumulate):
                         torch.autograd.grad(total, list(initial.parameters()))))  # fmt: skip
     assert len(recorder.grads) == 1
     for name, grad in recorder.grads[0].items():
-        torch.testing.assert_close(grad, expected[name], rtol=1e-10, atol=1e-12, msg=name)
+        torch.testing.assert_close(grad, expected[name], **ROUTES_F64, msg=name)
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.5])

@@ -5,11 +5,12 @@ import logging
 import pytest
 import pytorch_lightning as pl
 import torch
+from test_penalties import FixedZBoost, first_pz
 from tolerances import EXACT_F64, ROUTES_F64
 from zoo import ModuleDropout, PooledBatchNorm
 
 from seal.data.tensordict import loader
-from seal.groups import Boosts, Group, Lorentz, ZBoostZRotation, boost_matrix
+from seal.groups import Boosts, Lorentz, ZBoostZRotation
 from seal.models import MLP
 from seal.symmetry import DSEAL, GSEAL, SymmetryLoss, SymmetryRegularizer, dseal
 from seal.tasks import RegressionTask, TaggingTask
@@ -112,20 +113,6 @@ def test_zero_weight_logs_the_penalty_on_the_configured_fraction():
     trainer = fit(task, [callback], steps=1)
     torch.testing.assert_close(trainer.callback_metrics["train/symm_loss"], value.detach(),
                                **ROUTES_F64)  # fmt: skip
-
-
-def first_pz(batch):
-    return batch["p4"][:, 0, 3]
-
-
-class FixedZBoost(Group):
-    """Always the boost β = 0.6 ẑ (γ = 1.25, γβ = 0.75)."""
-
-    name = "fixed"
-    generator_indices = (2,)
-
-    def _sample(self, n, generator):
-        return boost_matrix(torch.tensor([0.0, 0.0, 0.6], dtype=F64)).expand(n, 4, 4)
 
 
 def test_weighted_penalties_are_weighted_means():

@@ -2,6 +2,7 @@ import contextlib
 
 import pytest
 import torch
+from tolerances import BF16, EXACT_F64, FINITE_DIFFERENCE_F64, LINEAR_DIFFERENCE_F64, ROUTES_F64
 
 from seal.groups import Boosts, Group, Lorentz, Rotations, ZBoostZRotation, boost_matrix, inner
 from seal.models import MLP
@@ -66,9 +67,9 @@ def test_dseal_closed_form_for_first_pz(batch):
     # ∂_a pz = (T_a p)_z: K_z → E, J_x → py, J_y → −px, the others 0
     p = batch["p4"][:, 0]
     expected = (p[:, 0].square() + p[:, 1].square() + p[:, 2].square()).mean()
-    torch.testing.assert_close(dseal(first_pz, batch, Lorentz()), expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(dseal(first_pz, batch, Lorentz()), expected, **EXACT_F64)
     fd = dseal(first_pz, batch, Lorentz(), method="finite_difference", eps=1e-4)
-    torch.testing.assert_close(fd, expected, rtol=1e-9, atol=0)
+    torch.testing.assert_close(fd, expected, **LINEAR_DIFFERENCE_F64)
     # the collider subgroup only has K_z and J_z
     torch.testing.assert_close(dseal(first_pz, batch, ZBoostZRotation()), p[:, 0].square().mean())
 
@@ -76,7 +77,7 @@ def test_dseal_closed_form_for_first_pz(batch):
 def test_gseal_closed_form_for_first_pz(batch):
     p = batch["p4"][:, 0]
     expected = (0.75 * p[:, 0] + 0.25 * p[:, 3]).square().mean()  # pz' − pz = γβE + (γ−1)pz
-    torch.testing.assert_close(gseal(first_pz, batch, FixedZBoost()), expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(gseal(first_pz, batch, FixedZBoost()), expected, **EXACT_F64)
 
 
 def test_gseal_equals_hand_computation_with_the_same_elements(batch):
@@ -85,7 +86,7 @@ def test_gseal_equals_hand_computation_with_the_same_elements(batch):
     moved = torch.einsum("bij,bnj->bni", lam, batch["p4"])
     expected = (moved[:, 0, 3] - batch["p4"][:, 0, 3]).square().mean()
     value = gseal(first_pz, batch, group, generator=torch.Generator().manual_seed(9))
-    torch.testing.assert_close(value, expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(value, expected, **EXACT_F64)
 
 
 def test_dseal_vector_closed_form(batch):
@@ -96,11 +97,9 @@ def test_dseal_vector_closed_form(batch):
     p = batch["p4"][:, 0]
     d = torch.einsum("ij,ajk,bk->bai", m, gens, p) - torch.einsum("aij,jk,bk->bai", gens, m, p)
     expected = d.square().sum((1, 2)).mean()
-    torch.testing.assert_close(
-        dseal(fn, batch, Lorentz(), output="vector"), expected, rtol=1e-12, atol=0
-    )
+    torch.testing.assert_close(dseal(fn, batch, Lorentz(), output="vector"), expected, **EXACT_F64)
     fd = dseal(fn, batch, Lorentz(), output="vector", method="finite_difference", eps=1e-4)
-    torch.testing.assert_close(fd, expected, rtol=1e-9, atol=0)
+    torch.testing.assert_close(fd, expected, **LINEAR_DIFFERENCE_F64)
 
 
 @pytest.mark.parametrize("output", ["scalar", "vector"])
@@ -110,7 +109,7 @@ def test_exact_dseal_agrees_with_finite_differences_on_an_mlp(output):
     exact = dseal(model, batch, Lorentz(), output=output)
     fd = dseal(model, batch, Lorentz(), output=output, method="finite_difference", eps=1e-5)
     assert exact > 1e-4
-    torch.testing.assert_close(exact, fd, rtol=1e-7, atol=0)
+    torch.testing.assert_close(exact, fd, **FINITE_DIFFERENCE_F64)
 
 
 def _param_gradient_check(penalty, model, seed=0):
@@ -131,7 +130,7 @@ def _param_gradient_check(penalty, model, seed=0):
             for p, d in zip(params, direction):
                 p.sub_(sign * h * d)
     numeric = (values[0] - values[1]) / (2 * h)
-    torch.testing.assert_close(analytic, numeric, rtol=1e-6, atol=0)
+    torch.testing.assert_close(analytic, numeric, **FINITE_DIFFERENCE_F64)
 
 
 @pytest.mark.parametrize("output", ["scalar", "vector"])
@@ -174,7 +173,7 @@ def test_dropout_masks_are_shared_between_the_compared_forwards(tiny_attention):
     exact = dseal(model, batch, Lorentz())
     fd = dseal(model, batch, Lorentz(), method="finite_difference", eps=1e-5,
                implementation="separate")  # fmt: skip
-    torch.testing.assert_close(exact, fd, rtol=1e-6, atol=0)
+    torch.testing.assert_close(exact, fd, **FINITE_DIFFERENCE_F64)
     assert exact > 0
 
 
@@ -231,10 +230,10 @@ def test_fused_and_separate_implementations_agree(tiny_attention, penalty, optio
     values = [value(batch=batch, fraction=0.5, implementation=impl, **options)
               for impl in ("fused", "separate")]  # fmt: skip
     assert values[0] > 1e-4
-    torch.testing.assert_close(values[0], values[1], rtol=1e-10, atol=0)
+    torch.testing.assert_close(values[0], values[1], **ROUTES_F64)
     # a fraction is the penalty of the first rows: ceil(0.5 · 10) = 5
     first = {k: v[:5] for k, v in batch.items()}
-    torch.testing.assert_close(values[0], value(batch=first, **options), rtol=1e-10, atol=0)
+    torch.testing.assert_close(values[0], value(batch=first, **options), **ROUTES_F64)
 
 
 @pytest.mark.parametrize("output", ["scalar", "vector"])
@@ -337,8 +336,8 @@ def test_bf16_autocast_penalties_match_float32(tiny_attention):
         with pytest.raises(RuntimeError, match=r"finite-difference δSEAL .*bfloat16 autocast"):
             dseal(model, batch, Lorentz(), method="finite_difference")
     # bf16 keeps 8 bits of mantissa: ~0.4 % per operation, a few % on a difference of outputs
-    torch.testing.assert_close(bf16, fp32, rtol=0.05, atol=0)
-    torch.testing.assert_close(exact16, exact32, rtol=0.05, atol=0)
+    torch.testing.assert_close(bf16, fp32, **BF16)
+    torch.testing.assert_close(exact16, exact32, **BF16)
 
 
 def test_compiled_models_replay_dropout(tiny_attention, batch):
