@@ -153,16 +153,23 @@ def top_model(device: torch.device) -> tuple:
     return "2×64", ConstituentTransformer(dim=64, depth=2, heads=4, ff_dim=128).to(device)
 
 
-def workloads(device: torch.device):
-    toy = {k: v.to(device) for k, v in make_toy(1000, n_particles=1, seed=0).items()}
-    mlp = MLP(n_particles=1, width=300, depth=3).to(device)
-    yield "toy MLP 3×300 GELU, batch 1000", mlp, toy, F.mse_loss
-    size, net = top_model(device)
-    title = f"top transformer {size} (dropout 0.1), 120 constituents, batch 256"
-    yield title, net, top_batch(256, device), F.binary_cross_entropy_with_logits
-    stock = TorchTransformerTagger(dim=64, depth=2, heads=4, ff_dim=128).to(device)
-    title = "stock nn.TransformerEncoder 2×64 (model=torch_transformer, dropout 0.1), batch 256"
-    yield title, stock, top_batch(256, device), F.binary_cross_entropy_with_logits
+WORKLOADS = ("toy", "top", "stock")
+
+
+def workloads(device: torch.device, names=WORKLOADS):
+    if "toy" in names:
+        toy = {k: v.to(device) for k, v in make_toy(1000, n_particles=1, seed=0).items()}
+        mlp = MLP(n_particles=1, width=300, depth=3).to(device)
+        yield "toy MLP 3×300 GELU, batch 1000", mlp, toy, F.mse_loss
+    bce = F.binary_cross_entropy_with_logits
+    if "top" in names:
+        size, net = top_model(device)
+        title = f"top transformer {size} (dropout 0.1), 120 constituents, batch 256"
+        yield title, net, top_batch(256, device), bce
+    if "stock" in names:
+        stock = TorchTransformerTagger(dim=64, depth=2, heads=4, ff_dim=128).to(device)
+        title = "stock nn.TransformerEncoder 2×64 (model=torch_transformer, dropout 0.1), batch 256"
+        yield title, stock, top_batch(256, device), bce
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fixture_jets.h5"
@@ -225,6 +232,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--rounds", type=int, default=10, help="timed steps per mode")
     parser.add_argument("--only", choices=("steps", "throughput", "data", "generation"))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help=f"steps: comma-separated subset of {','.join(WORKLOADS)}")  # fmt: skip
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -232,7 +241,7 @@ def main() -> None:
     print(f"device: {device} ({name or platform.machine()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads, {args.rounds} rounds")  # fmt: skip
     if args.only in (None, "steps"):
-        bench_steps(device, args.rounds)
+        bench_steps(device, args.rounds, args.workloads.split(","))
     if args.only in (None, "throughput"):
         bench_throughput(device, args.rounds)
     if args.only in (None, "data"):  # one core from here on
@@ -242,9 +251,9 @@ def main() -> None:
         bench_generation()
 
 
-def bench_steps(device: torch.device, rounds: int) -> None:
+def bench_steps(device: torch.device, rounds: int, names=WORKLOADS) -> None:
     unit = "peak MiB" if device.type == "cuda" else "saved MiB"
-    for title, model, batch, task_loss in workloads(device):
+    for title, model, batch, task_loss in workloads(device, names):
         results = time_modes(model, batch, task_loss, rounds, device)
         base_time, base_memory, _ = results["plain"]
         print(f"\n### {title}\n\n| mode | route | step (ms) | ratio to plain | {unit} | "

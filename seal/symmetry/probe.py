@@ -26,7 +26,7 @@ from torch import nn
 from seal.symmetry.batching import batch_device, batch_size, head, per_example
 from seal.symmetry.rng import replayable_rng, scratch_buffers
 
-RELATIVE_TOLERANCE = 1e-6  # differences below this (float rounding, GPU atomics) are not noise
+RELATIVE_TOLERANCE = 1e-6  # smaller differences (rounding, GPU atomics) are not randomness
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,8 @@ def _first_tensor(out):
 
 
 class _Recorder:
-    """Forward hooks on every submodule recording (path, first output tensor) in call order."""
+    """Forward hooks on every submodule recording (path, input, output) in call order (first
+    tensor of each)."""
 
     def __init__(self, model):
         self.model, self.records, self.handles = model, [], []

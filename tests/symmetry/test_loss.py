@@ -12,7 +12,7 @@ from zoo import ModuleDropout, PooledBatchNorm
 from seal.data.tensordict import loader
 from seal.groups import Boosts, Lorentz, ZBoostZRotation
 from seal.models import MLP
-from seal.symmetry import DSEAL, GSEAL, SymmetryLoss, SymmetryRegularizer, dseal
+from seal.symmetry import DSEAL, GSEAL, RouteError, SymmetryLoss, SymmetryRegularizer, dseal
 from seal.tasks import RegressionTask, TaggingTask
 from seal.testing import random_on_shell
 
@@ -183,3 +183,22 @@ def test_plain_training_loop():
         penalties.append(penalty.item())
     assert loss_fn.route == "replay"
     assert penalties[-1] < 0.2 * penalties[0]  # the penalty does its job
+
+
+class OwnGenerator(torch.nn.Module):
+    """Dropout drawn from a generator of its own: no RNG state the penalty can replay."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+        self.generator = torch.Generator().manual_seed(0)
+
+    def forward(self, batch):
+        x = self.linear(batch["p4"] / 50).squeeze(-1)  # (B, N)
+        keep = torch.rand(x.shape, generator=self.generator, dtype=x.dtype) > 0.5
+        return (x * keep).sum(-1)
+
+
+def test_randomness_that_cannot_be_replayed_is_refused_naming_the_module():
+    with pytest.raises(RouteError, match=r"OwnGenerator\.forward .* same torch RNG state"):
+        SymmetryLoss("gsymm", Lorentz(0.5))(OwnGenerator().double(), jets())
