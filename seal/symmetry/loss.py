@@ -123,8 +123,13 @@ class SymmetryLoss:
                 as_output(model(sub), self.penalty.output, traits.rows, _output_owner(model))
         self.traits = traits
         self.route, self.reason = choose_route(traits, self.penalty, self.implementation)
-        log.info("%s on %s: route %s (%s)", type(self.penalty).__name__, _output_owner(model),
-                 self.route, self.reason)  # fmt: skip
+        mode = (
+            ""
+            if not isinstance(model, torch.nn.Module)
+            else (" in training" if model.training else " in eval mode")
+        )
+        log.info("%s on %s%s: route %s (%s)", type(self.penalty).__name__, _output_owner(model),
+                 mode, self.route, self.reason)  # fmt: skip
         return self.route
 
     # -- evaluation ------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def choose_route(traits: Traits, penalty, implementation: str) -> tuple[str, str
         return "replay", "implementation=separate: one forward per compared input, RNG replayed"
     if blockers:
         return "replay", f"{blockers[0]}: compared inputs get their own forwards from one RNG state"
-    return "fused", "deterministic in training, examples independent: one forward over [x ; g·x]"
+    return "fused", "deterministic, examples independent: one forward over [x ; g·x]"
 
 
 def _fused_blockers(traits: Traits) -> list[str]:

@@ -82,7 +82,7 @@ def test_the_route_is_logged_once_with_its_reason(caplog):
         loss(model, jets(seed=4))
     lines = [r.getMessage() for r in caplog.records if r.name == "seal.symmetry"]
     assert lines == [
-        "GSEAL on ModuleDropout: route replay (drop (Dropout) is random in training "
+        "GSEAL on ModuleDropout in training: route replay (drop (Dropout) is random in training "
         "(dropout): compared inputs get their own forwards from one RNG state)"
     ]
 
