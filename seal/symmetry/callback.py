@@ -140,11 +140,18 @@ class SymmetryRegularizer(pl.Callback):
         return {**output, "loss": total} if isinstance(output, dict) else total
 
     def _before_forward(self, module, args, kwargs):
-        """The task's first ``module(batch)`` of a regularised step runs on the shared inputs."""
+        """The task's first ``module(batch)`` of a regularised step runs on the shared inputs.
+
+        Only a plain call on the step's batch with gradients on is shared; otherwise (a
+        no-grad call, extra arguments) the penalty later runs forwards of its own.
+        """
         active = self._step
         if self._busy or active is None or active["step"] is not None:
             return None
-        if (args[0] if args else kwargs.get("batch")) is not active["batch"]:
+        plain_call = len(args) + len(kwargs) == 1 and (not kwargs or "batch" in kwargs)
+        if not plain_call or not torch.is_grad_enabled():
+            return None
+        if (args[0] if args else kwargs["batch"]) is not active["batch"]:
             return None
         step = active["step"] = self.loss.begin(module, active["batch"])
         if args:
@@ -155,6 +162,8 @@ class SymmetryRegularizer(pl.Callback):
         active = self._step
         if self._busy or active is None or active["step"] is None or active["done"]:
             return None
+        if (args[0] if args else kwargs.get("batch")) is not active["step"].inputs:
+            return None  # another forward (say, a second regulariser's copies)
         active["done"], self._busy = True, True
         try:
             return active["step"].finish(output)

@@ -32,7 +32,7 @@ from seal.symmetry.batching import (
 from seal.symmetry.dseal import DSEAL
 from seal.symmetry.gseal import GSEAL
 from seal.symmetry.probe import probe
-from seal.symmetry.rng import get_rng_state, replayable_rng, scratch_buffers
+from seal.symmetry.rng import buffer_snapshot, get_rng_state, isolated, rng_device
 from seal.symmetry.routes import IMPLEMENTATIONS, choose_route
 
 log = logging.getLogger("seal.symmetry")
@@ -117,10 +117,10 @@ class SymmetryLoss:
                 f"({type(err).__name__}: {err}); the symmetry penalty needs forward(batch) → "
                 f"(B,), (B, 1) or (B, 4)"
             ) from err
-        with torch.no_grad(), replayable_rng(batch_device(batch)):
-            sub = head(batch, traits.rows)
-            with scratch_buffers(model, traits.mutated_buffers):
-                as_output(model(sub), self.penalty.output, traits.rows, _output_owner(model))
+        device = rng_device(model, batch)
+        with torch.no_grad(), isolated(model, traits.mutated_buffers, device):
+            y = model(head(batch, traits.rows))
+            as_output(y, self.penalty.output, traits.rows, _output_owner(model))
         self.traits = traits
         self.route, self.reason = choose_route(traits, self.penalty, self.implementation)
         mode = (
@@ -137,8 +137,15 @@ class SymmetryLoss:
         """The penalty from forwards of its own (they leave the caller's RNG and buffers)."""
         self.prepare(model, batch)
         self.penalty.check_precision(batch_device(batch))
-        sub = head(batch, penalty_rows(batch_size(batch), self.fraction))
+        sub = head(batch, self.rows(batch_size(batch)))
         return self._reduce(self._standalone(model, sub), sub)
+
+    def rows(self, size: int) -> int:
+        """Rows penalised in a batch of ``size``: ⌈fraction·B⌉, and at least two where the
+        examples interact (batch statistics of one row do not exist)."""
+        rows = penalty_rows(size, self.fraction)
+        coupled = self.traits is not None and self.traits.coupled
+        return min(size, 2) if coupled and rows < 2 else rows
 
     def with_output(self, model, batch: dict) -> tuple:
         """``(model(batch), penalty)`` sharing the task's forward where the route allows."""
@@ -174,16 +181,14 @@ class SymmetryLoss:
     def _standalone(self, model, sub: dict, copies=None) -> torch.Tensor:
         """Per-example penalties on ``sub`` from forwards of its own, on the chosen route
         (``copies``: already drawn for ``sub``)."""
-        with (
-            replayable_rng(batch_device(sub)) as replay,
-            scratch_buffers(model, self.traits.mutated_buffers),
-        ):
+        device = rng_device(model, sub)
+        with isolated(model, self.traits.mutated_buffers, device) as replay:
             if not self.penalty.uses_copies:
                 separate = self.route == "replay"
                 return self.penalty.values(model, sub, self.group, self.generator, separate, replay)
             if copies is None:
                 copies = self.penalty.copies(sub, self.group, self.generator)
-            if self.route == "fused":
+            if self.route == "fused":  # (no buffers written, nothing random: no replay)
                 originals = sub if copies.needs_base else None
                 return self._fused(model, copies, originals, sub)
             outs = []
@@ -213,7 +218,7 @@ class SharedForward:
     def __init__(self, loss: SymmetryLoss, model, batch: dict):
         self.loss, self.model, self.batch = loss, model, batch
         self.size = batch_size(batch)
-        self.rows = penalty_rows(self.size, loss.fraction)
+        self.rows = loss.rows(self.size)
         self.sub = head(batch, self.rows)
         self.penalty = self.copies = None
         self.inputs = batch
@@ -223,7 +228,10 @@ class SharedForward:
         whole = bool(traits.coupled or not traits.coupling_known or traits.mutated_buffers)
         if loss.penalty.uses_copies:  # (exact δSEAL: its own forward after the task's)
             self.copies = loss.penalty.copies(self.sub, loss.group, loss.generator)
-        self.state = get_rng_state(batch_device(batch))  # the task's forward starts here
+        # the task's forward starts here: its RNG state and the buffers it will read
+        self.device = rng_device(model, batch)
+        self.state = get_rng_state(self.device)
+        self.buffers = buffer_snapshot(model, traits.mutated_buffers)
         if self.copies is None:
             return
         if loss.route == "fused":
@@ -248,10 +256,8 @@ class SharedForward:
             self.penalty = loss._reduce(values, self.sub)
             return output
         base = output[:rows]
-        with (
-            replayable_rng(batch_device(self.batch), self.state) as replay,
-            scratch_buffers(self.model, loss.traits.mutated_buffers),
-        ):
+        names = loss.traits.mutated_buffers
+        with isolated(self.model, names, self.device, self.state, self.buffers) as replay:
             outs = []
             for copy in self.copies.copies:
                 replay()

@@ -23,8 +23,8 @@ import dataclasses
 import torch
 from torch import nn
 
-from seal.symmetry.batching import batch_device, batch_size, head, per_example
-from seal.symmetry.rng import replayable_rng, scratch_buffers
+from seal.symmetry.batching import batch_size, head, per_example
+from seal.symmetry.rng import buffer_snapshot, isolated, rng_device
 
 RELATIVE_TOLERANCE = 1e-6  # smaller differences (rounding, GPU atomics) are not randomness
 
@@ -171,30 +171,37 @@ def _run(fn, inputs) -> tuple:
 def probe(fn, batch: dict, keys) -> Traits:
     """Probe ``fn`` (a model or any callable of the batch) on a few rows of ``batch``.
 
-    ``keys``: the four-vector entries the group acts on (moved in the coupling probe).
+    ``keys``: the four-vector entries the group acts on (moved in the coupling probe). Runs in
+    full precision (autocast off): the questions are structural, and bf16 rounding of
+    nondeterministic kernels must not pass for randomness.
     """
     rows = _probe_rows(batch)
     sub = head(batch, rows)
     names = tuple(n for n, _ in fn.named_buffers()) if isinstance(fn, nn.Module) else ()
+    device = rng_device(fn, batch)
+    start = buffer_snapshot(fn, names)
     unreplayable = stochastic = coupled = None
-    with torch.no_grad(), replayable_rng(batch_device(batch)) as replay:
-        with scratch_buffers(fn, names):
-            before = {n: b.clone() for n, b in fn.named_buffers()} if names else {}
-            replay()
-            first = _run(fn, sub)
-            replay()
-            again = _run(fn, sub)
-            other = _run(fn, sub)  # from the RNG state the previous forward left
-            now = dict(fn.named_buffers()) if names else {}
-            mutated = tuple(n for n in names if not torch.equal(now[n], before[n]))
+    with (
+        torch.no_grad(),
+        torch.autocast(device.type, enabled=False),
+        isolated(fn, names, device, buffers=start) as replay,
+    ):
+        first = _run(fn, sub)
+        now = dict(fn.named_buffers()) if names else {}
+        mutated = tuple(n for n in names if not torch.equal(now[n], start[n]))
+        replay()
+        again = _run(fn, sub)
+        replay()
+        for where in {torch.device("cpu"), device}:  # another RNG state, the same buffers
+            torch.empty(64, device=where).uniform_()
+        other = _run(fn, sub)
         if _differs(first[0], again[0]):
             unreplayable = _first_difference(fn, first[1], again[1])
         elif _differs(first[0], other[0]):
             stochastic = _first_difference(fn, first[1], other[1])
         if rows >= 2 and unreplayable is None:
-            with scratch_buffers(fn, names):
-                replay()
-                moved = _run(fn, _others_moved(sub, keys))
+            replay()
+            moved = _run(fn, _others_moved(sub, keys))
             if _differs(first[0][0], moved[0][0]):
                 coupled = _first_difference(fn, first[1], moved[1], rows)
     return Traits(stochastic, unreplayable, coupled, mutated, rows)

@@ -36,38 +36,53 @@ def replayable_rng(device: torch.device, state: tuple | None = None):
         yield lambda: set_rng_state(start, device)
 
 
-@contextlib.contextmanager
-def scratch_buffers(model, names: tuple[str, ...]):
-    """Inside, the buffers ``names`` of ``model`` are clones: updates made there (running
-    statistics) are dropped on exit. The task's tensors are swapped out, never written, so an
-    autograd graph that saved them stays valid."""
+def buffer_snapshot(model, names: tuple[str, ...]) -> dict:
+    """Clones of the buffers ``names`` of ``model`` ({} for a plain function or no names)."""
     if not names or not isinstance(model, nn.Module):
-        yield
-        return
-    saved = []
-    for name in names:
-        owner_name, _, leaf = name.rpartition(".")
-        owner = model.get_submodule(owner_name)
-        original = owner._buffers[leaf]
-        saved.append((owner, leaf, original))
-        owner._buffers[leaf] = original.clone()
-    try:
-        yield
-    finally:
-        for owner, leaf, original in saved:
-            owner._buffers[leaf] = original
-
-
-def buffer_snapshot(model) -> dict:
-    """Copies of every floating or integer buffer of ``model`` ({} for a plain function)."""
-    if not isinstance(model, nn.Module):
         return {}
-    return {n: b.detach().clone() for n, b in model.named_buffers() if b is not None}
+    buffers = dict(model.named_buffers())
+    return {n: buffers[n].detach().clone() for n in names}
 
 
-def changed_buffers(model, before: dict) -> tuple[str, ...]:
-    """Names of the buffers that differ from ``before`` (:func:`buffer_snapshot`)."""
-    if not isinstance(model, nn.Module):
-        return ()
-    now = dict(model.named_buffers())
-    return tuple(n for n, b in before.items() if not torch.equal(now[n], b))
+@contextlib.contextmanager
+def isolated(model, names: tuple[str, ...], device: torch.device, state=None, buffers=None):
+    """Forwards inside neither consume the caller's random numbers nor write its buffers.
+
+    The global RNG is forked and the buffers ``names`` of ``model`` are swapped for scratch
+    copies (the task's tensors are never written, so autograd graphs that saved them stay
+    valid). Yields ``replay()``, which resets both to the start — the RNG to ``state`` (default:
+    the state at entry), the scratch buffers to ``buffers`` (default: their values at entry) —
+    so that every forward after a ``replay()`` sees the same dropout masks and the same buffer
+    values (running statistics, power-iteration vectors). Everything is restored on exit.
+    """
+    with replayable_rng(device, state) as rewind:
+        if not names or not isinstance(model, nn.Module):
+            yield rewind
+            return
+        start = buffers if buffers is not None else buffer_snapshot(model, names)
+        slots = []
+        for name in names:
+            owner_name, _, leaf = name.rpartition(".")
+            owner = model.get_submodule(owner_name)
+            slots.append((name, owner, leaf, owner._buffers[leaf]))
+
+        def replay():
+            rewind()
+            for name, owner, leaf, _ in slots:  # a fresh clone: graphs may hold the last one
+                owner._buffers[leaf] = start[name].clone()
+
+        replay()
+        try:
+            yield replay
+        finally:
+            for _, owner, leaf, original in slots:
+                owner._buffers[leaf] = original
+
+
+def rng_device(model, batch: dict) -> torch.device:
+    """Where the model draws its random numbers: its parameters' device, else the batch's."""
+    if isinstance(model, nn.Module):
+        parameter = next(model.parameters(), None)
+        if parameter is not None:
+            return parameter.device
+    return next(v.device for v in batch.values() if torch.is_tensor(v))

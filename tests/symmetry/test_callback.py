@@ -167,6 +167,33 @@ def test_two_regularisers_stack_and_unwrap_cleanly():
     assert "training_step" not in vars(module)
 
 
+@pytest.mark.parametrize("fraction", [1.0, 0.5])
+def test_a_stacked_regulariser_never_scores_another_ones_forwards(fraction):
+    # the identity regulariser must stay exactly 0 beside a real one (dropout: replay route)
+    real = SymmetryRegularizer("gsymm", weight=1.0, seed=0, fraction=fraction)
+    identity = SymmetryRegularizer("gsymm", group="boosts", beta_max=0.0, seed=5)
+    fit(make_module(dropout=0.5), [real, identity], max_steps=3)
+    assert identity.last_terms["symmetry"].item() == 0.0
+    assert real.last_terms["symmetry"].item() > 0.0
+
+
+def test_a_no_grad_forward_of_the_task_is_not_shared():
+    class LogsFirst(RegressionTask):
+        def training_step(self, batch, batch_idx):
+            with torch.no_grad():
+                self.log("train/output_mean", self(batch).mean())
+            return super().training_step(batch, batch_idx)
+
+    def trained(weight):
+        pl.seed_everything(0, verbose=False)
+        module = LogsFirst(MLP(n_particles=1, width=32)).double()
+        fit(module, [SymmetryRegularizer("gsymm", weight=weight, seed=3)], max_steps=3)
+        return params(module)
+
+    plain, regularised = trained(0.0), trained(100.0)
+    assert any(not torch.equal(plain[n], regularised[n]) for n in plain)  # λ acts
+
+
 def test_logs_train_and_validation_penalties_including_exact_dseal():
     module = make_module()
     trainer, _ = fit(module, [SymmetryRegularizer("dsymm", weight=0.5)], max_steps=4, val=True)

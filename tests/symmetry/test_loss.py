@@ -202,3 +202,13 @@ class OwnGenerator(torch.nn.Module):
 def test_randomness_that_cannot_be_replayed_is_refused_naming_the_module():
     with pytest.raises(RouteError, match=r"OwnGenerator\.forward .* same torch RNG state"):
         SymmetryLoss("gsymm", Lorentz(0.5))(OwnGenerator().double(), jets())
+
+
+def test_a_batchnorm_model_is_penalised_on_at_least_two_rows():
+    # fraction · B < 1 would leave BatchNorm one row, whose statistics do not exist
+    model = PooledBatchNorm().double().train()
+    loss = SymmetryLoss("gsymm", Lorentz(0.5), fraction=0.3)
+    batch = {k: v[:3] for k, v in jets().items()}
+    assert loss(model, batch) > 0 and loss.rows(3) == 2
+    output, penalty = loss.with_output(model, batch)
+    assert output.shape == (3,) and penalty > 0

@@ -125,6 +125,18 @@ class BatchCentred(Embedded):
         return self.head((pooled - pooled.mean(0)).tanh()).squeeze(-1)
 
 
+class SpectralNormed(Embedded):
+    """``spectral_norm``: deterministic, but every training forward advances its power
+    iteration (buffers ``_u``, ``_v``) and reads it back."""
+
+    def __init__(self):
+        super().__init__()
+        self.mix = nn.utils.parametrizations.spectral_norm(nn.Linear(DIM, DIM))
+
+    def forward(self, batch):
+        return self.pool(self.mix(self.features(batch)).tanh(), batch)
+
+
 def lgatr_tagger():
     from seal.models.lgatr import LGATrTagger
 
@@ -145,6 +157,8 @@ ZOO = {
     "F.batch_norm": (FunctionalBatchNorm, "FunctionalBatchNorm.forward",
                      "FunctionalBatchNorm.forward"),
     "x - x.mean(0)": (BatchCentred, "BatchCentred.forward", "BatchCentred.forward"),
+    "spectral_norm": (SpectralNormed, "mix.parametrizations.weight.0._u",
+                      None),
     "seal ConstituentTransformer": (
         lambda: ConstituentTransformer(dim=DIM, depth=1, heads=2, ff_dim=DIM, dropout=0.5),
         "blocks.0 (EncoderBlock.forward)", None),
