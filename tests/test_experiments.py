@@ -68,15 +68,20 @@ def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
     assert Path(metrics["best_checkpoint"]).exists()
     if experiment.startswith("toy_"):
         assert math.isfinite(metrics["boost/mse@0.5"]) and math.isfinite(metrics["zboost/mse@0.5"])
+        errors = ["test/mse_err", "boost/mse@0.5_err", "zboost/mse@0.5_err"]
         assert (tmp_path / "robustness.csv").exists() and (tmp_path / "robustness.png").exists()
     else:
         assert 0 <= metrics["test/auc"] <= 1 and 0 <= metrics["boost/auc@0.5"] <= 1
+        errors = ["test/auc_err", "test/acc_err", "boost/auc@0.5_err", "boost/rej@0.3@0.5_err"]
+        errors += [f"test/rej@{e}_err" for e in (0.3, 0.5, 0.8)]
         names = ["roc", "boost_scan", "output_shift", "pt_bins"]
         if "hybrid" in experiment:
             names.append("mixing")
             assert 0 < metrics["mixing/w_inv_mean"] < 1 and 0 < metrics["val/w_inv"] < 1
         for name in names:
             assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.png").exists()
+    for key in errors:  # every compared number comes with its bootstrap error
+        assert saved[key] > 0, key  # (inf where the tiny test split cannot fix a rejection)
     assert metrics["train/step_ms"] > 0 and metrics["model/params"] > 0
     if cfg.symmetry is not None:
         assert metrics["train/symm_loss"] >= 0 and metrics["val/symm_loss"] >= 0

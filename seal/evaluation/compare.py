@@ -142,7 +142,7 @@ def _boost_figure(name, groups, out):
                 float(k.split("@")[-1])
                 for r in group
                 for k in r["metrics"]
-                if k.startswith("boost/rej@0.3@")
+                if k.startswith("boost/rej@0.3@") and not k.endswith("_err")
             }
         )
         if betas:

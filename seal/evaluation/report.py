@@ -109,27 +109,33 @@ def summarise(sweep_dir: Path) -> tuple[str, Path]:
     tagging = any("test/auc" in run["metrics"] for run in runs)
     kind = TAGGING if tagging else REGRESSION
     columns = ["run", "task", "loss", "weight", "beta_max", "status", *kind["columns"]]
-    rows = [{c: run.get(c, run["metrics"].get(c, "")) for c in columns} for run in runs]
+    errors = [f"{c}_err" for c in kind["columns"]]
+    rows = [{c: run.get(c, run["metrics"].get(c, "")) for c in columns + errors} for run in runs]
     with open(sweep_dir / "report.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+        writer = csv.DictWriter(f, fieldnames=columns + errors)
         writer.writeheader()
         writer.writerows(rows)
 
-    def fmt(v):
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    def fmt(row, c):
+        value, error = row[c], row.get(f"{c}_err", "")
+        if not isinstance(value, float):
+            return str(value)
+        return f"{value:.4g} ± {error:.2g}" if isinstance(error, float) else f"{value:.4g}"
 
     table = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    table += "".join("| " + " | ".join(fmt(r[c]) for c in columns) + " |\n" for r in rows)
+    table += "".join("| " + " | ".join(fmt(r, c) for c in columns) + " |\n" for r in rows)
     (sweep_dir / "report.md").write_text(f"# Sweep report: {sweep_dir}\n\n{table}")
 
     prefix, ylabel, logy = kind["curve"]
     many_tasks = len({r["task"] for r in runs}) > 1
     curves = {}
     for run in runs:
-        points = sorted((float(k[len(prefix):]), v) for k, v in run["metrics"].items()
-                        if k.startswith(prefix))  # fmt: skip
+        metrics = run["metrics"]
+        points = sorted((float(k[len(prefix):]), v, metrics.get(f"{k}_err", float("nan")))
+                        for k, v in metrics.items()
+                        if k.startswith(prefix) and not k.endswith("_err"))  # fmt: skip
         if points:
-            curves[_label(run, many_tasks)] = ([b for b, _ in points], [v for _, v in points])
+            curves[_label(run, many_tasks)] = tuple(map(list, zip(*points)))  # xs, ys, errors
     figure = sweep_dir / "report_vs_beta.png"
     if curves:
         fig = plot_curves(curves, figure, "test boost |β| (random directions)", ylabel,

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
+from seal.evaluation.bootstrap import mean_error
 from seal.evaluation.logging import log_results
 from seal.evaluation.plots import plot_curves
 from seal.groups import boost_matrix, transform_batch
@@ -60,22 +61,24 @@ def boost_scan(predict, data: dict, truth, betas, along="random", seed=0, batch_
     -------
     list of dict
         Per β: ``beta``, ``mse`` (mean over examples of the squared error summed over output
-        components) and ``rel_rmse`` (√(mse / mean‖target‖²)).
+        components), its bootstrap error ``mse_err`` and ``rel_rmse`` (√(mse / mean‖target‖²)).
     """
     n = len(data["p4"])
     rows = []
     for beta in betas:
         lam = fixed_speed_boosts(n, float(beta), along, seed)
         moved = transform_batch(data, lam, ["p4"])
-        sq_err, sq_target = 0.0, 0.0
+        per_example, sq_target = [], 0.0
         for start in range(0, n, batch_size):
             part = {k: v[start : start + batch_size] for k, v in moved.items()}
             target = truth(part["p4"].double())
             err = predict(part).double() - target
-            sq_err += err.square().reshape(len(err), -1).sum(-1).sum().item()
+            per_example.append(err.square().reshape(len(err), -1).sum(-1))  # (batch,)
             sq_target += target.square().reshape(len(target), -1).sum(-1).sum().item()
-        mse = sq_err / n
-        rows.append({"beta": float(beta), "mse": mse, "rel_rmse": (sq_err / sq_target) ** 0.5})
+        per_example = torch.cat(per_example).numpy()
+        mse = float(per_example.mean())
+        rows.append({"beta": float(beta), "mse": mse, "mse_err": mean_error(per_example),
+                     "rel_rmse": (mse * n / sq_target) ** 0.5})  # fmt: skip
     return rows
 
 
@@ -92,7 +95,8 @@ class RegressionRobustness:
     """After training: test error vs a boost of the test set (random directions and along z).
 
     Writes ``robustness.csv`` and ``robustness.png`` in the run directory, logs
-    ``boost/mse@β`` and ``zboost/mse@β`` (and ``rel_rmse``) and returns them. The targets of the
+    ``boost/mse@β`` and ``zboost/mse@β`` with their bootstrap errors (``boost/mse@β_err``) and
+    ``rel_rmse``, and returns them. The targets of the
     boosted set come from the datamodule's ``truth_fn``, so broken and covariant truths are
     scored against what the truth really is on the boosted inputs.
     """
@@ -118,15 +122,19 @@ class RegressionRobustness:
             for row in boost_scan(predict, test, datamodule.truth_fn, self.betas, along,
                                   self.seed, self.batch_size):  # fmt: skip
                 rows.append({"direction": along, **row})
+                key = f"{METRIC_PREFIX[along]}/{{}}@{row['beta']:g}"
                 for name in ("mse", "rel_rmse"):
-                    metrics[f"{METRIC_PREFIX[along]}/{name}@{row['beta']:g}"] = row[name]
+                    metrics[key.format(name)] = row[name]
+                metrics[key.format("mse") + "_err"] = row["mse_err"]  # <key>_err
         with open(out_dir / "robustness.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["direction", "beta", "mse", "rel_rmse"])
+            fields = ["direction", "beta", "mse", "mse_err", "rel_rmse"]
+            writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
         curves = {
             f"boosts: {along}": ([r["beta"] for r in rows if r["direction"] == along],
-                                 [r["mse"] for r in rows if r["direction"] == along])
+                                 [r["mse"] for r in rows if r["direction"] == along],
+                                 [r["mse_err"] for r in rows if r["direction"] == along])
             for along in self.directions
         }  # fmt: skip
         path = out_dir / "robustness.png"

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from seal.evaluation.bootstrap import tagging_errors
 from seal.evaluation.logging import log_results
 from seal.evaluation.metrics import SIGNAL_EFFICIENCIES, roc, tagging_metrics
 from seal.evaluation.plots import plot_curves
@@ -85,17 +86,19 @@ class TaggingEvaluation:
         rows, metrics, shift = [], {}, None
         for beta in self.betas:
             logits, labels, weights, _ = self._predict(module, datamodule, beta if beta else None)
-            row = {"beta": beta, **tagging_metrics(labels, logits, weights)}
+            row = {"beta": beta, **_metrics_with_errors(labels, logits, weights)}
             rows.append(row)
-            metrics[f"boost/auc@{beta:g}"] = row["auc"]
-            metrics[f"boost/rej@0.3@{beta:g}"] = row["rej@0.3"]
+            for name in ("auc", "rej@0.3"):
+                metrics[f"boost/{name}@{beta:g}"] = row[name]
+                metrics[f"boost/{name}@{beta:g}_err"] = row[f"{name}_err"]
             if beta == self.shift_beta:
                 shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
         if shift is None:
             logits = self._predict(module, datamodule, self.shift_beta)[0]
             shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
         _write_csv(out_dir / "boost_scan.csv", rows)
-        curves = {f"rej@{e}": ([r["beta"] for r in rows], [r[f"rej@{e}"] for r in rows])
+        curves = {f"rej@{e}": ([r["beta"] for r in rows], [r[f"rej@{e}"] for r in rows],
+                               [r[f"rej@{e}_err"] for r in rows])
                   for e in SIGNAL_EFFICIENCIES}  # fmt: skip
         path = out_dir / "boost_scan.png"
         fig = plot_curves(
@@ -121,18 +124,26 @@ class TaggingEvaluation:
             inside = (pt >= lo) & (pt < hi)
             if len(np.unique(labels[inside])) < 2:
                 continue
-            row = {"pt_lo": lo, "pt_hi": hi, "jets": int(inside.sum()),
-                   **tagging_metrics(labels[inside], logits[inside], weights[inside])}  # fmt: skip
+            metrics_in = _metrics_with_errors(labels[inside], logits[inside], weights[inside])
+            row = {"pt_lo": lo, "pt_hi": hi, "jets": int(inside.sum()), **metrics_in}
             rows.append(row)
-            metrics[f"ptbin/auc@{lo:g}-{hi:g}"] = row["auc"]
-            metrics[f"ptbin/rej@0.3@{lo:g}-{hi:g}"] = row["rej@0.3"]
+            for name in ("auc", "rej@0.3"):
+                metrics[f"ptbin/{name}@{lo:g}-{hi:g}"] = row[name]
+                metrics[f"ptbin/{name}@{lo:g}-{hi:g}_err"] = row[f"{name}_err"]
         if rows:
             _write_csv(out_dir / "pt_bins.csv", rows)
             path = out_dir / "pt_bins.png"
             centres = [(r["pt_lo"] + r["pt_hi"]) / 2 for r in rows]
-            curve = {"rej@0.3": (centres, [r["rej@0.3"] for r in rows])}
+            widths = [(r["pt_hi"] - r["pt_lo"]) / 2 for r in rows]
+            curve = {"rej@0.3": (centres, [r["rej@0.3"] for r in rows],
+                                 [r["rej@0.3_err"] for r in rows], widths)}  # fmt: skip
             fig = plot_curves(
-                curve, path, "jet pT [GeV]", "1/ε_B at ε_S = 0.3", "rejection in pT bins"
+                curve,
+                path,
+                "jet pT [GeV]",
+                "1/ε_B at ε_S = 0.3",
+                "rejection in pT bins",
+                line=False,
             )
             figures["pt_bins"] = (fig, path)
         return metrics
@@ -161,6 +172,11 @@ class TaggingEvaluation:
                           logy=False)  # fmt: skip
         figures["mixing"] = (fig, path)
         return {"mixing/w_inv_mean": float(w_inv.mean())}
+
+
+def _metrics_with_errors(labels, logits, weights) -> dict:
+    """Tagging metrics and their bootstrap errors (``<name>_err``)."""
+    return {**tagging_metrics(labels, logits, weights), **tagging_errors(labels, logits, weights)}
 
 
 def _sigmoid(x):

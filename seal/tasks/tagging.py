@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seal.evaluation.bootstrap import tagging_errors
 from seal.evaluation.metrics import tagging_metrics
 from seal.tasks.base import NetTask
 
@@ -56,6 +57,8 @@ class TaggingTask(NetTask):
         self._outputs.clear()
         if len(np.unique(labels)) == 2:
             metrics = tagging_metrics(labels, logits, weights, prefix=f"{split}/")
+            if split == "test":  # the numbers a user compares: with their bootstrap errors
+                metrics.update(tagging_errors(labels, logits, weights, prefix="test/"))
             self.log_dict(metrics)
 
     def on_validation_epoch_end(self):

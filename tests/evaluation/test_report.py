@@ -41,3 +41,13 @@ def test_tagging_sweep_table_lists_finished_and_failed_runs(tmp_path):
     )
     assert "| 2 | top_dsymm_extrap | dsymm | 2 |  | failed |" in table
     assert figure.exists() and (tmp_path / "report.csv").read_text().count("\n") == 4
+
+
+def test_values_with_a_bootstrap_error_print_as_value_plus_minus_error(tmp_path):
+    metrics = {"test/auc": 0.91234, "test/auc_err": 0.0123, "test/rej@0.3": 40.0,
+               "boost/auc@0.5": 0.7, "boost/rej@0.3@0.5": 5.0, "boost/rej@0.3@0.5_err": 0.5,
+               "boost/rej@0.3@0": 40.0, "boost/rej@0.3@0_err": 4.0}  # fmt: skip
+    fake_run(tmp_path / "0", "top_baseline", None, metrics)
+    table, _ = summarise(tmp_path)
+    assert "| 0.9123 ± 0.012 | 40 | 0.7 | 5 ± 0.5 |" in table  # no error: the value alone
+    assert "test/auc_err" in (tmp_path / "report.csv").read_text().splitlines()[0]

@@ -1,0 +1,94 @@
+"""Seeded, weighted bootstrap errors of the test metrics, vectorised over resamples.
+
+A resample draws n test events with replacement (multinomial counts per event); an event's
+weight in it is its count times its training weight. Every metric is recomputed on all
+resamples at once from one sort of the scores, so 200 resamples of 10 000 jets cost well under
+a second. The error of a metric is the standard deviation of its resampled values.
+"""
+
+import numpy as np
+
+from seal.evaluation.metrics import SIGNAL_EFFICIENCIES
+
+RESAMPLES = 200
+SEED = 20_231
+
+
+def resample_counts(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """(resamples, n) multinomial counts: how often each event is drawn in each resample."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
+
+
+def _roc_points(labels, scores, weights, counts) -> tuple:
+    """Per resample, the ROC vertices (ε_B, ε_S) at every distinct threshold, from 0 to 1.
+
+    Returns two (R, G + 1) arrays; vertex g + 1 keeps every event with a score ≥ the g-th
+    largest distinct score (the vertices of ``sklearn.metrics.roc_curve``).
+    """
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])  # groups
+    w = counts[:, order] * weights[order]  # (R, n) resampled weights, descending score
+    signal = labels[order] > 0.5
+    tp = np.add.reduceat(w * signal, starts, axis=1).cumsum(axis=1)  # (R, G)
+    fp = np.add.reduceat(w * ~signal, starts, axis=1).cumsum(axis=1)
+    zero = np.zeros((len(w), 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eps_s = np.hstack([zero, tp / tp[:, -1:]])
+        eps_b = np.hstack([zero, fp / fp[:, -1:]])
+    return eps_b, eps_s
+
+
+def _background_at(eps_b, eps_s, target: float) -> np.ndarray:
+    """ε_B at ε_S = ``target`` per resample, linear along the ROC segment that crosses it
+    (from the last vertex below the target to the first at or above it)."""
+    k = np.argmax(eps_s >= target, axis=1)  # first vertex at or above the target
+    rows = np.arange(len(eps_s))
+    s0, s1 = eps_s[rows, k - 1], eps_s[rows, k]
+    b0, b1 = eps_b[rows, k - 1], eps_b[rows, k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(s1 > s0, (target - s0) / (s1 - s0), 1.0)
+    return b0 + (b1 - b0) * fraction
+
+
+def resampled_tagging_metrics(labels, scores, weights, counts) -> dict:
+    """Every tagging metric (as :func:`seal.evaluation.metrics.tagging_metrics`) on each
+    resample given by ``counts`` (R, n) → {name: (R,) array}."""
+    labels = np.asarray(labels, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.ones_like(scores) if weights is None else np.asarray(weights, np.float64)
+    eps_b, eps_s = _roc_points(labels, scores, weights, counts)
+    auc = (np.diff(eps_b, axis=1) * (eps_s[:, 1:] + eps_s[:, :-1]) / 2).sum(axis=1)
+    correct = (scores > 0) == (labels > 0.5)
+    out = {"auc": auc, "acc": (counts * correct).sum(axis=1) / counts.sum(axis=1)}
+    for eff in SIGNAL_EFFICIENCIES:
+        background = _background_at(eps_b, eps_s, eff)
+        with np.errstate(divide="ignore"):
+            out[f"rej@{eff}"] = np.where(background > 0, 1.0 / background, np.inf)
+    return out
+
+
+def spread(values: np.ndarray) -> float:
+    """Standard deviation of resampled values; ``inf`` when a resample gives ``inf`` or NaN
+    (say, no background passing) — the metric is then not determined by the test set."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        return float("inf")
+    return float(values.std(ddof=1))
+
+
+def tagging_errors(labels, scores, weights=None, prefix: str = "", resamples: int = RESAMPLES,
+                   seed: int = SEED) -> dict:  # fmt: skip
+    """``{prefix}<metric>_err`` for AUC, accuracy and rej@ε: bootstrap standard deviations."""
+    counts = resample_counts(len(scores), resamples, seed)
+    values = resampled_tagging_metrics(labels, scores, weights, counts)
+    return {f"{prefix}{name}_err": spread(v) for name, v in values.items()}
+
+
+def mean_error(values, weights=None, resamples: int = RESAMPLES, seed: int = SEED) -> float:
+    """Bootstrap standard deviation of the (weighted) mean of per-event ``values``."""
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.ones_like(values) if weights is None else np.asarray(weights, np.float64)
+    counts = resample_counts(len(values), resamples, seed) * weights
+    return spread((counts @ values) / counts.sum(axis=1))
