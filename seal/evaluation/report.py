@@ -19,7 +19,7 @@ from seal.evaluation.plots import plot_curves
 
 TABLE_BETAS = (0.0, 0.3, 0.6, 0.9)
 REGRESSION = {
-    "columns": ["test/loss", *[f"boost/mse@{b:g}" for b in TABLE_BETAS], "zboost/mse@0.5"],
+    "columns": ["test/mse", *[f"boost/mse@{b:g}" for b in TABLE_BETAS], "zboost/mse@0.5"],
     "curve": ("boost/mse@", "test MSE", True),
 }
 TAGGING = {
