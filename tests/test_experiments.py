@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import (
     CONFIG_DIR,
@@ -15,6 +16,7 @@ from conftest import (
     TOP_DATA_TINY,
     TOP_TINY,
 )
+from sklearn.metrics import roc_auc_score
 
 from seal.train import run
 
@@ -54,6 +56,16 @@ STOCK_TINY = ["model=torch_transformer"]
 CASES = [(e, []) for e in EXPERIMENTS] + [(e, STOCK_TINY) for e in STOCK]
 
 
+def check_predictions(path, test_auc):
+    """One row per test jet, each once; sklearn's weighted AUC on the file is test/auc."""
+    rows = np.loadtxt(path, delimiter=",", skiprows=1)
+    header = path.read_text().splitlines()[0]
+    assert header == "index,label,weight,score,score_boost@0.5"
+    index, label, weight, score = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    assert len(np.unique(index)) == len(index) and ((score >= 0) & (score <= 1)).all()
+    assert roc_auc_score(label, score, sample_weight=weight) == pytest.approx(test_auc, abs=1e-6)
+
+
 @pytest.mark.parametrize(("experiment", "model"), CASES, ids=[
     e + ("+torch_transformer" if m else "") for e, m in CASES])  # fmt: skip
 def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
@@ -80,6 +92,7 @@ def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
             assert 0 < metrics["mixing/w_inv_mean"] < 1 and 0 < metrics["val/w_inv"] < 1
         for name in names:
             assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.png").exists()
+        check_predictions(tmp_path / "predictions.csv", saved["test/auc"])
     for key in errors:  # every compared number comes with its bootstrap error
         assert saved[key] > 0, key  # (inf where the tiny test split cannot fix a rejection)
     assert metrics["train/step_ms"] > 0 and metrics["model/params"] > 0

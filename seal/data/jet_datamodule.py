@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from seal.data.generate import GeneratorConfig, generate
 from seal.data.jets import NO_DATA_HINT, JetFile
 
-BATCH_KEYS = ("p4", "mask", "target", "weight", "jet_p4")
+BATCH_KEYS = ("p4", "mask", "target", "weight", "jet_p4", "index")  # index: row in the file
 # JetStream shards its chunks over workers and ranks itself, so its __len__ is right
 warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
@@ -34,21 +34,28 @@ class JetStream(IterableDataset):
         Rows per read; memory is O(chunk_rows × constituents).
     transform : callable, optional
         Applied to every batch dict (e.g. augmentation).
+    by_rank : bool
+        Share the chunks out over DDP ranks (training, validation, test); ``False`` gives one
+        process every row (the post-training evaluation on rank 0).
 
-    Chunks are shared out over DataLoader workers and DDP ranks, so each row is read once per
-    epoch across the whole job.
+    Chunks are shared out over DataLoader workers (and DDP ranks), so each row is read once per
+    epoch across the whole job. Batches carry ``index``, each jet's row in the file.
     """
 
     def __init__(self, path, n_constituents, selected, batch_size, shuffle=False,
-                 chunk_rows=16384, transform=None):  # fmt: skip
+                 chunk_rows=16384, transform=None, by_rank=True):  # fmt: skip
         super().__init__()
         self.path, self.n_constituents, self.selected = Path(path), n_constituents, selected
         self.batch_size, self.shuffle, self.chunk_rows = batch_size, shuffle, chunk_rows
-        self.transform = transform
+        self.transform, self.by_rank = transform, by_rank
+
+    def _world(self) -> tuple[int, int]:
+        if self.by_rank and dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
 
     def __len__(self) -> int:
-        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-        return math.ceil(int(self.selected.sum()) / world / self.batch_size)
+        return math.ceil(int(self.selected.sum()) / self._world()[1] / self.batch_size)
 
     def _my_chunks(self, rng) -> list[int]:
         starts = [a for a in range(0, len(self.selected), self.chunk_rows)
@@ -57,9 +64,7 @@ class JetStream(IterableDataset):
             starts = [starts[i] for i in rng.permutation(len(starts))]
         worker = get_worker_info()
         n_workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
-        rank, world = 0, 1
-        if dist.is_available() and dist.is_initialized():
-            rank, world = dist.get_rank(), dist.get_world_size()
+        rank, world = self._world()
         shard, n_shards = rank * n_workers + worker_id, world * n_workers
         return starts[shard::n_shards]
 
@@ -157,9 +162,9 @@ class JetDataModule(pl.LightningDataModule):
                 )
             self.selected[name] = chosen
 
-    def _loader(self, split, shuffle=False, transform=None):
+    def _loader(self, split, shuffle=False, transform=None, by_rank=True):
         stream = JetStream(self.path, self.n_constituents, self.selected[split], self.batch_size,
-                           shuffle, self.chunk_rows, transform)  # fmt: skip
+                           shuffle, self.chunk_rows, transform, by_rank)  # fmt: skip
         return DataLoader(stream, batch_size=None, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)  # fmt: skip
 
@@ -171,3 +176,7 @@ class JetDataModule(pl.LightningDataModule):
 
     def test_dataloader(self):
         return self._loader("test")
+
+    def evaluation_dataloader(self):
+        """Every test jet, in one process (under DDP the test loader gives a rank its shard)."""
+        return self._loader("test", by_rank=False)

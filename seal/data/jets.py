@@ -119,7 +119,8 @@ class JetFile:
     # -- reading -----------------------------------------------------------------------------
     def read(self, start: int, stop: int, keep: np.ndarray | None = None) -> dict:
         """Rows [start, stop) (those where ``keep``, if given) → ``p4`` (n, N, 4) float32 GeV,
-        ``mask`` (n, N), ``target``, ``weight``, ``jet_p4`` (n, 4) and ``jet_pt`` (n,).
+        ``mask`` (n, N), ``target``, ``weight``, ``jet_p4`` (n, 4), ``jet_pt`` (n,) and
+        ``index`` (n,), each jet's row in the file.
 
         Jets without constituents are dropped (their count is logged); non-finite values and
         negative energies raise ``ValueError`` naming the file, the entry and the jet."""
@@ -127,10 +128,10 @@ class JetFile:
             out = self._read_atlas(start, stop)
         else:
             out = self._read_landscape(start, stop)
-        rows = np.arange(start, stop)
+        out["index"] = np.arange(start, stop)  # the jet's row in the file
         if keep is not None:
-            out, rows = {k: v[keep] for k, v in out.items()}, rows[keep]
-        return self._validate(out, rows)
+            out = {k: v[keep] for k, v in out.items()}
+        return self._validate(out, out["index"])
 
     def _read_atlas(self, start, stop):
         n = self.n_constituents
@@ -174,7 +175,7 @@ class JetFile:
 
     def _validate(self, out, rows):
         for key, value in out.items():
-            if value.dtype != bool and not np.isfinite(value).all():
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
                 row = rows[int(np.argwhere(~np.isfinite(value))[0][0])]
                 raise ValueError(f"{self.path}: non-finite value in {key!r} of jet {row}")
         negative = (out["p4"][..., 0] < 0) & out["mask"]

@@ -15,6 +15,25 @@ from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_b
 from seal.groups import transform_batch
 
 
+def _test_batches(datamodule):
+    """Every test jet once: the datamodule's unsharded evaluation loader where it has one."""
+    return getattr(datamodule, "evaluation_dataloader", datamodule.test_dataloader)()
+
+
+def _write_predictions(path, index, labels, weights, logits, boosted, beta) -> None:
+    """``predictions.csv``: per test jet its file row, label, weight and σ(output), nominal and
+    with the test boost of |β| = ``beta`` (matched by row)."""
+    order = np.argsort(boosted["index"], kind="stable")
+    position = order[np.searchsorted(boosted["index"], index, sorter=order)]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "label", "weight", "score", f"score_boost@{beta:g}"])
+        scores = _sigmoid(logits.astype(np.float64))  # float64: no ties from saturation
+        moved = _sigmoid(boosted["logits"][position].astype(np.float64))
+        for row in zip(index, labels, weights, scores, moved):
+            writer.writerow([int(row[0]), int(row[1]), *(f"{v:.17g}" for v in row[2:])])
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -30,6 +49,8 @@ class TaggingEvaluation:
       (and axis) boosted by a fixed |β| in a random direction (features recomputed by the model);
     * ``output_shift.csv/png``: |σ(f(Λx)) − σ(f(x))| per jet at |β| = ``shift_beta``;
     * ``pt_bins.csv/png``: metrics in bins of jet pT (for extrapolation studies);
+    * ``predictions.csv``: per test jet its file row (``index``), label, weight and score
+      σ(output), nominal and at |β| = ``shift_beta`` — for your own ROC, pT or systematics plots;
     * ``mixing.csv/png`` (hybrid models only): the weight on the invariant subnet in deciles of
       the conditioning variable — how much symmetry the model chose, and where.
 
@@ -46,8 +67,8 @@ class TaggingEvaluation:
     @torch.no_grad()
     def _predict(self, module, datamodule, beta=None):
         device = next(module.parameters()).device
-        logits, labels, weights, pts = [], [], [], []
-        for i, batch in enumerate(datamodule.test_dataloader()):
+        logits, labels, weights, pts, index = [], [], [], [], []
+        for i, batch in enumerate(_test_batches(datamodule)):
             batch = {k: v.to(device) for k, v in batch.items()}
             if beta is not None:
                 lam = fixed_speed_boosts(len(batch["p4"]), beta, seed=self.seed + i)
@@ -56,15 +77,22 @@ class TaggingEvaluation:
             labels.append(batch["target"].cpu())
             weights.append(batch["weight"].cpu())
             pts.append(torch.hypot(batch["jet_p4"][:, 1], batch["jet_p4"][:, 2]).cpu())
-        return [torch.cat(x).numpy() for x in (logits, labels, weights, pts)]
+            index.append(batch["index"].cpu() if "index" in batch else torch.full_like(pts[-1], -1))
+        index = torch.cat(index).long().numpy()
+        if (index < 0).any():  # no file rows in the batches: the jet's position in the test split
+            index = np.arange(len(index))
+        return [torch.cat(x).numpy() for x in (logits, labels, weights, pts)] + [index]
 
     def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0) -> dict:
         module.eval()
         datamodule.setup("test")
-        logits, labels, weights, pt = self._predict(module, datamodule)
+        logits, labels, weights, pt, index = self._predict(module, datamodule)
         figures, metrics = {}, {}
         figures["roc"] = self._roc(labels, logits, weights, out_dir)
-        metrics.update(self._boost_scan(module, datamodule, logits, out_dir, figures))
+        boosted = {}
+        metrics.update(self._boost_scan(module, datamodule, logits, out_dir, figures, boosted))
+        _write_predictions(out_dir / "predictions.csv", index, labels, weights, logits,
+                           boosted, self.shift_beta)  # fmt: skip
         metrics.update(self._pt_bins(labels, logits, weights, pt, out_dir, figures))
         if hasattr(getattr(module, "net", None), "mixing"):
             metrics.update(self._mixing(module.net, datamodule, out_dir, figures))
@@ -82,10 +110,13 @@ class TaggingEvaluation:
                           "background rejection 1/ε_B", "ROC (test jets)", marker=None)  # fmt: skip
         return fig, path
 
-    def _boost_scan(self, module, datamodule, nominal, out_dir, figures):
+    def _boost_scan(self, module, datamodule, nominal, out_dir, figures, boosted):
+        """Metrics vs |β|; ``boosted`` receives (index, logits) at |β| = ``shift_beta``."""
         rows, metrics, shift = [], {}, None
         for beta in self.betas:
-            logits, labels, weights, _ = self._predict(module, datamodule, beta if beta else None)
+            logits, labels, weights, _, index = self._predict(
+                module, datamodule, beta if beta else None
+            )
             row = {"beta": beta, **_metrics_with_errors(labels, logits, weights)}
             rows.append(row)
             for name in ("auc", "rej@0.3"):
@@ -93,9 +124,11 @@ class TaggingEvaluation:
                 metrics[f"boost/{name}@{beta:g}_err"] = row[f"{name}_err"]
             if beta == self.shift_beta:
                 shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
+                boosted.update(index=index, logits=logits)
         if shift is None:
-            logits = self._predict(module, datamodule, self.shift_beta)[0]
+            logits, *_, index = self._predict(module, datamodule, self.shift_beta)
             shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
+            boosted.update(index=index, logits=logits)
         _write_csv(out_dir / "boost_scan.csv", rows)
         curves = {f"rej@{e}": ([r["beta"] for r in rows], [r[f"rej@{e}"] for r in rows],
                                [r[f"rej@{e}_err"] for r in rows])
@@ -152,7 +185,7 @@ class TaggingEvaluation:
     def _mixing(self, net, datamodule, out_dir, figures):
         device = next(net.parameters()).device
         w_inv, cond = [], []
-        for batch in datamodule.test_dataloader():
+        for batch in _test_batches(datamodule):
             batch = {k: v.to(device) for k, v in batch.items()}
             w_inv.append(net.mixing(batch)[:, 0].float().cpu())
             cond.append(net.condition_value(batch).float().cpu())

@@ -185,13 +185,18 @@ def make_module(**kwargs):
 
 def test_datamodule_batches_cover_each_split_once():
     module = make_module()
-    seen = 0
+    rows = []
     for batch in module.train_dataloader():
-        assert set(batch) == {"p4", "mask", "target", "weight", "jet_p4"}
+        assert set(batch) == {"p4", "mask", "target", "weight", "jet_p4", "index"}
         assert batch["p4"].shape[1:] == (64, 4) and batch["p4"].dtype == torch.float32
-        seen += len(batch["target"])
-    assert seen == int(module.selected["train"].sum()) == 240
-    assert sum(len(b["target"]) for b in module.test_dataloader()) == 30
+        rows.append(batch["index"])
+    rows = torch.cat(rows)  # each jet's row in the file, each selected row exactly once
+    assert sorted(rows.tolist()) == np.flatnonzero(module.selected["train"]).tolist()
+    assert len(rows) == 240
+    test_rows = torch.cat([b["index"] for b in module.test_dataloader()])
+    assert sorted(test_rows.tolist()) == np.flatnonzero(module.selected["test"]).tolist()
+    evaluation_rows = torch.cat([b["index"] for b in module.evaluation_dataloader()])
+    assert torch.equal(evaluation_rows, test_rows)  # one process: the same 30 jets
 
 
 def test_pt_windows_make_an_extrapolation_split():
