@@ -43,11 +43,11 @@ class JetStream(IterableDataset):
     """
 
     def __init__(self, path, n_constituents, selected, batch_size, shuffle=False,
-                 chunk_rows=16384, transform=None, by_rank=True):  # fmt: skip
+                 chunk_rows=16384, transform=None, by_rank=True, num_workers=0):  # fmt: skip
         super().__init__()
         self.path, self.n_constituents, self.selected = Path(path), n_constituents, selected
         self.batch_size, self.shuffle, self.chunk_rows = batch_size, shuffle, chunk_rows
-        self.transform, self.by_rank = transform, by_rank
+        self.transform, self.by_rank, self.num_workers = transform, by_rank, num_workers
 
     def _world(self) -> tuple[int, int]:
         if self.by_rank and dist.is_available() and dist.is_initialized():
@@ -55,11 +55,26 @@ class JetStream(IterableDataset):
         return 0, 1
 
     def __len__(self) -> int:
-        return math.ceil(int(self.selected.sum()) / self._world()[1] / self.batch_size)
+        """Batches this rank yields: exact in file order (evaluation: Lightning stops a loop
+        after ``len`` batches, so an underestimate would drop jets); the even share when the
+        chunks are shuffled (their split over ranks changes every epoch)."""
+        rank, world = self._world()
+        if self.shuffle:
+            return math.ceil(int(self.selected.sum()) / world / self.batch_size)
+        starts, workers = self._chunk_starts(), max(1, self.num_workers)
+        batches = 0
+        for worker in range(workers):  # each worker batches its own chunks' rows
+            mine = starts[rank * workers + worker :: world * workers]
+            rows = sum(int(self.selected[a : a + self.chunk_rows].sum()) for a in mine)
+            batches += math.ceil(rows / self.batch_size)
+        return batches
+
+    def _chunk_starts(self) -> list[int]:
+        return [a for a in range(0, len(self.selected), self.chunk_rows)
+                if self.selected[a : a + self.chunk_rows].any()]  # fmt: skip
 
     def _my_chunks(self, rng) -> list[int]:
-        starts = [a for a in range(0, len(self.selected), self.chunk_rows)
-                  if self.selected[a : a + self.chunk_rows].any()]  # fmt: skip
+        starts = self._chunk_starts()
         if self.shuffle:
             starts = [starts[i] for i in rng.permutation(len(starts))]
         worker = get_worker_info()
@@ -163,8 +178,10 @@ class JetDataModule(pl.LightningDataModule):
             self.selected[name] = chosen
 
     def _loader(self, split, shuffle=False, transform=None, by_rank=True):
-        stream = JetStream(self.path, self.n_constituents, self.selected[split], self.batch_size,
-                           shuffle, self.chunk_rows, transform, by_rank)  # fmt: skip
+        stream = JetStream(
+            self.path, self.n_constituents, self.selected[split], self.batch_size, shuffle,
+            self.chunk_rows, transform, by_rank, self.num_workers,
+        )  # fmt: skip
         return DataLoader(stream, batch_size=None, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)  # fmt: skip
 

@@ -10,14 +10,17 @@ and how lives in the penalty and the loss.
 """
 
 import functools
+import logging
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 
 from seal.groups import Group
 from seal.symmetry.batching import batch_size
 from seal.symmetry.loss import SymmetryLoss
 
+log = logging.getLogger(__name__)
 _VALIDATION_SEED_OFFSET = 7_919  # validation draws its own fixed group elements every epoch
 
 
@@ -86,6 +89,7 @@ class SymmetryRegularizer(pl.Callback):
                 f"{type(pl_module).__name__} uses manual optimisation (automatic_optimization="
                 f"False); add seal.symmetry.SymmetryLoss(...)(model, batch) to your loss yourself"
             )
+        self._rank, self._world = trainer.global_rank, trainer.world_size
         if not self._restored_generator:
             self._generator.manual_seed((base + trainer.global_rank) % 2**63)
         self._wrap(pl_module)
@@ -111,12 +115,29 @@ class SymmetryRegularizer(pl.Callback):
         pl_module.log("val/symm_loss", value, on_epoch=True, batch_size=batch_size(batch))
 
     def state_dict(self) -> dict:
-        return {"batches": self.batches, "generator": self._generator.get_state()}
+        """The warm-up count and every rank's group-element RNG state (gathered: checkpoints
+        are written by rank 0, and each rank must resume its own stream)."""
+        state = self._generator.get_state()
+        states = [state]
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            states = [None] * dist.get_world_size()
+            dist.all_gather_object(states, state)
+        return {"batches": self.batches, "generator": states[0], "generators": states}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.batches = int(state_dict["batches"])
-        self._generator.set_state(state_dict["generator"])
-        self._restored_generator = True
+        states = state_dict.get("generators", [state_dict["generator"]])
+        rank, world = getattr(self, "_rank", 0), getattr(self, "_world", 1)
+        if len(states) == world:
+            self._generator.set_state(states[rank])
+            self._restored_generator = True
+        else:  # another number of ranks: fresh per-rank streams (seed + rank), said so
+            log.warning(
+                "the checkpoint holds group-element RNG states of %d ranks, this run has %d: "
+                "each rank keeps its fresh seed + rank stream",
+                len(states),
+                world,
+            )
 
     # -- the wrapper -----------------------------------------------------------------------
     def _regularise(self, pl_module, batch, output, step):

@@ -4,6 +4,7 @@ import functools
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -48,6 +49,17 @@ class NetTask(pl.LightningModule):
     def forward(self, batch: dict) -> torch.Tensor:
         compiled = self.__dict__["_compiled"]
         return self.net(batch) if compiled is None else compiled(batch)
+
+    def gather_columns(self, columns: torch.Tensor) -> torch.Tensor:
+        """(k, n) per-example columns of this rank → (k, N) over every rank (rank order), so
+        epoch metrics are computed once over the whole split, as in one process."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return columns
+        columns = columns.to(self.device)
+        sizes = self.all_gather(torch.tensor(columns.shape[1], device=self.device)).flatten()
+        padded = F.pad(columns, (0, int(sizes.max()) - columns.shape[1]))
+        gathered = self.all_gather(padded)  # (world, k, longest)
+        return torch.cat([g[:, : int(n)] for g, n in zip(gathered, sizes)], dim=1).cpu()
 
     def configure_optimizers(self):
         return self.optimizer(self.parameters())

@@ -11,13 +11,14 @@ class RegressionTask(NetTask):
     """Fit ``net(batch)`` to ``batch["target"]`` ((B,) or (B, 4)) with a (weighted) MSE.
 
     ``net(batch)`` predicts; see :class:`~seal.tasks.base.NetTask` for ``optimizer`` and
-    ``compile`` (default Adam, lr 1e-3). The test epoch also logs ``test/mse`` over the whole
-    test split with its bootstrap error ``test/mse_err``.
+    ``compile`` (default Adam, lr 1e-3). Validation and test losses are computed once over the
+    whole split (every rank's examples gathered); the test epoch also logs ``test/mse`` with its
+    bootstrap error ``test/mse_err``.
     """
 
     def __init__(self, net, optimizer=None, compile: bool | str = False):
         super().__init__(net, optimizer, compile)
-        self._test_errors: list = []
+        self._errors: list = []
 
     def _loss(self, batch: dict, split: str) -> torch.Tensor:
         pred, target = self(batch), batch["target"]
@@ -28,10 +29,11 @@ class RegressionTask(NetTask):
         err = (pred - target).square().reshape(len(target), -1).sum(-1)  # (B,)
         weight = batch.get("weight")
         loss = err.mean() if weight is None else (weight * err).sum() / weight.sum()
-        if split == "test":
-            ones = torch.ones_like(err)
-            self._test_errors.append(torch.stack((err, ones if weight is None else weight)))
-        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=len(target))
+        if split == "train":
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(target))
+        else:
+            weight = torch.ones_like(err) if weight is None else weight
+            self._errors.append(torch.stack((err, weight)).detach().double().cpu())
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -43,10 +45,19 @@ class RegressionTask(NetTask):
     def test_step(self, batch, batch_idx):
         return self._loss(batch, "test")
 
-    def on_test_epoch_end(self):
-        if not self._test_errors:
+    def _epoch_loss(self, split: str) -> None:
+        local = torch.cat(self._errors, dim=1) if self._errors else torch.zeros(2, 0)
+        self._errors.clear()
+        err, weight = self.gather_columns(local).numpy()
+        if len(err) == 0:
             return
-        err, weight = torch.cat(self._test_errors, dim=1).detach().double().cpu().numpy()
-        self._test_errors.clear()
         mse = float(np.sum(weight * err) / np.sum(weight))
-        self.log_dict({"test/mse": mse, "test/mse_err": mean_error(err, weight)})
+        self.log(f"{split}/loss", mse, prog_bar=split == "val")
+        if split == "test":
+            self.log_dict({"test/mse": mse, "test/mse_err": mean_error(err, weight)})
+
+    def on_validation_epoch_end(self):
+        self._epoch_loss("val")
+
+    def on_test_epoch_end(self):
+        self._epoch_loss("test")

@@ -39,8 +39,6 @@ class TaggingTask(NetTask):
 
     def _eval_step(self, batch, split):
         logits = self(batch)
-        self.log(f"{split}/loss", self._loss(logits, batch), prog_bar=split == "val",
-                 batch_size=len(logits))  # fmt: skip
         weight = batch.get("weight", torch.ones_like(logits))
         self._outputs.append(torch.stack((logits, batch["target"], weight)).detach().float().cpu())
 
@@ -51,15 +49,23 @@ class TaggingTask(NetTask):
         self._eval_step(batch, "test")
 
     def _epoch_metrics(self, split):
-        if not self._outputs:
-            return
-        logits, labels, weights = torch.cat(self._outputs, dim=1).numpy()
+        """Loss and metrics over the whole split: every rank's outputs gathered first."""
+        local = torch.cat(self._outputs, dim=1) if self._outputs else torch.zeros(3, 0)
         self._outputs.clear()
+        outputs = self.gather_columns(local)
+        if outputs.shape[1] == 0:
+            return
+        logits, labels, weights = outputs.double()
+        loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+        metrics = {f"{split}/loss": float((weights * loss).sum() / weights.sum())}
+        logits, labels, weights = outputs.numpy()
         if len(np.unique(labels)) == 2:
-            metrics = tagging_metrics(labels, logits, weights, prefix=f"{split}/")
+            metrics.update(tagging_metrics(labels, logits, weights, prefix=f"{split}/"))
             if split == "test":  # the numbers a user compares: with their bootstrap errors
                 metrics.update(tagging_errors(labels, logits, weights, prefix="test/"))
-            self.log_dict(metrics)
+        # the same values on every rank (computed from the gathered split): no reduction
+        self.log(f"{split}/loss", metrics.pop(f"{split}/loss"), prog_bar=split == "val")
+        self.log_dict(metrics)
 
     def on_validation_epoch_end(self):
         self._epoch_metrics("val")

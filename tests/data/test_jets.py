@@ -244,3 +244,13 @@ def test_top_data_config_reads_a_given_file(compose_cfg):
     module.setup()
     batch = next(iter(module.val_dataloader()))
     assert batch["p4"].shape == (30, 80, 4) and batch["mask"].any(1).all()
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_the_length_of_an_evaluation_loader_is_its_number_of_batches(num_workers):
+    # Lightning stops an evaluation loop after len(loader) batches: an underestimate drops jets
+    module = JetDataModule(FIXTURE, n_constituents=16, batch_size=16, chunk_rows=32,
+                           num_workers=num_workers)  # fmt: skip
+    module.setup()
+    for loader in (module.val_dataloader(), module.test_dataloader()):
+        assert len(loader) == sum(1 for _ in loader)
