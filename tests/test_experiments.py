@@ -93,6 +93,8 @@ def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
         for name in names:
             assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.png").exists()
         check_predictions(tmp_path / "predictions.csv", saved["test/auc"])
+    spectrum_errors = [saved[f"spectrum/{g}_err"] for g in ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")]
+    assert (tmp_path / "spectrum.png").exists() and min(spectrum_errors) >= 0  # 0: invariant
     for key in errors:  # every compared number comes with its bootstrap error
         assert saved[key] > 0, key  # (inf where the tiny test split cannot fix a rejection)
     assert metrics["train/step_ms"] > 0 and metrics["model/params"] > 0

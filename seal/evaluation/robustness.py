@@ -14,6 +14,7 @@ import torch
 from seal.evaluation.bootstrap import mean_error
 from seal.evaluation.logging import log_results
 from seal.evaluation.plots import plot_curves
+from seal.evaluation.spectrum import model_and_truth, plot_spectrum
 from seal.groups import boost_matrix, transform_batch
 
 ALONG = ("random", "z")
@@ -139,6 +140,13 @@ class RegressionRobustness:
         }  # fmt: skip
         path = out_dir / "robustness.png"
         fig = plot_curves(curves, path, "test boost |β|", "test MSE", "test MSE vs boost")
-        log_results(loggers, metrics, {"robustness": (fig, path)}, step)
-        plt.close(fig)
+        figures = {"robustness": (fig, path)}
+        output = "vector" if test["target"].dim() == 2 else "scalar"
+        found, bars = model_and_truth(module, test, datamodule.truth_fn, output, self.batch_size)
+        metrics.update(found)
+        path = out_dir / "spectrum.png"
+        figures["spectrum"] = (plot_spectrum(bars, path, "symmetry spectrum (test set)"), path)
+        log_results(loggers, metrics, figures, step)
+        for figure, _ in figures.values():
+            plt.close(figure)
         return metrics

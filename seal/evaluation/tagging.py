@@ -12,6 +12,7 @@ from seal.evaluation.logging import log_results
 from seal.evaluation.metrics import SIGNAL_EFFICIENCIES, roc, tagging_metrics
 from seal.evaluation.plots import plot_curves
 from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_boosts
+from seal.evaluation.spectrum import plot_spectrum, residuals, spectrum
 from seal.groups import transform_batch
 
 
@@ -49,6 +50,7 @@ class TaggingEvaluation:
       (and axis) boosted by a fixed |β| in a random direction (features recomputed by the model);
     * ``output_shift.csv/png``: |σ(f(Λx)) − σ(f(x))| per jet at |β| = ``shift_beta``;
     * ``pt_bins.csv/png``: metrics in bins of jet pT (for extrapolation studies);
+    * ``spectrum.png``: the symmetry spectrum (``spectrum/Kx`` … ``spectrum/Jz`` with errors);
     * ``predictions.csv``: per test jet its file row (``index``), label, weight and score
       σ(output), nominal and at |β| = ``shift_beta`` — for your own ROC, pT or systematics plots;
     * ``mixing.csv/png`` (hybrid models only): the weight on the invariant subnet in deciles of
@@ -94,6 +96,7 @@ class TaggingEvaluation:
         _write_predictions(out_dir / "predictions.csv", index, labels, weights, logits,
                            boosted, self.shift_beta)  # fmt: skip
         metrics.update(self._pt_bins(labels, logits, weights, pt, out_dir, figures))
+        metrics.update(self._spectrum(module, datamodule, out_dir, figures))
         if hasattr(getattr(module, "net", None), "mixing"):
             metrics.update(self._mixing(module.net, datamodule, out_dir, figures))
         log_results(loggers, metrics, figures, step)
@@ -180,6 +183,15 @@ class TaggingEvaluation:
             )
             figures["pt_bins"] = (fig, path)
         return metrics
+
+    def _spectrum(self, module, datamodule, out_dir, figures) -> dict:
+        """The trained tagger's symmetry spectrum (its logit) on the test jets."""
+        device = next(module.parameters()).device
+        batches = ({k: v.to(device) for k, v in b.items()} for b in _test_batches(datamodule))
+        bars = {"model": spectrum(*residuals(module, batches, "scalar"))}
+        path = out_dir / "spectrum.png"
+        figures["spectrum"] = (plot_spectrum(bars, path, "symmetry spectrum of the logit"), path)
+        return bars["model"]
 
     @torch.no_grad()
     def _mixing(self, net, datamodule, out_dir, figures):

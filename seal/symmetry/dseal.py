@@ -116,13 +116,17 @@ class DSEAL(Penalty):
             dirs = directions(batch, keys, gens)
         return keys, gens, factor, dirs
 
-    def _score(self, derivative, y, gens, factor) -> torch.Tensor:
-        """``factor · Σ_a ‖∂_a f − T_a f‖²`` per example; derivative (B, n_dir[, 4])."""
+    def _residuals(self, derivative, y, gens) -> torch.Tensor:
+        """``‖∂_a f − T_a f‖²`` per example and direction (B, n_dir); derivative (B, n_dir[, 4])."""
         derivative = at_least_float32(derivative)  # autocast: sum the squares in float32
         if self.output == "vector":
             derivative = derivative - torch.einsum("abij,bj->bai", gens.to(y.dtype), y)
-            return factor * derivative.square().sum((1, 2))
-        return factor * derivative.square().sum(1)
+            return derivative.square().sum(2)
+        return derivative.square()
+
+    def _score(self, derivative, y, gens, factor) -> torch.Tensor:
+        """``factor · Σ_a ‖∂_a f − T_a f‖²`` per example (B,)."""
+        return factor * self._residuals(derivative, y, gens).sum(1)
 
     def copies(self, batch: dict, group: Group, generator) -> Copies:
         keys, gens, factor, dirs = self._setup(batch, group, generator)
@@ -143,6 +147,22 @@ class DSEAL(Penalty):
                replay=lambda: None) -> torch.Tensor:  # fmt: skip
         """Exact δSEAL per example (B,). ``separate``: the straightforward reference — one
         forward (after ``replay()``, so dropout masks agree) and backward per generator."""
+        derivative, y, gens, factor = self._derivative(
+            fn, batch, group, generator, separate, replay
+        )
+        return self._score(derivative, y, gens, factor)
+
+    def per_generator(self, fn, batch: dict, group: Group) -> tuple:
+        """(``‖∂_a f − T_a f‖²`` per example and generator (B, k), output f (B,) or (B, 4)),
+        exact, every generator separately (the symmetry spectrum of a trained model)."""
+        if self.stochastic:
+            raise ValueError("per-generator derivatives need stochastic=False")
+        derivative, y, gens, _ = self._derivative(fn, batch, group, None)
+        return self._residuals(derivative, y, gens).detach(), y.detach()
+
+    def _derivative(self, fn, batch, group, generator, separate=False, replay=lambda: None):
+        """Exact derivatives along every direction (B, n_dir[, 4]), the output, the per-example
+        generators and the estimator's factor."""
         keys, gens, factor, dirs = self._setup(batch, group, generator)
         inputs = {k: batch[k].detach().requires_grad_(True) for k in keys}
         size, owner = batch_size(batch), type(fn).__name__
@@ -160,5 +180,4 @@ class DSEAL(Penalty):
                 comps = [y] if self.output == "scalar" else y.unbind(-1)
                 parts = [_along(_input_grads(c.sum(), inputs), keys, along) for c in comps]
                 columns.append(parts[0] if self.output == "scalar" else torch.stack(parts, -1))
-        derivative = torch.cat(columns, dim=1)  # (B, n_dir) or (B, n_dir, 4)
-        return self._score(derivative, y, gens, factor)
+        return torch.cat(columns, dim=1), y, gens, factor  # (B, n_dir) or (B, n_dir, 4)

@@ -1,0 +1,86 @@
+"""The symmetry spectrum of a trained model: how much it changes along each Lorentz generator.
+
+For every generator T_a (K_x, K_y, K_z, J_x, J_y, J_z) the mean over the test set of the squared
+derivative of the output along the induced input direction, ``‖J_f(x)·(T_a x) − T_a f(x)‖²``
+(the second term for four-vector outputs), divided by the variance of the output over the test
+set. 0 means exactly invariant (covariant) along that direction; a value of order 1 means an
+infinitesimal transformation moves the output by as much as the data themselves do. A model
+that learned a truth broken by a spurion along z should show it in the directions that move
+p_z (K_z, J_x, J_y) and not in the others.
+"""
+
+import numpy as np
+import torch
+
+from seal.evaluation.bootstrap import resample_counts, spread
+from seal.evaluation.plots import plt
+from seal.groups import Lorentz
+from seal.symmetry import DSEAL
+
+GENERATOR_NAMES = ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")
+
+
+def residuals(fn, batches, output: str = "scalar", key: str = "p4") -> tuple:
+    """Per example ‖∂_a f − T_a f‖² (n, 6) and the outputs (n,) or (n, 4), over ``batches``."""
+    penalty = DSEAL(output=output, key=key)
+    parts, outputs = [], []
+    for batch in batches:
+        r, y = penalty.per_generator(fn, batch, Lorentz())
+        parts.append(r.double().cpu())
+        outputs.append(y.double().cpu())
+    return torch.cat(parts).numpy(), torch.cat(outputs).numpy()
+
+
+def model_and_truth(module, data: dict, truth=None, output="scalar", batch_size=4096) -> tuple:
+    """Spectrum metrics of ``module`` on the test split ``data`` (a batch dict), and of the
+    ``truth`` (``p4 → target``) as ``truth_spectrum/…`` when given; → (metrics, bars)."""
+    device = next(module.parameters()).device
+    n = len(data["p4"])
+    chunks = [{k: v[a : a + batch_size].to(device) for k, v in data.items()}
+              for a in range(0, n, batch_size)]  # fmt: skip
+    bars = {"model": spectrum(*residuals(module, chunks, output))}
+    metrics = dict(bars["model"])
+    if truth is not None:
+        bars["truth"] = spectrum(*residuals(lambda b: truth(b["p4"].double()), chunks, output))
+        metrics.update({k.replace("spectrum/", "truth_spectrum/"): v
+                        for k, v in bars["truth"].items()})  # fmt: skip
+    return metrics, bars
+
+
+def spectrum(r: np.ndarray, y: np.ndarray, prefix: str = "spectrum/") -> dict:
+    """``{prefix}Kx`` … ``{prefix}Jz`` = mean residual / output variance, with ``_err`` from a
+    bootstrap over the examples (numerator and variance resampled together)."""
+    y = y.reshape(len(y), -1)  # (n, components)
+    counts = resample_counts(len(y))
+    n = counts.sum(axis=1, keepdims=True)  # (R, 1)
+    mean_sq = (counts @ (y * y).sum(1))[:, None] / n  # (R, 1)
+    mean = (counts @ y) / n  # (R, components)
+    variance = mean_sq - (mean * mean).sum(1, keepdims=True)
+    resampled = (counts @ r) / n / variance  # (R, 6)
+    centre = y - y.mean(0)
+    value = r.mean(0) / (centre * centre).sum(1).mean()
+    out = {}
+    for a, name in enumerate(GENERATOR_NAMES):
+        out[f"{prefix}{name}"] = float(value[a])
+        out[f"{prefix}{name}_err"] = spread(resampled[:, a])
+    return out
+
+
+def plot_spectrum(bars: dict, path, title: str):
+    """Grouped bars per generator (label → metrics from :func:`spectrum`), log scale."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    width = 0.8 / len(bars)
+    x = np.arange(len(GENERATOR_NAMES))
+    for i, (label, metrics) in enumerate(bars.items()):
+        values = [metrics[f"spectrum/{g}"] for g in GENERATOR_NAMES]
+        errors = [metrics[f"spectrum/{g}_err"] for g in GENERATOR_NAMES]
+        ax.bar(x + (i - (len(bars) - 1) / 2) * width, values, width, yerr=errors, capsize=2,
+               label=label)  # fmt: skip
+    ax.set_xticks(x, [f"${g[0]}_{g[1]}$" for g in GENERATOR_NAMES])
+    ax.set_yscale("log", nonpositive="clip")
+    ax.set(ylabel="⟨(∂_a f)²⟩ / Var f", title=title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return fig
