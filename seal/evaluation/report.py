@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hydra
 import matplotlib.pyplot as plt
+import numpy as np
 from omegaconf import OmegaConf
 
 from seal.evaluation.plots import plot_curves
@@ -54,6 +55,19 @@ def _model_name(cfg) -> str:
     return str(target).rsplit(".", 1)[-1]
 
 
+# overrides already shown in their own columns (task, weight, beta_max) or grouped over (seed)
+SHOWN = {"experiment", "symmetry.weight", "symmetry.group.beta_max", "seed"}
+
+
+def _overrides(run_dir: Path) -> dict:
+    """The run's command-line overrides (``.hydra/overrides.yaml``) as key → value strings."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return {}
+    pairs = (str(o).split("=", 1) for o in OmegaConf.load(path) if "=" in str(o))
+    return {k.lstrip("+~"): v for k, v in pairs}
+
+
 def load_run(run_dir: Path) -> dict:
     """Settings (task, loss type, λ, β_max) and metrics of one Hydra run folder."""
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
@@ -72,6 +86,7 @@ def load_run(run_dir: Path) -> dict:
     }
     if loss == "augment":
         row["beta_max"] = cfg.data.augment.get("beta_max", "")
+    row["overrides"] = _overrides(run_dir)
     if cfg.data.get("test_pt") is not None:
         row["test_pt"] = "–".join("" if v is None else f"{v:g}" for v in cfg.data.test_pt)
     metrics = (
@@ -99,46 +114,93 @@ def _label(run: dict, many_tasks: bool) -> str:
     return ", ".join(parts)
 
 
+def _varying(runs: list[dict]) -> list[str]:
+    """Overrides whose value differs between runs (and are not shown otherwise)."""
+    keys = sorted({k for run in runs for k in run["overrides"]} - SHOWN)
+    return [k for k in keys if len({run["overrides"].get(k, "") for run in runs}) > 1]
+
+
+def _seed_groups(runs: list[dict], keys: list[str]) -> list[list[dict]]:
+    """Runs that differ only in ``seed`` (and the run folder), in order of first appearance."""
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault(tuple(str(run[k]) for k in keys), []).append(run)
+    return list(groups.values())
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _cell(values: list, errors: list) -> str:
+    """One run: ``value ± bootstrap error``; several seeds: ``mean ± std (n seeds)``."""
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    if not numbers:  # a setting (the test pT window) or nothing (a failed run)
+        return _text(values[0]) if values else ""
+    values = numbers
+    if len(values) == 1:
+        error = errors[0] if errors and isinstance(errors[0], float) else None
+        return f"{values[0]:.4g}" + (f" ± {error:.2g}" if error is not None else "")
+    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g} ({len(values)} seeds)"
+
+
 def summarise(sweep_dir: Path) -> tuple[str, Path]:
     """Write ``report.csv``, ``report.md`` and ``report_vs_beta.png`` in ``sweep_dir``.
 
-    Returns the Markdown table and the figure's path.
+    ``report.csv`` has one row per run; ``report.md`` one row per setting, runs that differ
+    only in ``seed`` merged into mean ± standard deviation over seeds, and a column for every
+    override that varies across the sweep. Returns the Markdown table and the figure's path.
     """
     sweep_dir = Path(sweep_dir)
     runs = find_runs(sweep_dir)
-    tagging = any("test/auc" in run["metrics"] for run in runs)
-    kind = TAGGING if tagging else REGRESSION
-    columns = ["run", "task", "loss", "weight", "beta_max", "status", *kind["columns"]]
-    errors = [f"{c}_err" for c in kind["columns"]]
-    rows = [{c: run.get(c, run["metrics"].get(c, "")) for c in columns + errors} for run in runs]
-    with open(sweep_dir / "report.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns + errors)
-        writer.writeheader()
-        writer.writerows(rows)
-
-    def fmt(row, c):
-        value, error = row[c], row.get(f"{c}_err", "")
-        if not isinstance(value, float):
-            return str(value)
-        return f"{value:.4g} ± {error:.2g}" if isinstance(error, float) else f"{value:.4g}"
-
-    table = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    table += "".join("| " + " | ".join(fmt(r, c) for c in columns) + " |\n" for r in rows)
-    (sweep_dir / "report.md").write_text(f"# Sweep report: {sweep_dir}\n\n{table}")
-
-    prefix, ylabel, logy = kind["curve"]
-    many_tasks = len({r["task"] for r in runs}) > 1
-    curves = {}
+    varying = _varying(runs)
     for run in runs:
-        metrics = run["metrics"]
-        points = sorted((float(k[len(prefix):]), v, metrics.get(f"{k}_err", float("nan")))
-                        for k, v in metrics.items()
-                        if k.startswith(prefix) and not k.endswith("_err"))  # fmt: skip
-        if points:
-            curves[_label(run, many_tasks)] = tuple(map(list, zip(*points)))  # xs, ys, errors
+        run.update({k: run["overrides"].get(k, "") for k in varying})
+    kind = TAGGING if any("test/auc" in run["metrics"] for run in runs) else REGRESSION
+    settings = ["task", "loss", "weight", "beta_max", *varying, "status"]
+    errors = [f"{c}_err" for c in kind["columns"]]
+    with open(sweep_dir / "report.csv", "w", newline="") as f:
+        fields = ["run", *settings, "seed", *kind["columns"], *errors]
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({**run, **run["metrics"]} for run in runs)
+    groups = _seed_groups(runs, [k for k in settings if k not in kind["columns"]])
+    seeds = any(len(g) > 1 for g in groups)
+    columns = ["run", *settings, *(["seeds"] if seeds else []), *kind["columns"]]
+    table = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    for group in groups:
+        cells = [",".join(r["run"] for r in group)]
+        cells += [_text(group[0][k]) for k in settings]
+        cells += [str(len(group))] if seeds else []
+        cells += [_cell([r.get(c, r["metrics"].get(c, "")) for r in group],
+                        [r["metrics"].get(f"{c}_err", "") for r in group])
+                  for c in kind["columns"]]  # fmt: skip
+        table += "| " + " | ".join(cells) + " |\n"
+    (sweep_dir / "report.md").write_text(f"# Sweep report: {sweep_dir}\n\n{table}")
+    return table, _figure(sweep_dir, groups, kind)
+
+
+def _figure(sweep_dir: Path, groups: list, kind: dict) -> Path:
+    """The metric vs test |β|, one curve per setting (seeds averaged, their spread as bars)."""
+    prefix, ylabel, logy = kind["curve"]
+    many_tasks = len({g[0]["task"] for g in groups}) > 1
+    curves = {}
+    for group in groups:
+        metrics = group[0]["metrics"]
+        betas = sorted(float(k[len(prefix) :]) for k in metrics
+                       if k.startswith(prefix) and not k.endswith("_err"))  # fmt: skip
+        if not betas:
+            continue
+        ys = np.array([[r["metrics"].get(f"{prefix}{b:g}", np.nan) for b in betas] for r in group])
+        if len(group) > 1:  # the spread over seeds
+            spread = ys.std(axis=0, ddof=1)
+        else:  # one run: its bootstrap errors
+            spread = [metrics.get(f"{prefix}{b:g}_err", np.nan) for b in betas]
+        label = _label(group[0], many_tasks) + (f" ({len(group)} seeds)" if len(group) > 1 else "")
+        curves[label] = (betas, list(ys.mean(axis=0)), list(spread))
     figure = sweep_dir / "report_vs_beta.png"
     if curves:
         fig = plot_curves(curves, figure, "test boost |β| (random directions)", ylabel,
                           f"{sweep_dir.name}: {ylabel} vs test boost", logy)  # fmt: skip
         plt.close(fig)
-    return table, figure
+    return figure

@@ -51,3 +51,30 @@ def test_values_with_a_bootstrap_error_print_as_value_plus_minus_error(tmp_path)
     table, _ = summarise(tmp_path)
     assert "| 0.9123 ± 0.012 | 40 | 0.7 | 5 ± 0.5 |" in table  # no error: the value alone
     assert "test/auc_err" in (tmp_path / "report.csv").read_text().splitlines()[0]
+
+
+def test_varying_overrides_get_columns_and_seeds_are_merged(tmp_path):
+    regression = {"test/mse": 1.0, "boost/mse@0": 1.0, "boost/mse@0.3": 2.0,
+                  "boost/mse@0.6": 3.0, "boost/mse@0.9": 4.0, "zboost/mse@0.5": 5.0}  # fmt: skip
+    gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
+             "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
+    for i, (truth, seed, scale) in enumerate(
+        [("exact", 1, 1.0), ("exact", 2, 3.0), ("spurion", 1, 10.0), ("spurion", 2, 10.0)]
+    ):
+        folder = tmp_path / str(i)
+        fake_run(folder, "toy_gsymm", gsymm, {k: v * scale for k, v in regression.items()})
+        overrides = ["+experiment=toy_gsymm", f"data.truth={truth}", f"seed={seed}"]
+        OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
+    table, _ = summarise(tmp_path)
+    assert table.splitlines()[0] == (
+        "| run | task | loss | weight | beta_max | data.truth | status | seeds | test/mse | "
+        "boost/mse@0 | boost/mse@0.3 | boost/mse@0.6 | boost/mse@0.9 | zboost/mse@0.5 |"
+    )
+    # exact: mean 2 ± std 1.414 of the values 1 and 3, over two seeds
+    assert (
+        "| 0,1 | toy_gsymm | gsymm | 1 | 0.5 | exact | finished | 2 | 2 ± 1.4 (2 seeds) |" in table
+    )
+    assert (
+        "| 2,3 | toy_gsymm | gsymm | 1 | 0.5 | spurion | finished | 2 | 10 ± 0 (2 seeds) |" in table
+    )
+    assert (tmp_path / "report.csv").read_text().count("\n") == 5  # one row per run
