@@ -100,6 +100,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     if last.exists():
         log.info("ckpt_path=auto: resuming from %s", last)
         return str(last)
+    log.info("ckpt_path=auto: no %s yet, starting from scratch", last)
     return None
 
 

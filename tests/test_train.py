@@ -177,3 +177,24 @@ def test_compiled_model_trains_with_the_regulariser(compose_cfg, tmp_path, exper
                                tmp_path / "compiled"))  # fmt: skip
     for key in ("train/symm_loss", "val/symm_loss", "val/loss"):
         assert compiled[key] == pytest.approx(eager[key], rel=1e-4), key
+
+
+def test_faults_are_said_not_crashed(compose_cfg, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    # pT bins outside the test jets (400–800 GeV): said, with the range the jets span;
+    # max_steps ends before the first validation: EarlyStopping warns instead of crashing
+    cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, "evaluation.pt_bins=[1000,2000]",
+                       "trainer.max_steps=1", "ckpt_path=auto"])  # fmt: skip
+    metrics = run(cfg)
+    assert metrics["trainer/global_step"] == 1
+    text = caplog.text
+    assert "evaluation.pt_bins: the bin 1000–2000 GeV holds 0 test jets" in text
+    assert "ckpt_path=auto: no " in text and "starting from scratch" in text
+
+
+def test_pt_bins_that_are_not_increasing_are_refused(compose_cfg):
+    cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, "evaluation.pt_bins=[800,400]"])
+    with pytest.raises((ValueError, InstantiationException), match="pt_bins must be ≥ 2"):
+        run(cfg)

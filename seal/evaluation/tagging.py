@@ -1,6 +1,7 @@
 """After training a tagger: ROC, metrics vs a boost of the test jets, output shift, pT bins."""
 
 import csv
+import logging
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -14,6 +15,8 @@ from seal.evaluation.plots import plot_curves
 from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_boosts
 from seal.evaluation.spectrum import plot_spectrum, residuals, spectrum
 from seal.groups import transform_batch
+
+log = logging.getLogger(__name__)
 
 
 def _test_batches(datamodule):
@@ -65,6 +68,8 @@ class TaggingEvaluation:
         self.betas = check_betas(betas)
         self.shift_beta = check_betas([shift_beta])[0]
         self.pt_bins, self.seed = [float(b) for b in pt_bins], seed
+        if len(self.pt_bins) < 2 or any(a >= b for a, b in zip(self.pt_bins, self.pt_bins[1:])):
+            raise ValueError(f"evaluation.pt_bins must be ≥ 2 increasing edges; got {pt_bins}")
 
     @torch.no_grad()
     def _predict(self, module, datamodule, beta=None):
@@ -159,6 +164,9 @@ class TaggingEvaluation:
         for lo, hi in zip(self.pt_bins[:-1], self.pt_bins[1:]):
             inside = (pt >= lo) & (pt < hi)
             if len(np.unique(labels[inside])) < 2:
+                log.warning("evaluation.pt_bins: the bin %g–%g GeV holds %d test jets, not both "
+                            "classes (test jets span %.0f–%.0f GeV): no metrics for it", lo, hi,
+                            int(inside.sum()), pt.min(), pt.max())  # fmt: skip
                 continue
             metrics_in = _metrics_with_errors(labels[inside], logits[inside], weights[inside])
             row = {"pt_lo": lo, "pt_hi": hi, "jets": int(inside.sum()), **metrics_in}
