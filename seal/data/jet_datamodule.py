@@ -67,7 +67,8 @@ class JetStream(IterableDataset):
             mine = starts[rank * workers + worker :: world * workers]
             rows = sum(int(self.selected[a : a + self.chunk_rows].sum()) for a in mine)
             batches += math.ceil(rows / self.batch_size)
-        return batches
+        # a rank without chunks still runs its (empty) loop, so it joins the epoch-end gather
+        return max(1, batches) if world > 1 else batches
 
     def _chunk_starts(self) -> list[int]:
         return [a for a in range(0, len(self.selected), self.chunk_rows)

@@ -76,6 +76,26 @@ class EpochSampler(DistributedSampler):
         return iter(order[start:].tolist())
 
 
+class ShardSampler(DistributedSampler):
+    """Rows in order; under DDP rank r takes rows r, r + world, … with no padding, so the
+    ranks together see every row exactly once (Lightning's own ``DistributedSampler`` repeats
+    rows to even the ranks out, which would count them twice in whole-split metrics)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        rank, world = EpochSampler._world()
+        return len(range(rank, self.n, world))
+
+    def __iter__(self):
+        rank, world = EpochSampler._world()
+        return iter(range(rank, self.n, world))
+
+    def set_epoch(self, epoch: int) -> None:
+        """(Lightning calls it on distributed samplers; the order never changes.)"""
+
+
 class ResumableLoader(DataLoader):
     """A shuffling DataLoader whose position Lightning saves in checkpoints and restores.
 
@@ -111,11 +131,13 @@ def loader(tensors: dict, batch_size: int, shuffle=False, transform=None, seed=N
     """A DataLoader over ``TensorDictDataset(tensors)`` yielding (transformed) batch dicts.
 
     With ``shuffle`` it is a :class:`ResumableLoader` seeded with ``seed`` (default
-    ``torch.initial_seed()``, i.e. the run's seed after ``seed_everything``).
+    ``torch.initial_seed()``, i.e. the run's seed after ``seed_everything``); otherwise rows
+    come in order, shared out over DDP ranks without repeats (:class:`ShardSampler`).
     """
     collate = functools.partial(collate_dict, transform=transform)
     dataset = TensorDictDataset(tensors)
     if shuffle:
         seed = torch.initial_seed() if seed is None else seed
         return ResumableLoader(dataset, batch_size, seed, collate_fn=collate, **kwargs)
-    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate, **kwargs)
+    sampler = ShardSampler(len(dataset))  # whole-split evaluation: each row once over ranks
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate, **kwargs)

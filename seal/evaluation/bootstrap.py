@@ -14,10 +14,19 @@ RESAMPLES = 200
 SEED = 20_231
 
 
+BLOCK = 25  # resamples held in memory at once: 25 × n counts (a million jets: 200 MB)
+
+
 def resample_counts(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """(resamples, n) multinomial counts: how often each event is drawn in each resample."""
+    return np.concatenate(list(count_blocks(n, resamples, seed)))
+
+
+def count_blocks(n: int, resamples: int = RESAMPLES, seed: int = SEED):
+    """The rows of :func:`resample_counts`, ``BLOCK`` resamples at a time."""
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    for start in range(0, resamples, BLOCK):
+        yield rng.multinomial(n, np.full(n, 1.0 / n), size=min(BLOCK, resamples - start))
 
 
 def _roc_points(labels, scores, weights, counts) -> tuple:
@@ -81,14 +90,16 @@ def spread(values: np.ndarray) -> float:
 def tagging_errors(labels, scores, weights=None, prefix: str = "", resamples: int = RESAMPLES,
                    seed: int = SEED) -> dict:  # fmt: skip
     """``{prefix}<metric>_err`` for AUC, accuracy and rej@ε: bootstrap standard deviations."""
-    counts = resample_counts(len(scores), resamples, seed)
-    values = resampled_tagging_metrics(labels, scores, weights, counts)
-    return {f"{prefix}{name}_err": spread(v) for name, v in values.items()}
+    blocks = [resampled_tagging_metrics(labels, scores, weights, counts)
+              for counts in count_blocks(len(scores), resamples, seed)]  # fmt: skip
+    return {f"{prefix}{name}_err": spread(np.concatenate([b[name] for b in blocks]))
+            for name in blocks[0]}  # fmt: skip
 
 
 def mean_error(values, weights=None, resamples: int = RESAMPLES, seed: int = SEED) -> float:
     """Bootstrap standard deviation of the (weighted) mean of per-event ``values``."""
     values = np.asarray(values, dtype=np.float64)
     weights = np.ones_like(values) if weights is None else np.asarray(weights, np.float64)
-    counts = resample_counts(len(values), resamples, seed) * weights
-    return spread((counts @ values) / counts.sum(axis=1))
+    means = [(c * weights) @ values / (c * weights).sum(axis=1)
+             for c in count_blocks(len(values), resamples, seed)]  # fmt: skip
+    return spread(np.concatenate(means))

@@ -64,8 +64,9 @@ def _overrides(run_dir: Path) -> dict:
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.exists():
         return {}
-    pairs = (str(o).split("=", 1) for o in OmegaConf.load(path) if "=" in str(o))
-    return {k.lstrip("+~"): v for k, v in pairs}
+    listed = OmegaConf.to_container(OmegaConf.load(path), resolve=False)  # keep ${…} as text
+    pairs = (str(o).split("=", 1) for o in listed if "=" in str(o))
+    return {k.lstrip("+~"): v.replace(" ", "") for k, v in pairs}
 
 
 def load_run(run_dir: Path) -> dict:
@@ -87,6 +88,7 @@ def load_run(run_dir: Path) -> dict:
     if loss == "augment":
         row["beta_max"] = cfg.data.augment.get("beta_max", "")
     row["overrides"] = _overrides(run_dir)
+    row["seed"] = row["overrides"].get("seed", row["seed"])
     if cfg.data.get("test_pt") is not None:
         row["test_pt"] = "–".join("" if v is None else f"{v:g}" for v in cfg.data.test_pt)
     metrics = (
@@ -132,7 +134,13 @@ def _text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _cell(values: list, errors: list) -> str:
+def _runs(group: list[dict]) -> str:
+    """``n seeds``, or ``n runs, m seeds`` where runs repeat a seed."""
+    seeds = len({str(r["seed"]) for r in group})
+    return f"{seeds} seeds" if seeds == len(group) else f"{len(group)} runs, {seeds} seeds"
+
+
+def _cell(values: list, errors: list, runs: str = "") -> str:
     """One run: ``value ± bootstrap error``; several seeds: ``mean ± std (n seeds)``."""
     numbers = [v for v in values if isinstance(v, (int, float))]
     if not numbers:  # a setting (the test pT window) or nothing (a failed run)
@@ -141,7 +149,7 @@ def _cell(values: list, errors: list) -> str:
     if len(values) == 1:
         error = errors[0] if errors and isinstance(errors[0], float) else None
         return f"{values[0]:.4g}" + (f" ± {error:.2g}" if error is not None else "")
-    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g} ({len(values)} seeds)"
+    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g} ({runs})"
 
 
 def summarise(sweep_dir: Path) -> tuple[str, Path]:
@@ -171,9 +179,9 @@ def summarise(sweep_dir: Path) -> tuple[str, Path]:
     for group in groups:
         cells = [",".join(r["run"] for r in group)]
         cells += [_text(group[0][k]) for k in settings]
-        cells += [str(len(group))] if seeds else []
+        cells += [str(len({str(r["seed"]) for r in group}))] if seeds else []
         cells += [_cell([r.get(c, r["metrics"].get(c, "")) for r in group],
-                        [r["metrics"].get(f"{c}_err", "") for r in group])
+                        [r["metrics"].get(f"{c}_err", "") for r in group], _runs(group))
                   for c in kind["columns"]]  # fmt: skip
         table += "| " + " | ".join(cells) + " |\n"
     (sweep_dir / "report.md").write_text(f"# Sweep report: {sweep_dir}\n\n{table}")
@@ -196,7 +204,7 @@ def _figure(sweep_dir: Path, groups: list, kind: dict) -> Path:
             spread = ys.std(axis=0, ddof=1)
         else:  # one run: its bootstrap errors
             spread = [metrics.get(f"{prefix}{b:g}_err", np.nan) for b in betas]
-        label = _label(group[0], many_tasks) + (f" ({len(group)} seeds)" if len(group) > 1 else "")
+        label = _label(group[0], many_tasks) + (f" ({_runs(group)})" if len(group) > 1 else "")
         curves[label] = (betas, list(ys.mean(axis=0)), list(spread))
     figure = sweep_dir / "report_vs_beta.png"
     if curves:

@@ -12,7 +12,7 @@ p_z (K_z, J_x, J_y) and not in the others.
 import numpy as np
 import torch
 
-from seal.evaluation.bootstrap import resample_counts, spread
+from seal.evaluation.bootstrap import count_blocks, spread
 from seal.evaluation.plots import plt
 from seal.groups import Lorentz
 from seal.symmetry import DSEAL
@@ -51,12 +51,15 @@ def spectrum(r: np.ndarray, y: np.ndarray, prefix: str = "spectrum/") -> dict:
     """``{prefix}Kx`` … ``{prefix}Jz`` = mean residual / output variance, with ``_err`` from a
     bootstrap over the examples (numerator and variance resampled together)."""
     y = y.reshape(len(y), -1)  # (n, components)
-    counts = resample_counts(len(y))
-    n = counts.sum(axis=1, keepdims=True)  # (R, 1)
-    mean_sq = (counts @ (y * y).sum(1))[:, None] / n  # (R, 1)
-    mean = (counts @ y) / n  # (R, components)
-    variance = mean_sq - (mean * mean).sum(1, keepdims=True)
-    resampled = (counts @ r) / n / variance  # (R, 6)
+    y = y - y.mean(0)  # the variance does not change; centring keeps E[y²] − E[y]² precise
+    blocks = []
+    for counts in count_blocks(len(y)):
+        n = counts.sum(axis=1, keepdims=True)  # (R, 1)
+        mean_sq = (counts @ (y * y).sum(1))[:, None] / n  # (R, 1)
+        mean = (counts @ y) / n  # (R, components)
+        variance = mean_sq - (mean * mean).sum(1, keepdims=True)
+        blocks.append((counts @ r) / n / variance)  # (R, 6)
+    resampled = np.concatenate(blocks)
     centre = y - y.mean(0)
     value = r.mean(0) / (centre * centre).sum(1).mean()
     out = {}

@@ -28,7 +28,11 @@ def _write_predictions(path, index, labels, weights, logits, boosted, beta) -> N
     """``predictions.csv``: per test jet its file row, label, weight and σ(output), nominal and
     with the test boost of |β| = ``beta`` (matched by row)."""
     order = np.argsort(boosted["index"], kind="stable")
-    position = order[np.searchsorted(boosted["index"], index, sorter=order)]
+    position = order[np.searchsorted(boosted["index"], index, sorter=order)].clip(
+        max=len(order) - 1
+    )
+    if not np.array_equal(boosted["index"][position], index):
+        raise RuntimeError("the boosted pass saw other test jets than the nominal one")
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["index", "label", "weight", "score", f"score_boost@{beta:g}"])

@@ -46,7 +46,11 @@ class RegressionTask(NetTask):
         return self._loss(batch, "test")
 
     def _epoch_loss(self, split: str) -> None:
-        local = torch.cat(self._errors, dim=1) if self._errors else torch.zeros(2, 0)
+        local = (
+            torch.cat(self._errors, dim=1)
+            if self._errors
+            else torch.zeros(2, 0, dtype=torch.float64)
+        )
         self._errors.clear()
         err, weight = self.gather_columns(local).numpy()
         if len(err) == 0:

@@ -89,3 +89,16 @@ def test_augmentation_moves_inputs_and_keeps_or_transforms_targets():
     vector = make_toy(64, 2, seed=1, truth=make_truth("covariant"), dtype=F64)
     out = BoostAugmentation("lorentz", beta_max=0.8, output="vector")(vector)
     torch.testing.assert_close(out["target"], covariant_truth(out["p4"]))  # still the truth
+
+
+def test_evaluation_loaders_share_rows_over_ranks_without_repeats(monkeypatch):
+    from seal.data.tensordict import EpochSampler, loader
+
+    data = {"x": torch.arange(7.0)}
+    seen = []
+    for rank in (0, 1):
+        monkeypatch.setattr(EpochSampler, "_world", staticmethod(lambda r=rank: (r, 2)))
+        batches = loader(data, batch_size=2)
+        seen += [int(v) for batch in batches for v in batch["x"]]
+        assert len(batches.sampler) == (4 if rank == 0 else 3)  # rows 0,2,4,6 and 1,3,5
+    assert sorted(seen) == list(range(7))  # every row once: no padding repeats

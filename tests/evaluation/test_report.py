@@ -58,14 +58,20 @@ def test_varying_overrides_get_columns_and_seeds_are_merged(tmp_path):
                   "boost/mse@0.6": 3.0, "boost/mse@0.9": 4.0, "zboost/mse@0.5": 5.0}  # fmt: skip
     gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
              "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
-    for i, (truth, seed, scale) in enumerate(
+
+    def sweep(seeds):
+        for i, (truth, seed, scale) in enumerate(seeds):
+            folder = tmp_path / str(i)
+            if not folder.exists():
+                fake_run(folder, "toy_gsymm", gsymm, {k: v * scale for k, v in regression.items()})
+            overrides = ["+experiment=toy_gsymm", f"data.truth={truth}", f"seed={seed}",
+                         "logger.name=${task_name}_x"]  # an interpolation stays text  # fmt: skip
+            OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
+        return summarise(tmp_path)[0]
+
+    table = sweep(
         [("exact", 1, 1.0), ("exact", 2, 3.0), ("spurion", 1, 10.0), ("spurion", 2, 10.0)]
-    ):
-        folder = tmp_path / str(i)
-        fake_run(folder, "toy_gsymm", gsymm, {k: v * scale for k, v in regression.items()})
-        overrides = ["+experiment=toy_gsymm", f"data.truth={truth}", f"seed={seed}"]
-        OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
-    table, _ = summarise(tmp_path)
+    )
     assert table.splitlines()[0] == (
         "| run | task | loss | weight | beta_max | data.truth | status | seeds | test/mse | "
         "boost/mse@0 | boost/mse@0.3 | boost/mse@0.6 | boost/mse@0.9 | zboost/mse@0.5 |"
@@ -78,3 +84,8 @@ def test_varying_overrides_get_columns_and_seeds_are_merged(tmp_path):
         "| 2,3 | toy_gsymm | gsymm | 1 | 0.5 | spurion | finished | 2 | 10 ± 0 (2 seeds) |" in table
     )
     assert (tmp_path / "report.csv").read_text().count("\n") == 5  # one row per run
+    # the same seed twice is two runs, not two seeds
+    table = sweep(
+        [("exact", 1, 1.0), ("exact", 1, 3.0), ("spurion", 1, 10.0), ("spurion", 2, 10.0)]
+    )
+    assert "| exact | finished | 1 | 2 ± 1.4 (2 runs, 1 seeds) |" in table
