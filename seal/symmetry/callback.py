@@ -56,12 +56,12 @@ class SymmetryRegularizer(pl.Callback):
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0; got {warmup_steps}")
         self._generator, self._val_generator = torch.Generator(), torch.Generator()
-        common = dict(group=group, beta_max=beta_max, magnitude=magnitude, weighted=weighted)
-        self.loss = SymmetryLoss(penalty, fraction=fraction, implementation=implementation,
-                                 generator=self._generator, **common, **options)  # fmt: skip
-        self.val_loss = SymmetryLoss(self.loss.penalty, generator=self._val_generator, **common)
-        self.val_loss.group = self.group = self.loss.group
-        self.penalty = self.loss.penalty
+        self.loss = SymmetryLoss(penalty, group, fraction, implementation, weighted,
+                                 self._generator, beta_max, magnitude, **options)  # fmt: skip
+        self.penalty, self.group = self.loss.penalty, self.loss.group
+        # validation: the whole batch, group elements of its own (the same every epoch)
+        self.val_loss = SymmetryLoss(self.penalty, self.group, weighted=weighted,
+                                     generator=self._val_generator)  # fmt: skip
         self.weight, self.warmup_steps, self.seed = float(weight), int(warmup_steps), seed
         self.batches = 0  # training batches regularised so far: drives the warm-up
         self._restored_generator = False

@@ -11,6 +11,8 @@ import contextlib
 import torch
 from torch import nn
 
+from seal.symmetry.batching import batch_device
+
 
 def get_rng_state(device: torch.device) -> tuple:
     """Global RNG state: the CPU generator's, and the CUDA device's when ``device`` is one."""
@@ -85,4 +87,4 @@ def rng_device(model, batch: dict) -> torch.device:
         parameter = next(model.parameters(), None)
         if parameter is not None:
             return parameter.device
-    return next(v.device for v in batch.values() if torch.is_tensor(v))
+    return batch_device(batch)
