@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from seal.data.generate import GeneratorConfig, generate
 from seal.data.jets import NO_DATA_HINT, JetFile
+from seal.data.tensordict import rank_and_world
 
 BATCH_KEYS = ("p4", "mask", "target", "weight", "jet_p4", "index")  # index: row in the file
 # JetStream shards its chunks over workers and ranks itself, so its __len__ is right
@@ -50,9 +50,7 @@ class JetStream(IterableDataset):
         self.transform, self.by_rank, self.num_workers = transform, by_rank, num_workers
 
     def _world(self) -> tuple[int, int]:
-        if self.by_rank and dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
+        return rank_and_world() if self.by_rank else (0, 1)
 
     def __len__(self) -> int:
         """Batches this rank yields: exact in file order (evaluation: Lightning stops a loop

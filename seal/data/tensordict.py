@@ -39,6 +39,13 @@ def collate_dict(batch, transform=None):
     return batch if transform is None else transform(batch)
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, number of ranks) of this DDP process; (0, 1) outside DDP."""
+    if distributed.is_available() and distributed.is_initialized():
+        return distributed.get_rank(), distributed.get_world_size()
+    return 0, 1
+
+
 class EpochSampler(DistributedSampler):
     """A fresh permutation each epoch, seeded ``(seed, epoch)``, that can start mid-epoch.
 
@@ -53,11 +60,7 @@ class EpochSampler(DistributedSampler):
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.epoch, self._skip = 0, {}
 
-    @staticmethod
-    def _world() -> tuple[int, int]:
-        if distributed.is_available() and distributed.is_initialized():
-            return distributed.get_rank(), distributed.get_world_size()
-        return 0, 1
+    _world = staticmethod(rank_and_world)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
