@@ -64,3 +64,7 @@ if __name__ == "__main__":
     dump(trainer, out, "test")
     if trainer.is_global_zero:  # as seal.train.run does after training
         TaggingEvaluation(betas=[0.0, 0.5], pt_bins=[400, 600, 800])(task, data, out)
+    # an undestroyed gloo group aborts the interpreter at exit now and then
+    # ("terminate called without an active exception", return code -6)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
