@@ -11,6 +11,9 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from seal.checkpoints import AtomicCheckpointIO, newest_intact
+from seal.config_checks import check_config
+
 log = logging.getLogger(__name__)
 # Lightning internals on torch 2.13, nothing a user can act on
 warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
@@ -90,22 +93,30 @@ def _parallel_job() -> tuple[int | None, int]:
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path: auto`` → this run's ``last.ckpt`` if it exists (a requeued job resumes),
-    else start fresh; any other value is passed to Lightning as it is."""
+    """``ckpt_path: auto`` → this run's ``last.ckpt`` (a requeued job resumes), or the newest
+    intact checkpoint beside it when ``last.ckpt`` is damaged, else start fresh (said in the
+    log); any other value is passed to Lightning as it is."""
     value = cfg.get("ckpt_path")
     if value != "auto":
         return value
     folder = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
-    last = Path(folder or Path(cfg.paths.output_dir) / "checkpoints") / "last.ckpt"
-    if last.exists():
-        log.info("ckpt_path=auto: resuming from %s", last)
-        return str(last)
-    log.info("ckpt_path=auto: no %s yet, starting from scratch", last)
+    folder = Path(folder or Path(cfg.paths.output_dir) / "checkpoints")
+    chosen = newest_intact(folder)
+    if chosen is not None:
+        log.info("ckpt_path=auto: resuming from %s", chosen)
+        return str(chosen)
+    log.info("ckpt_path=auto: no intact checkpoint in %s yet, starting from scratch", folder)
     return None
+
+
+def _checkpoint_plugins(trainer_cfg) -> dict:
+    """Atomic checkpoint writes unless the trainer config brings plugins of its own."""
+    return {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
 
 
 def run(cfg: DictConfig) -> dict:
     """Train and evaluate one configuration; returns (and writes) its metrics."""
+    check_config(cfg)  # wrong keys and types, each named, before anything is built
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
@@ -118,7 +129,8 @@ def run(cfg: DictConfig) -> dict:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer_cfg = gpu_for_job(cfg.trainer, *_parallel_job(), torch.cuda.device_count())
-    trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False,
+                                      **_checkpoint_plugins(trainer_cfg))  # fmt: skip
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:

@@ -191,7 +191,7 @@ def test_faults_are_said_not_crashed(compose_cfg, tmp_path, caplog):
     assert metrics["trainer/global_step"] == 1
     text = caplog.text
     assert "evaluation.pt_bins: the bin 1000–2000 GeV holds 0 test jets" in text
-    assert "ckpt_path=auto: no " in text and "starting from scratch" in text
+    assert "ckpt_path=auto: no intact checkpoint in" in text and "starting from scratch" in text
 
 
 def test_pt_bins_that_are_not_increasing_are_refused(compose_cfg):

@@ -2,11 +2,17 @@
 
 Work is cut into chunks, each made by one call of a worker with its own seed, so the output does
 not depend on how many processes ran. Every finished chunk is written atomically to its own
-``.npz`` file, so an interrupted run resumes where it stopped.
+``.npz`` file, so an interrupted run resumes where it stopped. SIGINT (Ctrl-C) or SIGTERM (a
+batch system's kill) stops the workers, removes half-written files, says how to resume and raises
+:class:`Interrupted`.
 """
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,14 +20,51 @@ import numpy as np
 from tqdm import tqdm
 
 
+class Interrupted(KeyboardInterrupt):
+    """Generation stopped by a signal; the finished chunks are on disk."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _worker_signals() -> None:
+    # Ctrl-C reaches the whole process group: workers leave it to the parent, which stops
+    # them with SIGTERM (default action: exit at once, no traceback)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread while inside."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def _make(args):
     worker, payload, path = args
     start = time.perf_counter()
     arrays = worker(payload)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = _temporary(path)
     np.savez(tmp, **arrays)
     os.replace(tmp, path)  # a chunk is either complete on disk or absent
     return len(next(iter(arrays.values()))), time.perf_counter() - start
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_suffix(".tmp.npz")
 
 
 def run_chunks(
@@ -38,17 +81,39 @@ def run_chunks(
     "per_s_per_core"}`` for the chunks made in this call.
     """
     todo = [(worker, payload, Path(path)) for path, payload in tasks if not Path(path).exists()]
+    for _, _, path in todo:
+        _temporary(path).unlink(missing_ok=True)  # left by a run killed mid-write
     processes = processes or os.cpu_count() or 1
     start, made, busy = time.perf_counter(), 0, 0.0
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="chunk", desc=desc)
-    with multiprocessing.get_context("fork").Pool(min(processes, max(1, len(todo)))) as pool:
-        for n, seconds in pool.imap_unordered(_make, todo):
-            made, busy = made + n, busy + seconds
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(
-                {f"{unit}/s": f"{made / elapsed:.1f}", "per_core": f"{made / max(busy, 1e-9):.1f}"}
-            )
-            bar.update()
+    pool = multiprocessing.get_context("fork").Pool(min(processes, max(1, len(todo))),
+                                                    initializer=_worker_signals)  # fmt: skip
+    with _signals_raise():
+        try:
+            for n, seconds in pool.imap_unordered(_make, todo):
+                made, busy = made + n, busy + seconds
+                elapsed = time.perf_counter() - start
+                bar.set_postfix({f"{unit}/s": f"{made / elapsed:.1f}",
+                                 "per_core": f"{made / max(busy, 1e-9):.1f}"})  # fmt: skip
+                bar.update()
+            pool.close()
+        except Interrupted as stop:
+            pool.terminate()
+            pool.join()
+            bar.close()
+            for _, _, path in todo:
+                _temporary(path).unlink(missing_ok=True)
+            done = sum(Path(path).exists() for path, _ in tasks)
+            folder = Path(tasks[0][0]).parent if tasks else Path(".")
+            tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name}; {done} of "
+                       f"{len(tasks)} chunks are complete in {folder}. Run the same command "
+                       f"again to resume from there.", file=sys.stderr)  # fmt: skip
+            raise
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     bar.close()
     elapsed = time.perf_counter() - start
     return {

@@ -4,6 +4,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from seal.data.chunks import Interrupted
+
 
 def generator_main(config_cls, generate, doc: str, unit: str) -> None:
     """Parse ``--out``, ``--processes``, ``--force`` and every field of ``config_cls``; run
@@ -29,7 +31,10 @@ def generator_main(config_cls, generate, doc: str, unit: str) -> None:
     if args.out.exists() and not args.force:
         parser.exit(0, f"{args.out} exists; --force to regenerate\n")
     cfg = config_cls(**{f.name: getattr(args, f.name) for f in fields})
-    summary = generate(cfg, args.out, args.processes)
+    try:
+        summary = generate(cfg, args.out, args.processes)
+    except Interrupted as stop:  # the chunks are kept and the resume command was printed
+        raise SystemExit(128 + stop.signum) from None
     print(
         f"wrote {args.out}: {summary['made']} {unit} in {summary['seconds']:.0f} s, "
         f"{summary['per_s']:.1f} {unit}/s ({summary['per_s_per_core']:.1f} per core)"

@@ -1,6 +1,8 @@
 """Streaming jet batches from HDF5 with bounded memory, and the top-tagging DataModule."""
 
+import logging
 import math
+import time
 import warnings
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from seal.data.generate import GeneratorConfig, generate
 from seal.data.jets import NO_DATA_HINT, JetFile
 from seal.data.tensordict import rank_and_world
+
+log = logging.getLogger(__name__)
 
 BATCH_KEYS = ("p4", "mask", "target", "weight", "jet_p4", "index")  # index: row in the file
 # JetStream shards its chunks over workers and ranks itself, so its __len__ is right
@@ -156,8 +160,17 @@ class JetDataModule(pl.LightningDataModule):
                 f"jet file {self.path} does not exist: " + NO_DATA_HINT.format(path=self.path)
             )
         file = JetFile(self.path, self.n_constituents)
-        pt = file.jet_pt()[: self.max_jets]
-        file.close()
+        try:
+            pt = file.jet_pt()[: self.max_jets]
+            self._select(pt)
+            self._check(file)
+        except Exception:
+            self.selected = {}
+            raise
+        finally:
+            file.close()
+
+    def _select(self, pt: np.ndarray) -> None:
         edges = np.cumsum([0.0, *self.split]) * len(pt)
         rows = np.arange(len(pt))
         for i, name in enumerate(("train", "val", "test")):
@@ -175,6 +188,18 @@ class JetDataModule(pl.LightningDataModule):
                     f"file pT {pt.min():.0f}–{pt.max():.0f} GeV)"
                 )
             self.selected[name] = chosen
+
+    def _check(self, file: JetFile) -> None:
+        """Read every selected jet once, so that a NaN or a negative energy in a test jet stops
+        the run before training (naming file and jet), not after it."""
+        start_time, n = time.perf_counter(), 0
+        chosen = self.selected["train"] | self.selected["val"] | self.selected["test"]
+        for start in range(0, len(chosen), self.chunk_rows):
+            keep = chosen[start : start + self.chunk_rows]
+            if keep.any():
+                n += len(file.read(start, start + len(keep), keep)["target"])
+        log.info("%s: checked %d jets of the three splits in %.1f s (finite, E ≥ 0)", self.path,
+                 n, time.perf_counter() - start_time)  # fmt: skip
 
     def _loader(self, split, shuffle=False, transform=None, by_rank=True):
         stream = JetStream(

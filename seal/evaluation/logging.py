@@ -1,8 +1,36 @@
-"""Send evaluation results to whatever Lightning loggers a run has."""
+"""Loggers: a CSV logger that keeps earlier rows on resume, and evaluation results sent to
+whatever Lightning loggers a run has."""
 
+import csv
 from pathlib import Path
 
+from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's writer deletes an existing ``metrics.csv`` when it starts; this one appends
+    to it (a resumed run keeps the rows of the epochs before the interruption), taking the
+    existing header as its columns so that new columns widen the file instead of failing."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                header = next(csv.reader(file), [])
+            self.metrics_keys = sorted(set(header))
+
+
+class CSVLogger(LightningCSVLogger):
+    """:class:`pytorch_lightning.loggers.CSVLogger` that appends to an earlier run's
+    ``metrics.csv`` in the same folder (``ckpt_path=auto`` resumes) instead of deleting it."""
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
 
 
 def log_results(loggers, metrics: dict, figures: dict, step: int = 0) -> None:

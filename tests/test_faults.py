@@ -1,0 +1,183 @@
+"""Faults a user meets: each is named before work starts, or handled without losing anything."""
+
+import csv
+import errno
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from conftest import FIXTURE_JETS, TINY, TOP_TINY
+
+from seal.checkpoints import AtomicCheckpointIO, is_intact, newest_intact
+from seal.config_checks import ConfigError
+from seal.train import resolve_ckpt_path, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("symmetry.weight=abc", "symmetry.weight='abc': seal.symmetry.SymmetryRegularizer "
+                                "expects float"),
+        ("model.optimizer.lr=abc", "model.optimizer.lr='abc': torch.optim.Adam expects float"),
+        ("trainer.max_epochs=1.5", r"trainer.max_epochs=1.5: pytorch_lightning.Trainer expects "
+                                   r"Optional\[int\]"),
+        ("+model.net.widht=8", "model.net.widht: seal.models.MLP takes no argument 'widht'"),
+        ("data.batch_size=many", "data.batch_size='many': .*ToyDataModule expects a number"),
+    ],
+)  # fmt: skip
+def test_config_values_are_checked_with_the_key_named(override, message, compose_cfg, tmp_path):
+    cfg = compose_cfg(["+experiment=toy_gsymm", *TINY, override])
+    with pytest.raises(ConfigError, match=message):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # nothing was built, nothing trained
+
+
+def test_several_bad_values_are_named_at_once(compose_cfg):
+    cfg = compose_cfg(["+experiment=toy_gsymm", *TINY, "symmetry.weight=abc",
+                       "trainer.max_epochs=1.5"])  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        run(cfg)
+    assert "symmetry.weight" in str(caught.value) and "trainer.max_epochs" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["file_parent", "sweep"])
+def test_an_output_folder_that_cannot_be_made_is_named(tmp_path, kind):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    key = "hydra.run.dir" if kind == "file_parent" else "hydra.sweep.dir"
+    args = (["-m", "seed=1,2"] if kind == "sweep" else []) + [f"{key}={blocker}/run"]
+    done = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode != 0
+    assert f"{key}={blocker}/run cannot be used as the output folder ({blocker} is a file" in (
+        done.stderr
+    )
+    assert "NotADirectoryError" not in done.stderr
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_resume_appends_to_the_csv_and_tensorboard_logs(compose_cfg, tmp_path):
+    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
+              "ckpt_path=auto", "logger=[csv,tensorboard]"]  # fmt: skip
+    run(compose_cfg([*common, "trainer.max_epochs=1"], tmp_path))
+    first_rows = _csv_rows(tmp_path / "csv" / "metrics.csv")
+    first_events = set((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert first_rows and first_events
+    run(compose_cfg([*common, "trainer.max_epochs=2"], tmp_path))  # the requeued job
+    rows = _csv_rows(tmp_path / "csv" / "metrics.csv")
+    assert rows[: len(first_rows)] == [{**r, **{k: "" for k in rows[0] if k not in r}}
+                                       for r in first_rows]  # fmt: skip
+    epochs = {r["epoch"] for r in rows if r.get("epoch")}
+    assert {"0", "1"} <= epochs  # epoch 0 from the first job, epoch 1 from the resumed one
+    events = set((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert first_events < events  # the first job's event file kept, the second one added
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1, "weights": torch.arange(1000.0)}, path)
+    assert is_intact(path) is None
+    real_save = torch.save
+
+    def disk_full(obj, file, *args, **kwargs):
+        real_save(obj, file, *args, **kwargs)
+        file.truncate(100)  # half a file on disk, then the error a full disk gives
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"step": 2, "weights": torch.zeros(1000)}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
+
+
+def test_ckpt_path_auto_falls_back_to_the_newest_intact_checkpoint(compose_cfg, tmp_path, caplog):
+    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
+              "ckpt_path=auto", "trainer.limit_val_batches=null"]  # fmt: skip
+    run(compose_cfg([*common, "trainer.max_epochs=2"], tmp_path))
+    folder = tmp_path / "checkpoints"
+    last = folder / "last.ckpt"
+    epoch_file = next(p for p in folder.glob("epoch_*.ckpt"))
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a truncated write
+    assert is_intact(last) is not None and is_intact(epoch_file) is None
+    caplog.set_level(logging.INFO)
+    cfg = compose_cfg([*common, "trainer.max_epochs=3"], tmp_path)
+    assert resolve_ckpt_path(cfg) == str(epoch_file)
+    assert f"skipping {last}" in caplog.text and f"resuming from {epoch_file}" in caplog.text
+    again = run(cfg)
+    assert again["trainer/global_step"] == 12  # resumed from the intact epoch-level checkpoint
+
+
+def test_newest_intact_with_nothing_whole_starts_fresh(tmp_path):
+    (tmp_path / "last.ckpt").write_bytes(b"PK\x03\x04 truncated")
+    assert newest_intact(tmp_path) is None
+    assert newest_intact(tmp_path / "missing") is None
+
+
+def test_a_nan_in_a_test_jet_stops_the_run_before_training(compose_cfg, tmp_path):
+    path = tmp_path / "jets.h5"
+    shutil.copy(FIXTURE_JETS, path)
+    with h5py.File(path, "r+") as f:
+        n = len(f["labels"])
+        row = n - 3  # in the test split (the last 10 % of the rows)
+        values = f["fjet_clus_eta"][row]
+        values[0] = np.nan
+        f["fjet_clus_eta"][row] = values
+    cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, f"data.path={path}"], tmp_path)
+    with pytest.raises(ValueError, match=rf"{path}: non-finite value in 'p4' of jet {row}"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()  # found before the first training step
+
+
+STOPPABLE_GENERATION = """
+import os, sys, time
+from pathlib import Path
+import numpy as np
+from seal.data.chunks import Interrupted, run_chunks
+
+def work(seconds):
+    (Path(sys.argv[1]) / f"worker_{os.getpid()}.pid").touch()
+    time.sleep(seconds)
+    return {"x": np.zeros(3)}
+
+folder = Path(sys.argv[1])
+tasks = [(folder / f"chunk_{i}.npz", 0.05 if i == 0 else 60.0) for i in range(4)]
+try:
+    run_chunks(work, tasks, "test chunks", processes=2)
+except Interrupted as stop:
+    sys.exit(128 + stop.signum)
+"""
+
+
+@pytest.mark.parametrize("signum", [15, 2])  # SIGTERM (a batch system), SIGINT (Ctrl-C)
+def test_a_signal_stops_generation_cleanly_and_keeps_finished_chunks(tmp_path, signum):
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", STOPPABLE_GENERATION, str(tmp_path)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "chunk_0.npz").exists() or len(list(tmp_path.glob("*.pid"))) < 2:
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)  # the 60 s workers are stopped, not awaited
+    assert process.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    assert "chunks are complete in" in stderr and "Run the same command again" in stderr
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["chunk_0.npz"]  # nothing partial
+    for pid_file in tmp_path.glob("worker_*.pid"):
+        assert not Path(f"/proc/{pid_file.stem.split('_')[1]}").exists(), "a worker survived"
