@@ -109,6 +109,21 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return None
 
 
+def run_name(cfg: DictConfig) -> str:
+    """The task and the command-line overrides that make this run: the first line of every
+    figure title, so a figure pasted into a talk still says where it came from."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = []
+    if HydraConfig.initialized():
+        skip = ("experiment=", "hydra.", "hydra/", "paths.", "data.path=")
+        overrides = [
+            o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith(skip)
+        ]
+    name = " ".join([str(cfg.get("task_name", "")), *overrides]).strip()
+    return name if len(name) <= 200 else name[:199] + "…"
+
+
 def _checkpoint_plugins(trainer_cfg) -> dict:
     """Atomic checkpoint writes unless the trainer config brings plugins of its own."""
     return {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
@@ -143,7 +158,8 @@ def run(cfg: DictConfig) -> dict:
             if best:
                 metrics["best_checkpoint"] = best
         if evaluation is not None and trainer.is_global_zero:
-            metrics.update(evaluation(module, datamodule, out, loggers, trainer.global_step))
+            metrics.update(evaluation(module, datamodule, out, loggers, trainer.global_step,
+                                      run_name=run_name(cfg)))  # fmt: skip
         metrics["trainer/global_step"] = trainer.global_step
         metrics["model/params"] = sum(p.numel() for p in module.parameters())
         if trainer.is_global_zero:

@@ -1,12 +1,17 @@
 """Compare models side by side across sweeps: one Markdown table per workload, and figures.
 
-Rows are (model, variant): the network (MLP, transformer, invariant, hybrid, L-GATr) and the
-symmetry treatment (none, augment, gsymm, dsymm with λ). Columns: AUC and 1/ε_B at ε_S = 0.3 on
-the nominal test set and with every test event boosted by |β| = 0.5, the same above the pT cut
-(from the ``*_extrap`` runs), parameter count and training step time. Runs that differ only in
-seed are averaged (mean ± standard deviation). Where the training-set size varies (the dimuon
-learning curve), the main table uses the largest size and a second table plus
-``auc_vs_size.png`` show AUC against size.
+Rows are (model, variant, every override that varies across the workload's runs): the network
+(MLP, transformer, invariant, hybrid, L-GATr), the symmetry treatment (none, augment, gsymm,
+dsymm with λ), and e.g. ``data.truth`` when a sweep ran over it. Columns: AUC and 1/ε_B at
+ε_S = 0.3 on the nominal test set and with every test event boosted by |β| = 0.5, the same above
+the pT cut (from the ``*_extrap`` runs), parameter count and training step time.
+
+A row of one run shows ``value ± bootstrap error`` (over test events); runs that differ only in
+``seed`` are merged into ``mean ± standard deviation`` over seeds, with the number of seeds in
+the ``seeds`` column. Where the training-set size varies (the dimuon learning curve), the main
+table uses the largest size and a second table plus ``<workload>_auc_vs_size.png`` show AUC
+against size. Figures: ``<workload>_vs_boost.png`` (AUC and rejection vs the test boost, error
+bars) and ``<workload>_output_shift.png`` (the per-jet output shifts of every row, overlaid).
 """
 
 import csv
@@ -16,12 +21,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from seal.evaluation.plots import plot_curves
-from seal.evaluation.report import find_runs
+from seal.evaluation.plots import plot_curves, plot_panels, plot_shift_histograms
+from seal.evaluation.report import _varying, find_runs
 
 MODEL_NAMES = {
     "MLP": "MLP",
     "ConstituentTransformer": "transformer",
+    "TorchTransformerTagger": "torch transformer",
     "InvariantNet": "invariant",
     "HybridNet": "hybrid",
     "LGATrTagger": "L-GATr",
@@ -33,27 +39,46 @@ NOMINAL = {
     "1/ε_B@0.3 β=0.5": "boost/rej@0.3@0.5",
 }
 EXTRAP = {"AUC > pT cut": "test/auc", "1/ε_B@0.3 > pT cut": "test/rej@0.3"}
+# settings with columns of their own, or handled apart (training size, the extrapolation windows)
+NOT_VARIANTS = {"model", "data.n_train", "data.train_pt", "data.val_pt", "data.test_pt"}
 
 
-def _variant(run: dict) -> str:
+def _variant(run: dict, show_beta: bool) -> str:
     if run["loss"] in ("gsymm", "dsymm"):
-        return f"{run['loss']} λ={float(run['weight']):g}"
+        text = f"{run['loss']} λ={float(run['weight']):g}"
+        if show_beta and run["beta_max"] != "":
+            text += f" β_max={float(run['beta_max']):g}"
+        return text
     return run["loss"]
 
 
-def _stat(values: list[float]) -> str:
-    """One number (3 significant digits; AUC-like values in [0, 1] to 3 decimals), or mean ± std."""
+def _fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return str(x)
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.3f}" if abs(x) < 1 else f"{x:#.3g}"
 
-    def fmt(x):
-        if abs(x) >= 100:
-            return f"{x:,.0f}"
-        return f"{x:.3f}" if abs(x) < 1 else f"{x:#.3g}"
 
+def _stat(runs: list[dict], key: str) -> str:
+    """One run: ``value ± bootstrap error``; several: ``mean ± std`` over them; none: ``–``."""
+    values = _values(runs, key)
     if not values:
         return "–"
     if len(values) == 1:
-        return fmt(values[0])
-    return f"{fmt(float(np.mean(values)))} ± {fmt(float(np.std(values, ddof=1)))}"
+        error = runs[0]["metrics"].get(f"{key}_err") if len(runs) == 1 else None
+        return _fmt(values[0]) + (f" ± {error:.2g}" if isinstance(error, float) else "")
+    return f"{_fmt(float(np.mean(values)))} ± {np.std(values, ddof=1):.2g}"
+
+
+def _spread(runs: list[dict], key: str) -> tuple[float, float]:
+    """(mean, error): the spread over seeds, or one run's bootstrap error."""
+    values = _values(runs, key)
+    if len(values) > 1:
+        return float(np.mean(values)), float(np.std(values, ddof=1))
+    if values:
+        return values[0], float(runs[0]["metrics"].get(f"{key}_err", np.nan))
+    return np.nan, np.nan
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -61,15 +86,36 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
-def _group(runs):
-    groups = defaultdict(list)
-    for run in runs:
-        groups[(MODEL_NAMES.get(run["model"], run["model"]), _variant(run))].append(run)
-    return groups
-
-
 def _values(runs, key):
     return [float(r["metrics"][key]) for r in runs if key in r["metrics"]]
+
+
+def _seeds(runs) -> int:
+    return len({str(r["seed"]) for r in runs})
+
+
+class _Rows:
+    """Groups a workload's runs into table rows: (model, variant, varying overrides...)."""
+
+    def __init__(self, runs: list[dict]):
+        self.keys = [k for k in _varying(runs) if k not in NOT_VARIANTS]
+        betas = {str(r["beta_max"]) for r in runs if r["loss"] == "gsymm"}
+        self.show_beta = len(betas) > 1
+
+    def key(self, run: dict) -> tuple:
+        model = MODEL_NAMES.get(run["model"], run["model"])
+        overrides = tuple(run["overrides"].get(k, "") for k in self.keys)
+        return (model, _variant(run, self.show_beta), *overrides)
+
+    def group(self, runs: list[dict]) -> dict:
+        groups = defaultdict(list)
+        for run in runs:
+            groups[self.key(run)].append(run)
+        return groups
+
+    @staticmethod
+    def label(key: tuple) -> str:
+        return " ".join(str(k) for k in key if k != "")
 
 
 def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[dict]]:
@@ -80,86 +126,93 @@ def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[
         main = [r for r in nominal if r["n_train"] != "" and int(r["n_train"]) == sizes[-1]]
     else:
         main = nominal
-    header = ["model", "variant", "runs", *NOMINAL, *EXTRAP, "params", "step [ms]"]
+    rows_of = _Rows(runs)
+    header = ["model", "variant", *rows_of.keys, "seeds", *NOMINAL, *EXTRAP, "params",
+              "step [ms]"]  # fmt: skip
     rows, records = [], []
-    groups, extrap_groups = _group(main), _group(extrap)
+    groups, extrap_groups = rows_of.group(main), rows_of.group(extrap)
     for key in sorted(set(groups) | set(extrap_groups)):
         g, e = groups.get(key, []), extrap_groups.get(key, [])
         params = _values(g or e, "model/params")
-        cells = [_stat(_values(g, m)) for m in NOMINAL.values()]
-        cells += [_stat(_values(e, m)) for m in EXTRAP.values()]
-        rows.append(
-            [
-                *key,
-                f"{len(g)}+{len(e)}" if e else str(len(g)),
-                *cells,
-                f"{int(params[0]):,}" if params else "–",
-                _stat(_values(g or e, "train/step_ms")),
-            ]
-        )
+        seeds = f"{_seeds(g)}+{_seeds(e)}" if e else str(_seeds(g))
+        cells = [_stat(g, m) for m in NOMINAL.values()] + [_stat(e, m) for m in EXTRAP.values()]
+        rows.append([*key, seeds, *cells, f"{int(params[0]):,}" if params else "–",
+                     _stat(g or e, "train/step_ms")])  # fmt: skip
         records.append(dict(zip(header, rows[-1])))
     text = f"### {name}\n\n"
+    text += ("One run: value ± bootstrap error over test events; several seeds: mean ± standard "
+             "deviation over seeds.")  # fmt: skip
+    if extrap:
+        text += " `seeds` counts nominal + extrapolation runs."
     if len(sizes) > 1:
-        text += f"Main table at n_train = {sizes[-1]:,}; mean ± std over seeds.\n\n"
-    text += _table(header, rows)
+        text += f" Main table at n_train = {sizes[-1]:,}."
+    text += "\n\n" + _table(header, rows)
     if len(sizes) > 1:
-        text += "\n" + _learning_curve(name, nominal, sizes, out)
+        text += "\n" + _learning_curve(name, rows_of, nominal, sizes, out)
     text += "\n" + _boost_figure(name, groups, out)
+    text += _shift_figure(name, groups, out)
     return text, records
 
 
-def _learning_curve(name, runs, sizes, out):
+def _learning_curve(name, rows_of, runs, sizes, out):
     by_size = defaultdict(lambda: defaultdict(list))
-    for key, group in _group(runs).items():
+    for key, group in rows_of.group(runs).items():
         for run in group:
-            if "test/auc" in run["metrics"]:
-                by_size[key][int(run["n_train"])].append(float(run["metrics"]["test/auc"]))
-    rows = [[*key, *(_stat(by_size[key].get(s, [])) for s in sizes)] for key in sorted(by_size)]
-    fig, ax = plt.subplots(figsize=(6, 4))
+            by_size[key][int(run["n_train"])].append(run)
+    rows = [[*key, *(_stat(by_size[key].get(s, []), "test/auc") for s in sizes)]
+            for key in sorted(by_size)]  # fmt: skip
+    curves = {}
     for key in sorted(by_size):
-        xs = [s for s in sizes if by_size[key].get(s)]
-        means = [np.mean(by_size[key][s]) for s in xs]
-        stds = [np.std(by_size[key][s], ddof=1) if len(by_size[key][s]) > 1 else 0 for s in xs]
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=" ".join(key))
-    ax.set(xscale="log", xlabel="training events", ylabel="test AUC", title=f"{name}: AUC vs size")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+        xs = [s for s in sizes if _values(by_size[key].get(s, []), "test/auc")]
+        points = [_spread(by_size[key][s], "test/auc") for s in xs]
+        curves[_Rows.label(key)] = (xs, [p[0] for p in points], [p[1] for p in points])
     path = out / f"{name}_auc_vs_size.png"
-    fig.savefig(path, dpi=120)
+    fig = plot_curves(curves, path, "training events", "test AUC",
+                      f"{name}: AUC vs training-set size (error: spread over seeds)",
+                      logy=False, logx=True)  # fmt: skip
     plt.close(fig)
-    header = ["model", "variant", *(f"AUC n={s:,}" for s in sizes)]
+    header = ["model", "variant", *rows_of.keys, *(f"AUC n={s:,}" for s in sizes)]
     return f"AUC vs training size (mean ± std over seeds), figure `{path.name}`:\n\n" + _table(
         header, rows
     )
 
 
 def _boost_figure(name, groups, out):
-    curves = {}
+    panels = {"auc": {}, "rej@0.3": {}}
     for key, group in sorted(groups.items()):
-        betas = sorted(
-            {
-                float(k.split("@")[-1])
-                for r in group
-                for k in r["metrics"]
-                if k.startswith("boost/rej@0.3@") and not k.endswith("_err")
-            }
-        )
-        if betas:
-            ys = [np.mean(_values(group, f"boost/rej@0.3@{b:g}")) for b in betas]
-            curves[" ".join(key)] = (betas, ys)
-    if not curves:
+        prefix = "boost/auc@"
+        betas = sorted({float(k[len(prefix) :]) for r in group for k in r["metrics"]
+                        if k.startswith(prefix) and not k.endswith("_err")})  # fmt: skip
+        if not betas:
+            continue
+        for metric, curves in panels.items():
+            points = [_spread(group, f"boost/{metric}@{b:g}") for b in betas]
+            curves[_Rows.label(key)] = (betas, [p[0] for p in points], [p[1] for p in points])
+    if not panels["auc"]:
         return ""
-    path = out / f"{name}_rej_vs_boost.png"
-    fig = plot_curves(
-        curves,
-        path,
-        "test boost |β| (random directions)",
-        "1/ε_B at ε_S = 0.3",
-        f"{name}: rejection vs boost of the test events",
-    )
+    path = out / f"{name}_vs_boost.png"
+    what = f"{name}: tagging vs boost (errors: seed spread, or bootstrap for one run)"
+    fig = plot_panels([(panels["auc"], "AUC", False),
+                       (panels["rej@0.3"], "1/ε_B at ε_S = 0.3", True)], path,
+                      "boost |β| of every test event (random directions)", what)  # fmt: skip
     plt.close(fig)
-    return f"Rejection vs test boost: `{path.name}`.\n"
+    return f"AUC and rejection vs test boost: `{path.name}`.\n"
+
+
+def _shift_figure(name, groups, out):
+    shifts = {}
+    for key, group in sorted(groups.items()):
+        files = [Path(r["path"]) / "output_shift.csv" for r in group]
+        arrays = [np.loadtxt(f, delimiter=",", skiprows=1, ndmin=1) for f in files if f.exists()]
+        if arrays:
+            shifts[_Rows.label(key)] = np.concatenate(arrays)
+    if not shifts:
+        return ""
+    path = out / f"{name}_output_shift.png"
+    fig = plot_shift_histograms(shifts, path, "|σ(f(Λx)) − σ(f(x))| per test event",
+                                f"{name}: output shift under a boost (seeds pooled)")  # fmt: skip
+    plt.close(fig)
+    return f"Output shifts under a boost, every row overlaid: `{path.name}`.\n"
 
 
 def compare(sweep_dirs: list[Path], out: Path) -> str:
@@ -183,8 +236,9 @@ def compare(sweep_dirs: list[Path], out: Path) -> str:
         )
     (out / "compare.md").write_text(text)
     if records:
+        fields = list(dict.fromkeys(k for record in records for k in record))
         with open(out / "compare.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(records[0]))
+            writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(records)
     return text

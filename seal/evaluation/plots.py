@@ -1,29 +1,118 @@
-"""Figures shared by the run evaluation and the sweep report (matplotlib, Agg backend)."""
+"""Figures shared by the run evaluation and the sweep reports: HEP style (mplhep's ATLAS style),
+error bars wherever a value has an error, and the run's name in every title."""
+
+import contextlib
+import math
+import textwrap
 
 import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import mplhep
+
+STYLE = mplhep.style.ATLAS
 
 
-def plot_curves(curves: dict, path, xlabel: str, ylabel: str, title: str = "", logy: bool = True,
-                marker: str | None = "o", line: bool = True):  # fmt: skip
-    """One line per entry of ``curves`` (label → (xs, ys) or (xs, ys, yerr[, xerr])), error
-    bars where given (``line=False``: points only, for binned values); saves a PNG at ``path``."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+@contextlib.contextmanager
+def hep_style():
+    """The HEP style for the figures made inside (the caller's own rcParams are left alone)."""
+    with plt.style.context(STYLE):
+        yield
+
+
+def subplots(ncols: int = 1, width: float = 6.4, height: float = 4.8):
+    with hep_style():
+        fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def tex(text: str) -> str:
+    """Efficiencies and β_max as math text (the HEP font has no sub-scripted glyphs)."""
+    for plain, math_text in (("ε_S", r"$\varepsilon_S$"), ("ε_B", r"$\varepsilon_B$"),
+                             ("β_max", r"$\beta_\mathrm{max}$")):  # fmt: skip
+        text = text.replace(plain, math_text)
+    return text
+
+
+def title(ax, text: str, run_name: str = "", width: int = 75) -> None:
+    """``text``, with the run it belongs to on the line(s) above (small, left-aligned)."""
+    head = textwrap.fill(run_name, width) + "\n" if run_name else ""
+    ax.set_title(tex(head + text), fontsize=10, loc="left")
+
+
+def save(fig, path) -> None:
+    with hep_style():
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+
+
+def _errorbars(ax, curves: dict, marker, line: bool) -> None:
     for label, (xs, ys, *errors) in curves.items():
         yerr, xerr = [*errors, None, None][:2]
         if yerr is not None:  # an infinite error (a rejection the test set cannot fix): no bar
-            yerr = np.where(np.isfinite(np.asarray(yerr, dtype=float)), yerr, np.nan)
-        ax.errorbar(xs, ys, yerr=yerr, xerr=xerr, marker=marker, markersize=3, capsize=2,
-                    linestyle="-" if line else "none", label=label)  # fmt: skip
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    if logy:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        ax.legend(fontsize=7 if len(curves) > 6 else 9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+            yerr = np.asarray(yerr, dtype=float)
+            yerr = np.where(np.isfinite(yerr), yerr, np.nan)
+        ax.errorbar(xs, ys, yerr=yerr, xerr=xerr, marker=marker, markersize=4, capsize=2,
+                    linestyle="-" if line else "none", label=tex(label))  # fmt: skip
+
+
+def plot_curves(curves: dict, path, xlabel: str, ylabel: str, title_text: str = "",
+                logy: bool = True, marker: str | None = "o", line: bool = True,
+                run_name: str = "", logx: bool = False):  # fmt: skip
+    """One line per entry of ``curves`` (label → (xs, ys) or (xs, ys, yerr[, xerr])), error
+    bars where given (``line=False``: points only, for binned values); saves a PNG at ``path``."""
+    return plot_panels([(curves, ylabel, logy)], path, xlabel, title_text, marker, line, run_name,
+                       logx)  # fmt: skip
+
+
+def plot_panels(panels: list, path, xlabel: str, title_text: str = "", marker="o",
+                line: bool = True, run_name: str = "", logx: bool = False):  # fmt: skip
+    """Side-by-side panels sharing the x axis, each ``(curves, ylabel, logy)`` as in
+    :func:`plot_curves`; the title goes over the first panel."""
+    fig, axes = subplots(len(panels))
+    with hep_style():
+        for i, (ax, (curves, ylabel, logy)) in enumerate(zip(axes, panels)):
+            _errorbars(ax, curves, marker, line)
+            ax.set(xlabel=tex(xlabel), ylabel=tex(ylabel))
+            if logy:
+                ax.set_yscale("log")
+            if logx:
+                ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+            if len(curves) > 1:
+                ax.legend(fontsize=8 if len(curves) > 5 else 10)
+            if i == 0:
+                title(ax, title_text, run_name, width=75 * len(panels))
+    save(fig, path)
+    return fig
+
+
+def log_bins(values: list[np.ndarray], per_decade: int = 8, top: float = 1.0) -> np.ndarray:
+    """Logarithmic bin edges from the smallest positive value's decade up to ``top``."""
+    positive = np.concatenate([v[v > 0] for v in values] or [np.zeros(0)])
+    low = math.floor(math.log10(positive.min())) if len(positive) else -6
+    low = min(max(low, -12), math.floor(math.log10(top)) - 1)
+    decades = math.ceil(math.log10(top)) - low
+    return np.logspace(low, low + decades, decades * per_decade + 1)
+
+
+def plot_shift_histograms(shifts: dict, path, xlabel: str, title_text: str, run_name: str = ""):
+    """Log-binned histograms of per-jet output shifts, one outline per variant (label → array);
+    jets whose shift is exactly 0 cannot sit on a log axis: their count is in the legend."""
+    edges = log_bins(list(shifts.values()))
+    fig, (ax,) = subplots()
+    with hep_style():
+        for label, shift in shifts.items():
+            zeros = int((shift <= 0).sum())
+            median = float(np.median(shift)) if len(shift) else float("nan")
+            text = f"{label}: median {median:.2g}" + (f", {zeros} at 0" if zeros else "")
+            ax.hist(np.clip(shift, edges[0], None), bins=edges, histtype="step", linewidth=1.5,
+                    label=text)  # fmt: skip
+        ax.set(xscale="log", xlabel=xlabel, ylabel="jets per bin")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+        title(ax, title_text, run_name)
+    save(fig, path)
     return fig

@@ -76,6 +76,7 @@ def load_run(run_dir: Path) -> dict:
     loss = _loss_type(cfg)
     row = {
         "run": run_dir.name,
+        "path": str(run_dir),
         "task": str(cfg.get("task_name", "")),
         "loss": loss,
         "weight": symm.get("weight", "") if symm else "",

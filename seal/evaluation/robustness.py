@@ -109,7 +109,8 @@ class RegressionRobustness:
                 raise ValueError(f"unknown boost direction {along!r}; choose from {ALONG}")
         self.directions, self.seed, self.batch_size = tuple(directions), seed, batch_size
 
-    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0) -> dict:
+    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0,
+                 run_name: str = "") -> dict:  # fmt: skip
         module.eval()
         device = next(module.parameters()).device
 
@@ -139,13 +140,15 @@ class RegressionRobustness:
             for along in self.directions
         }  # fmt: skip
         path = out_dir / "robustness.png"
-        fig = plot_curves(curves, path, "test boost |β|", "test MSE", "test MSE vs boost")
+        fig = plot_curves(curves, path, "boost |β| of every test example", "test MSE",
+                          "test MSE vs boost (bootstrap errors)", run_name=run_name)  # fmt: skip
         figures = {"robustness": (fig, path)}
         output = "vector" if test["target"].dim() == 2 else "scalar"
         found, bars = model_and_truth(module, test, datamodule.truth_fn, output, self.batch_size)
         metrics.update(found)
         path = out_dir / "spectrum.png"
-        figures["spectrum"] = (plot_spectrum(bars, path, "symmetry spectrum (test set)"), path)
+        fig = plot_spectrum(bars, path, "symmetry spectrum (test set)", run_name)
+        figures["spectrum"] = (fig, path)
         log_results(loggers, metrics, figures, step)
         for figure, _ in figures.values():
             plt.close(figure)

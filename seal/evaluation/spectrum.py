@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from seal.evaluation.bootstrap import count_blocks, spread
-from seal.evaluation.plots import plt
+from seal.evaluation.plots import hep_style, save, subplots, title
 from seal.groups import Lorentz
 from seal.symmetry import DSEAL
 
@@ -69,21 +69,22 @@ def spectrum(r: np.ndarray, y: np.ndarray, prefix: str = "spectrum/") -> dict:
     return out
 
 
-def plot_spectrum(bars: dict, path, title: str):
+def plot_spectrum(bars: dict, path, title_text: str, run_name: str = ""):
     """Grouped bars per generator (label → metrics from :func:`spectrum`), log scale."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax,) = subplots()
     width = 0.8 / len(bars)
     x = np.arange(len(GENERATOR_NAMES))
-    for i, (label, metrics) in enumerate(bars.items()):
-        values = [metrics[f"spectrum/{g}"] for g in GENERATOR_NAMES]
-        errors = [metrics[f"spectrum/{g}_err"] for g in GENERATOR_NAMES]
-        ax.bar(x + (i - (len(bars) - 1) / 2) * width, values, width, yerr=errors, capsize=2,
-               label=label)  # fmt: skip
-    ax.set_xticks(x, [f"${g[0]}_{g[1]}$" for g in GENERATOR_NAMES])
-    ax.set_yscale("log", nonpositive="clip")
-    ax.set(ylabel="⟨(∂_a f)²⟩ / Var f", title=title)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with hep_style():
+        for i, (label, metrics) in enumerate(bars.items()):
+            values = [metrics[f"spectrum/{g}"] for g in GENERATOR_NAMES]
+            errors = [metrics[f"spectrum/{g}_err"] for g in GENERATOR_NAMES]
+            ax.bar(x + (i - (len(bars) - 1) / 2) * width, values, width, yerr=errors, capsize=2,
+                   label=label)  # fmt: skip
+        ax.set_xticks(x, [f"${g[0]}_{g[1]}$" for g in GENERATOR_NAMES])
+        ax.set_yscale("log", nonpositive="clip")
+        ax.set(ylabel=r"$\langle (\partial_a f)^2 \rangle\,/\,\mathrm{Var}\,f$")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend()
+        title(ax, title_text, run_name)
+    save(fig, path)
     return fig

@@ -11,7 +11,7 @@ import torch
 from seal.evaluation.bootstrap import tagging_errors
 from seal.evaluation.logging import log_results
 from seal.evaluation.metrics import SIGNAL_EFFICIENCIES, roc, tagging_metrics
-from seal.evaluation.plots import plot_curves
+from seal.evaluation.plots import plot_curves, plot_panels, plot_shift_histograms
 from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_boosts
 from seal.evaluation.spectrum import plot_spectrum, residuals, spectrum
 from seal.groups import transform_batch
@@ -94,8 +94,10 @@ class TaggingEvaluation:
             index = np.arange(len(index))
         return [torch.cat(x).numpy() for x in (logits, labels, weights, pts)] + [index]
 
-    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0) -> dict:
+    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0,
+                 run_name: str = "") -> dict:  # fmt: skip
         module.eval()
+        self.run_name = run_name  # the first line of every figure title
         datamodule.setup("test")
         logits, labels, weights, pt, index = self._predict(module, datamodule)
         figures, metrics = {}, {}
@@ -119,7 +121,8 @@ class TaggingEvaluation:
         _write_csv(out_dir / "roc.csv", [{"eps_s": s, "eps_b": b} for s, b in zip(eps_s, eps_b)])
         path = out_dir / "roc.png"
         fig = plot_curves({"test": (eps_s[keep], 1 / eps_b[keep])}, path, "signal efficiency ε_S",
-                          "background rejection 1/ε_B", "ROC (test jets)", marker=None)  # fmt: skip
+                          "background rejection 1/ε_B", "ROC (test jets)", marker=None,
+                          run_name=self.run_name)  # fmt: skip
         return fig, path
 
     def _boost_scan(self, module, datamodule, nominal, out_dir, figures, boosted):
@@ -142,24 +145,27 @@ class TaggingEvaluation:
             shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
             boosted.update(index=index, logits=logits)
         _write_csv(out_dir / "boost_scan.csv", rows)
-        curves = {f"rej@{e}": ([r["beta"] for r in rows], [r[f"rej@{e}"] for r in rows],
-                               [r[f"rej@{e}_err"] for r in rows])
-                  for e in SIGNAL_EFFICIENCIES}  # fmt: skip
+        betas = [r["beta"] for r in rows]
+        auc = {"AUC": (betas, [r["auc"] for r in rows], [r["auc_err"] for r in rows])}
+        rejection = {f"ε_S = {e}": (betas, [r[f"rej@{e}"] for r in rows],
+                                    [r[f"rej@{e}_err"] for r in rows])
+                     for e in SIGNAL_EFFICIENCIES}  # fmt: skip
         path = out_dir / "boost_scan.png"
-        fig = plot_curves(
-            curves, path, "test boost |β|", "1/ε_B", "rejection vs boost of test jets"
+        fig = plot_panels(
+            [(auc, "AUC", False), (rejection, "background rejection 1/ε_B", True)],
+            path,
+            "boost |β| of every test jet (random directions)",
+            "tagging vs boost (bootstrap errors)",
+            run_name=self.run_name,
         )
         figures["boost_scan"] = (fig, path)
         metrics[f"shift/median@{self.shift_beta:g}"] = float(np.median(shift))
         metrics[f"shift/p90@{self.shift_beta:g}"] = float(np.quantile(shift, 0.9))
         _write_csv(out_dir / "output_shift.csv", [{"shift": float(s)} for s in shift])
         path = out_dir / "output_shift.png"
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.hist(shift, bins=50, range=(0, 1), log=True)
-        ax.set(xlabel=f"|σ(f(Λx)) − σ(f(x))| at |β| = {self.shift_beta:g}", ylabel="jets",
-               title="output shift under a boost")  # fmt: skip
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig = plot_shift_histograms({"test jets": shift}, path,
+                                    f"|σ(f(Λx)) − σ(f(x))| at |β| = {self.shift_beta:g}",
+                                    "output shift under a boost", self.run_name)  # fmt: skip
         figures["output_shift"] = (fig, path)
         return metrics
 
@@ -183,15 +189,31 @@ class TaggingEvaluation:
             path = out_dir / "pt_bins.png"
             centres = [(r["pt_lo"] + r["pt_hi"]) / 2 for r in rows]
             widths = [(r["pt_hi"] - r["pt_lo"]) / 2 for r in rows]
-            curve = {"rej@0.3": (centres, [r["rej@0.3"] for r in rows],
-                                 [r["rej@0.3_err"] for r in rows], widths)}  # fmt: skip
-            fig = plot_curves(
-                curve,
+            panels = [
+                (
+                    {
+                        "test jets": (
+                            centres,
+                            [r[name] for r in rows],
+                            [r[f"{name}_err"] for r in rows],
+                            widths,
+                        )
+                    },
+                    label,
+                    logy,
+                )
+                for name, label, logy in (
+                    ("auc", "AUC", False),
+                    ("rej@0.3", "1/ε_B at ε_S = 0.3", True),
+                )
+            ]
+            fig = plot_panels(
+                panels,
                 path,
                 "jet pT [GeV]",
-                "1/ε_B at ε_S = 0.3",
-                "rejection in pT bins",
+                "tagging in jet-pT bins (bootstrap errors; bars span the bin)",
                 line=False,
+                run_name=self.run_name,
             )
             figures["pt_bins"] = (fig, path)
         return metrics
@@ -202,7 +224,8 @@ class TaggingEvaluation:
         batches = ({k: v.to(device) for k, v in b.items()} for b in _test_batches(datamodule))
         bars = {"model": spectrum(*residuals(module, batches, "scalar"))}
         path = out_dir / "spectrum.png"
-        figures["spectrum"] = (plot_spectrum(bars, path, "symmetry spectrum of the logit"), path)
+        fig = plot_spectrum(bars, path, "symmetry spectrum of the logit", self.run_name)
+        figures["spectrum"] = (fig, path)
         return bars["model"]
 
     @torch.no_grad()
@@ -226,7 +249,7 @@ class TaggingEvaluation:
         curve = {"mean w_inv": ([r["cond_median"] for r in rows], [r["w_inv_mean"] for r in rows])}
         fig = plot_curves(curve, path, f"{net.condition} [GeV] (median of each test decile)",
                           "weight on the invariant subnet", "hybrid: symmetry chosen",
-                          logy=False)  # fmt: skip
+                          logy=False, run_name=self.run_name)  # fmt: skip
         figures["mixing"] = (fig, path)
         return {"mixing/w_inv_mean": float(w_inv.mean())}
 
