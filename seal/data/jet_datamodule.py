@@ -44,11 +44,22 @@ class JetStream(IterableDataset):
 
     Chunks are shared out over DataLoader workers (and DDP ranks), so each row is read once per
     epoch across the whole job. Batches carry ``index``, each jet's row in the file.
+
+    Shuffled (training) streams split over several ranks or workers share out *rows*, not
+    chunks: the chunks are put in an order drawn from ``seed`` and the epoch (the same on every
+    rank), and each (rank, worker) shard takes an equal run of rows from that sequence, padded
+    by rows from its start where the total does not divide, as a distributed sampler pads. So
+    every rank yields exactly ``len(self)`` batches (DDP steps in lockstep: a rank with one batch
+    more would wait forever in its gradient all-reduce), whatever the sizes of the chunks.
     """
 
     def __init__(self, path, n_constituents, selected, batch_size, shuffle=False,
-                 chunk_rows=16384, transform=None, by_rank=True, num_workers=0):  # fmt: skip
+                 chunk_rows=16384, transform=None, by_rank=True, num_workers=0,
+                 seed=None):  # fmt: skip
         super().__init__()
+        # the shared chunk order: after seed_everything, the run's seed on every rank
+        self.seed = torch.initial_seed() if seed is None else int(seed)
+        self.epoch = 0  # __iter__ calls in this process (persistent workers keep counting)
         self.path, self.n_constituents, self.selected = Path(path), n_constituents, selected
         self.batch_size, self.shuffle, self.chunk_rows = batch_size, shuffle, chunk_rows
         self.transform, self.by_rank, self.num_workers = transform, by_rank, num_workers
@@ -61,8 +72,12 @@ class JetStream(IterableDataset):
         after ``len`` batches, so an underestimate would drop jets); the even share when the
         chunks are shuffled (their split over ranks changes every epoch)."""
         rank, world = self._world()
+        if self.shuffle and world * max(1, self.num_workers) > 1:
+            workers = max(1, self.num_workers)
+            per_shard = math.ceil(int(self.selected.sum()) / (world * workers))
+            return workers * math.ceil(per_shard / self.batch_size)
         if self.shuffle:
-            return math.ceil(int(self.selected.sum()) / world / self.batch_size)
+            return math.ceil(int(self.selected.sum()) / self.batch_size)
         starts, workers = self._chunk_starts(), max(1, self.num_workers)
         batches = 0
         for worker in range(workers):  # each worker batches its own chunks' rows
@@ -76,25 +91,72 @@ class JetStream(IterableDataset):
         return [a for a in range(0, len(self.selected), self.chunk_rows)
                 if self.selected[a : a + self.chunk_rows].any()]  # fmt: skip
 
-    def _my_chunks(self, rng) -> list[int]:
-        starts = self._chunk_starts()
-        if self.shuffle:
-            starts = [starts[i] for i in rng.permutation(len(starts))]
+    def _shards(self) -> tuple[int, int, int]:
+        """(this shard, shards, workers of this rank): one shard per (rank, worker)."""
         worker = get_worker_info()
         n_workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
         rank, world = self._world()
-        shard, n_shards = rank * n_workers + worker_id, world * n_workers
-        return starts[shard::n_shards]
+        return rank * n_workers + worker_id, world * n_workers, n_workers
+
+    def _my_pieces(self) -> list[tuple[int, int, int]]:
+        """This shard's reads: (chunk start, first, last) = the chunk's selected rows
+        ``[first, last)``. In file order: whole chunks, dealt out round-robin. Shuffled and
+        split: an equal run of rows of the shuffled chunk sequence (see the class docstring)."""
+        starts = self._chunk_starts()
+        counts = [int(self.selected[a : a + self.chunk_rows].sum()) for a in starts]
+        shard, n_shards, _ = self._shards()
+        if self.shuffle:  # the same order on every rank and worker
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(starts))
+            starts, counts = [starts[i] for i in order], [counts[i] for i in order]
+        if not self.shuffle or n_shards == 1:
+            return [(a, 0, c) for a, c in zip(starts, counts)][shard::n_shards]
+        total, edges = sum(counts), np.cumsum([0, *counts])
+        per_shard = math.ceil(total / n_shards)
+        pieces, begin = [], shard * per_shard
+        while begin < (shard + 1) * per_shard:  # positions past the total wrap to the start
+            lo = begin % total
+            hi = min(lo + (shard + 1) * per_shard - begin, total)
+            for i, a in enumerate(starts):
+                first, last = max(lo, edges[i]), min(hi, edges[i + 1])
+                if first < last:
+                    pieces.append((a, int(first - edges[i]), int(last - edges[i])))
+            begin += hi - lo
+        return pieces
 
     def __iter__(self):
         seed = torch.initial_seed() if get_worker_info() else int(torch.randint(2**62, ()))
-        rng = np.random.default_rng(seed % 2**63)
+        rng = np.random.default_rng(seed % 2**63)  # the order of rows inside this shard
+        pieces = self._my_pieces()
+        self.epoch += 1
+        _, n_shards, n_workers = self._shards()
+        if not self.shuffle or n_shards == 1:
+            yield from self._batches(pieces, rng)
+            return
+        # a shard of per_shard rows gives this many batches; jets without constituents, dropped
+        # when read, could make it one fewer: then rows are read again, never a batch short
+        quota, made = len(self) // n_workers, 0
+        while made < quota:
+            before = made
+            for batch in self._batches(pieces, rng):
+                yield batch
+                made += 1
+                if made == quota:
+                    return
+            if made == before:
+                raise RuntimeError(f"{self.path}: the split has no jets to batch")
+
+    def _batches(self, pieces: list[tuple[int, int, int]], rng):
         file = JetFile(self.path, self.n_constituents)
         buffer = None
         try:
-            for start in self._my_chunks(rng):
+            for start, first, last in pieces:
                 stop = min(start + self.chunk_rows, len(self.selected))
-                rows = file.read(start, stop, self.selected[start:stop])
+                keep = self.selected[start:stop]
+                if (first, last) != (0, int(keep.sum())):
+                    part = np.zeros_like(keep)
+                    part[np.flatnonzero(keep)[first:last]] = True
+                    keep = part
+                rows = file.read(start, stop, keep)
                 buffer = (
                     rows
                     if buffer is None

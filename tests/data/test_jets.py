@@ -254,3 +254,35 @@ def test_the_length_of_an_evaluation_loader_is_its_number_of_batches(num_workers
     module.setup()
     for loader in (module.val_dataloader(), module.test_dataloader()):
         assert len(loader) == sum(1 for _ in loader)
+
+
+@pytest.mark.parametrize("world, num_workers", [(2, 0), (3, 0), (2, 2)])
+def test_shuffled_training_gives_every_rank_the_same_number_of_batches(monkeypatch, world,
+                                                                       num_workers):  # fmt: skip
+    # chunks of unequal size (a pT window cuts them): each rank must still step len() times,
+    # or DDP ranks fall out of lockstep (a rank's extra step waits forever in all-reduce)
+    from seal.data import jet_datamodule
+
+    module = JetDataModule(FIXTURE, n_constituents=16, batch_size=16, chunk_rows=48,
+                           train_pt=[None, 650], num_workers=num_workers)  # fmt: skip
+    module.setup()
+    seen = []
+    for epoch in range(2):
+        rows_this_epoch = []
+        for rank in range(world):
+            monkeypatch.setattr(jet_datamodule, "rank_and_world", lambda r=rank: (r, world))
+            torch.manual_seed(0)  # seed_everything: the same initial seed on every rank
+            loader = module.train_dataloader()
+            loader.dataset.epoch = epoch
+            batches = [b["index"] for b in loader]
+            assert len(batches) == len(loader), (rank, epoch)
+            rows_this_epoch.append(torch.cat(batches))
+        counts = [len(r) for r in rows_this_epoch]
+        selected = int(module.selected["train"].sum())
+        # all ranks together see every selected row once; fewer than one padding row per shard
+        union = set(torch.cat(rows_this_epoch).tolist())
+        assert union == set(np.flatnonzero(module.selected["train"]).tolist())
+        assert 0 <= sum(counts) - selected < world * max(1, num_workers)
+        assert max(counts) - min(counts) <= 1 and len(set(counts)) <= 2
+        seen.append(rows_this_epoch[0].tolist())
+    assert seen[0] != seen[1]  # a new order every epoch
