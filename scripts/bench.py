@@ -1,6 +1,7 @@
 """Cost of the symmetry terms as ratios to plain training, measured side by side in one process.
 
-    python scripts/bench.py [--device cuda] [--rounds 10] [--only steps|throughput|data|generation]
+    python scripts/bench.py [--device cuda] [--rounds 10] [--precision auto|bf16|32]
+                            [--only steps|epochs|throughput|data|generation]
 
 Steps: for the toy MLP, seal's top transformer and a stock ``nn.TransformerEncoder`` tagger (batch
 256, 120 constituents) one optimiser step (forward, backward, Adam) of every mode on the same
@@ -12,7 +13,12 @@ Each penalty runs as the callback runs it (sharing the task's forward on that ro
 straightforward reference (implementation=separate): a forward on g·x beside the task's for
 GSEAL, one forward and double backward per generator for the exact δSEAL, one forward per
 shifted input for finite differences.
-Throughput: jets/s of plain and GSEAL training vs batch size. Data: HDF5 → batches, one core.
+Precision: what training uses (``--precision auto``): bf16 autocast on CUDA as ``trainer=gpu``,
+fp32 on CPU. Epochs: end to end, a short real training run per top experiment (the data stream,
+Lightning and the callback included; validation off), the training-epoch time after the first
+epoch, its ratio to plain training and on CUDA the mean GPU utilisation (3×256 transformer there,
+the CPU-sized one on CPU). Throughput: jets/s of plain and GSEAL training vs batch size.
+Data: HDF5 → batches, one core.
 Generation: Pythia + FastJet jets/s per core.
 """
 
@@ -56,8 +62,17 @@ PENALTY_MODES = {
 MODES = ("plain", "augmentation", *PENALTY_MODES)
 
 
+PRECISION = {"dtype": None}  # bf16 autocast on CUDA (what trainer=gpu trains in), set by main()
+
+
+def autocast(device: torch.device):
+    dtype = PRECISION["dtype"]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
 def make_step(model, batch, task_loss, mode):
-    """One optimiser step of ``mode`` and the route it takes (``-`` without a penalty)."""
+    """One optimiser step of ``mode`` and the route it takes (``-`` without a penalty), under
+    the benchmark's precision (the trainer's: bf16 autocast on CUDA, fp32 on CPU)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     generator = torch.Generator().manual_seed(0)
     loss_fn = None
@@ -65,19 +80,23 @@ def make_step(model, batch, task_loss, mode):
         penalty, options = PENALTY_MODES[mode]
         group = Lorentz(0.5)
         loss_fn = SymmetryLoss(penalty, group, generator=generator, **options)
-        loss_fn.prepare(model, batch)
+        with autocast(batch["p4"].device):
+            loss_fn.prepare(model, batch)
+
+    device = batch["p4"].device
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         penalty = 0.0
-        if loss_fn is not None:
-            output, penalty = loss_fn.with_output(model, batch)
-        elif mode == "augmentation":
-            lam = Lorentz(0.5).sample(len(batch["target"]), generator, device=batch["p4"].device)
-            output = model(transform_batch(batch, lam, ["p4"]))
-        else:
-            output = model(batch)
-        loss = task_loss(output, batch["target"]) + penalty
+        with autocast(device):
+            if loss_fn is not None:
+                output, penalty = loss_fn.with_output(model, batch)
+            elif mode == "augmentation":
+                lam = Lorentz(0.5).sample(len(batch["target"]), generator, device=device)
+                output = model(transform_batch(batch, lam, ["p4"]))
+            else:
+                output = model(batch)
+            loss = task_loss(output.float(), batch["target"]) + penalty
         loss.backward()
         optimizer.step()
 
@@ -231,17 +250,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--rounds", type=int, default=10, help="timed steps per mode")
-    parser.add_argument("--only", choices=("steps", "throughput", "data", "generation"))
+    parser.add_argument("--only", choices=("steps", "epochs", "throughput", "data", "generation"))
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "32"),
+        default="auto",
+        help="auto: bf16 autocast on CUDA (as trainer=gpu trains), fp32 on CPU",
+    )
+    parser.add_argument(
+        "--epoch-batches",
+        type=int,
+        default=None,
+        help="epochs: training batches per epoch (default: all on CUDA, 20 on CPU)",
+    )
+    parser.add_argument("--epoch-data", type=Path, default=None,
+                        help="epochs: jet file to train on (default: data/top_default.h5 if "
+                             "present, else the test fixture)")  # fmt: skip
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help=f"steps: comma-separated subset of {','.join(WORKLOADS)}")  # fmt: skip
     args = parser.parse_args()
     device = torch.device(args.device)
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    PRECISION["dtype"] = torch.bfloat16 if bf16 else None
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(f"device: {device} ({name or platform.machine()}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads, {args.rounds} rounds")  # fmt: skip
+          f"{torch.get_num_threads()} CPU threads, {args.rounds} rounds, "
+          f"{'bf16 autocast' if bf16 else 'fp32'}")  # fmt: skip
     if args.only in (None, "steps"):
         bench_steps(device, args.rounds, args.workloads.split(","))
+    if args.only in (None, "epochs"):
+        batches = args.epoch_batches or (None if device.type == "cuda" else 20)
+        bench_epochs(device, bf16, args.epoch_data, batches)
     if args.only in (None, "throughput"):
         bench_throughput(device, args.rounds)
     if args.only in (None, "data"):  # one core from here on
@@ -261,6 +301,30 @@ def bench_steps(device: torch.device, rounds: int, names=WORKLOADS) -> None:
         for mode, (seconds, memory, route) in results.items():
             print(f"| {mode} | {route} | {1e3 * seconds:.1f} | {seconds / base_time:.2f}× | "
                   f"{memory / 2**20:.1f} | {memory / base_memory:.2f}× |")  # fmt: skip
+
+
+EPOCH_EXPERIMENTS = ("top_baseline", "top_gsymm", "top_dsymm")
+
+
+def bench_epochs(device: torch.device, bf16: bool, data: Path | None,
+                 batches: int | None) -> None:  # fmt: skip
+    """End to end: a short real training run (``train.run``, Lightning, the data loader, the
+    callback) per experiment on the same jets; the median training-epoch time after the first
+    (warm-up) epoch, its ratio to plain training and, on CUDA, the GPU's mean utilisation."""
+    from epoch_timing import train_epochs
+
+    root = Path(__file__).resolve().parents[1]
+    data = data or next((p for p in (root / "data" / "top_default.h5",) if p.exists()), FIXTURE)
+    limit = f", {batches} batches per epoch" if batches else ""
+    print(f"\n### training epochs end to end ({data.name}{limit}, "
+          f"{'bf16-mixed' if bf16 else 'fp32'}; median of epochs 2–3)\n")  # fmt: skip
+    print("| experiment | epoch (s) | ratio to plain | GPU utilisation |\n|---|---:|---:|---:|")
+    base = None
+    for experiment in EPOCH_EXPERIMENTS:
+        seconds, utilisation = train_epochs(experiment, data, device, bf16, batches=batches)
+        base = base or seconds
+        util = f"{utilisation:.0f} %" if utilisation is not None else "–"
+        print(f"| {experiment} | {seconds:.2f} | {seconds / base:.2f}× | {util} |")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -149,8 +150,10 @@ def run(cfg: DictConfig) -> dict:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
+        start = time.perf_counter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
         metrics = _scalars(trainer.callback_metrics)
+        metrics["time/fit_s"] = time.perf_counter() - start
         if cfg.get("test", True) and trainer.state.status == "finished":
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if best else None)
@@ -158,8 +161,13 @@ def run(cfg: DictConfig) -> dict:
             if best:
                 metrics["best_checkpoint"] = best
         if evaluation is not None and trainer.is_global_zero:
+            start = time.perf_counter()
             metrics.update(evaluation(module, datamodule, out, loggers, trainer.global_step,
                                       run_name=run_name(cfg)))  # fmt: skip
+            metrics["time/evaluation_s"] = time.perf_counter() - start
+            log.info("post-training evaluation: %.1f s (%.0f %% of the %.1f s of fit)",
+                     metrics["time/evaluation_s"], 100 * metrics["time/evaluation_s"]
+                     / max(metrics["time/fit_s"], 1e-9), metrics["time/fit_s"])  # fmt: skip
         metrics["trainer/global_step"] = trainer.global_step
         metrics["model/params"] = sum(p.numel() for p in module.parameters())
         if trainer.is_global_zero:

@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import pytorch_lightning as pl
 from conftest import TINY, TOP_TINY
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
@@ -198,3 +199,40 @@ def test_pt_bins_that_are_not_increasing_are_refused(compose_cfg):
     cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, "evaluation.pt_bins=[800,400]"])
     with pytest.raises((ValueError, InstantiationException), match="pt_bins must be ≥ 2"):
         run(cfg)
+
+
+class _CompiledFrames(pl.Callback):
+    """torch.compile's count of compiled frames at the end of every training epoch."""
+
+    def __init__(self):
+        self.per_epoch = []
+
+    def on_train_epoch_end(self, trainer, module):
+        from torch._dynamo.utils import counters
+
+        self.per_epoch.append(counters["frames"]["total"])
+
+
+@pytest.mark.parametrize(
+    "experiment, tiny",
+    [("toy_gsymm", TINY), ("top_gsymm", TOP_TINY), ("top_dsymm", TOP_TINY)],
+    ids=["fused-route", "replay-route", "dseal-exact"],
+)
+def test_compiled_training_stops_compiling_after_the_first_epoch(compose_cfg, monkeypatch,
+                                                                 experiment, tiny):  # fmt: skip
+    import torch._dynamo
+
+    import seal.train
+
+    torch._dynamo.reset()
+    frames = _CompiledFrames()
+    build = seal.train.instantiate_entries
+    monkeypatch.setattr(seal.train, "instantiate_entries", lambda node, group: build(node, group)
+                        + ([frames] if group == "callbacks" else []))  # fmt: skip
+    sizes = ["data.n_train=100", "data.batch_size=32"] if experiment.startswith("toy") else []
+    run(compose_cfg([f"+experiment={experiment}", *tiny, *sizes, "model.compile=aot_eager",
+                     "trainer.max_epochs=3", "test=false"]))  # fmt: skip
+    # epoch 1 compiles each shape once (full and last partial batch, the penalty's copies,
+    # validation); afterwards at most 2 recompilations in two more epochs
+    first, *later = frames.per_epoch
+    assert first >= 1 and later[-1] - first <= 2, frames.per_epoch

@@ -76,36 +76,49 @@ class TaggingEvaluation:
             raise ValueError(f"evaluation.pt_bins must be ≥ 2 increasing edges; got {pt_bins}")
 
     @torch.no_grad()
-    def _predict(self, module, datamodule, beta=None):
+    def _predict(self, module, datamodule) -> dict:
+        """One pass over the test jets: for each batch the nominal output and the output at
+        every scanned |β| (and ``shift_beta``). Returns ``{β: (logits, labels, weights, pT,
+        index)}``, β = 0 the nominal set. Each batch's boosts are drawn from ``seed`` + its
+        position, so every model sees the same boosted test set."""
         device = next(module.parameters()).device
-        logits, labels, weights, pts, index = [], [], [], [], []
+        betas = sorted({0.0, *self.betas, self.shift_beta})
+        columns = {beta: ([], [], [], [], []) for beta in betas}
         for i, batch in enumerate(_test_batches(datamodule)):
             batch = {k: v.to(device) for k, v in batch.items()}
-            if beta is not None:
-                lam = fixed_speed_boosts(len(batch["p4"]), beta, seed=self.seed + i)
-                batch = transform_batch(batch, lam.to(device), ["p4", "jet_p4"])
-            logits.append(module(batch).float().cpu())
-            labels.append(batch["target"].cpu())
-            weights.append(batch["weight"].cpu())
-            pts.append(torch.hypot(batch["jet_p4"][:, 1], batch["jet_p4"][:, 2]).cpu())
-            index.append(batch["index"].cpu() if "index" in batch else torch.full_like(pts[-1], -1))
-        index = torch.cat(index).long().numpy()
-        if (index < 0).any():  # no file rows in the batches: the jet's position in the test split
-            index = np.arange(len(index))
-        return [torch.cat(x).numpy() for x in (logits, labels, weights, pts)] + [index]
+            for beta in betas:
+                boosted = batch
+                if beta:
+                    lam = fixed_speed_boosts(len(batch["p4"]), beta, seed=self.seed + i)
+                    boosted = transform_batch(batch, lam.to(device), ["p4", "jet_p4"])
+                logits, labels, weights, pts, index = columns[beta]
+                logits.append(module(boosted).float().cpu())
+                labels.append(boosted["target"].cpu())
+                weights.append(boosted["weight"].cpu())
+                pts.append(torch.hypot(boosted["jet_p4"][:, 1], boosted["jet_p4"][:, 2]).cpu())
+                index.append(boosted["index"].cpu() if "index" in boosted
+                             else torch.full_like(pts[-1], -1))  # fmt: skip
+        out = {}
+        for beta, (logits, labels, weights, pts, index) in columns.items():
+            index = torch.cat(index).long().numpy()
+            if (index < 0).any():  # no file rows in the batches: the position in the test split
+                index = np.arange(len(index))
+            out[beta] = [torch.cat(x).numpy() for x in (logits, labels, weights, pts)] + [index]
+        return out
 
     def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0,
                  run_name: str = "") -> dict:  # fmt: skip
         module.eval()
         self.run_name = run_name  # the first line of every figure title
         datamodule.setup("test")
-        logits, labels, weights, pt, index = self._predict(module, datamodule)
+        scan = self._predict(module, datamodule)
+        logits, labels, weights, pt, index = scan[0.0]
         figures, metrics = {}, {}
         figures["roc"] = self._roc(labels, logits, weights, out_dir)
-        boosted = {}
-        metrics.update(self._boost_scan(module, datamodule, logits, out_dir, figures, boosted))
-        _write_predictions(out_dir / "predictions.csv", index, labels, weights, logits,
-                           boosted, self.shift_beta)  # fmt: skip
+        metrics.update(self._boost_scan(scan, out_dir, figures))
+        shifted = {"index": scan[self.shift_beta][4], "logits": scan[self.shift_beta][0]}
+        _write_predictions(out_dir / "predictions.csv", index, labels, weights, logits, shifted,
+                           self.shift_beta)  # fmt: skip
         metrics.update(self._pt_bins(labels, logits, weights, pt, out_dir, figures))
         metrics.update(self._spectrum(module, datamodule, out_dir, figures))
         if hasattr(getattr(module, "net", None), "mixing"):
@@ -125,25 +138,18 @@ class TaggingEvaluation:
                           run_name=self.run_name)  # fmt: skip
         return fig, path
 
-    def _boost_scan(self, module, datamodule, nominal, out_dir, figures, boosted):
-        """Metrics vs |β|; ``boosted`` receives (index, logits) at |β| = ``shift_beta``."""
-        rows, metrics, shift = [], {}, None
+    def _boost_scan(self, scan: dict, out_dir, figures) -> dict:
+        """Metrics vs |β| with bootstrap errors, and the per-jet output shift at ``shift_beta``."""
+        rows, metrics = [], {}
         for beta in self.betas:
-            logits, labels, weights, _, index = self._predict(
-                module, datamodule, beta if beta else None
-            )
+            logits, labels, weights, _, _ = scan[beta]
             row = {"beta": beta, **_metrics_with_errors(labels, logits, weights)}
             rows.append(row)
             for name in ("auc", "rej@0.3"):
                 metrics[f"boost/{name}@{beta:g}"] = row[name]
                 metrics[f"boost/{name}@{beta:g}_err"] = row[f"{name}_err"]
-            if beta == self.shift_beta:
-                shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
-                boosted.update(index=index, logits=logits)
-        if shift is None:
-            logits, *_, index = self._predict(module, datamodule, self.shift_beta)
-            shift = np.abs(_sigmoid(logits) - _sigmoid(nominal))
-            boosted.update(index=index, logits=logits)
+        # the same jets in the same order in every column of the scan
+        shift = np.abs(_sigmoid(scan[self.shift_beta][0]) - _sigmoid(scan[0.0][0]))
         _write_csv(out_dir / "boost_scan.csv", rows)
         betas = [r["beta"] for r in rows]
         auc = {"AUC": (betas, [r["auc"] for r in rows], [r["auc_err"] for r in rows])}
