@@ -43,8 +43,10 @@ demo: install ## toy study: baseline / GSEAL / δSEAL / augmentation (~2 min on 
 	$(PY) train.py -m +experiment=toy_baseline,toy_gsymm,toy_dsymm,toy_augment $(DEMO_BUDGET) hydra.sweep.dir=outputs/demo
 	$(PY) scripts/report.py outputs/demo
 
-bench: install ## ratios of every penalty mode to plain training, throughput, data, generation (~8 min CPU)
-	$(PY) scripts/bench.py
+BENCH_ARGS ?=
+
+bench: install ## ratios of every penalty mode to plain training, end-to-end epochs, throughput, data, generation (~9 min CPU; BENCH_ARGS="--device cuda" on a GPU)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 fixture: install ## regenerate the test fixtures tests/data/fixture_{jets,dimuon}.h5 (~10 s)
 	$(PY) scripts/generate_jets.py --out tests/data/fixture_jets.h5 --force --n-signal 150 \
