@@ -116,8 +116,8 @@ def _matches(value, annotation) -> bool | None:
         return None
     if annotation is type(None):
         return False  # value is not None here
-    if annotation is bool:
-        return isinstance(value, bool)
+    if annotation is bool:  # 0 and 1 pass for booleans in Python (and Lightning accepts them)
+        return isinstance(value, bool) or value in (0, 1)
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if annotation is float:

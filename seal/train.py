@@ -125,6 +125,20 @@ def run_name(cfg: DictConfig) -> str:
     return name if len(name) <= 200 else name[:199] + "…"
 
 
+def _forget_rows_after(ckpt_path: str | None, loggers) -> None:
+    """A resumed run logs again every step after its checkpoint: drop the earlier run's rows of
+    those steps from the CSV logs, so each step appears once."""
+    if not ckpt_path or not any(hasattr(logger, "drop_rows_from") for logger in loggers):
+        return
+    step = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+    for logger in loggers:
+        if hasattr(logger, "drop_rows_from"):
+            dropped = logger.drop_rows_from(step)
+            if dropped:
+                log.info("resuming at step %d: dropped %d rows of later steps from %s", step,
+                         dropped, logger.log_dir)  # fmt: skip
+
+
 def _checkpoint_plugins(trainer_cfg) -> dict:
     """Atomic checkpoint writes unless the trainer config brings plugins of its own."""
     return {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
@@ -150,8 +164,9 @@ def run(cfg: DictConfig) -> dict:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
+        start, ckpt_path = time.perf_counter(), resolve_ckpt_path(cfg)
+        _forget_rows_after(ckpt_path, loggers)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = _scalars(trainer.callback_metrics)
         metrics["time/fit_s"] = time.perf_counter() - start
         if cfg.get("test", True) and trainer.state.status == "finished":

@@ -40,6 +40,16 @@ def test_config_values_are_checked_with_the_key_named(override, message, compose
     assert not (tmp_path / "checkpoints").exists()  # nothing was built, nothing trained
 
 
+def test_values_the_targets_accept_pass_the_check(compose_cfg, tmp_path):
+    from seal.config_checks import check_config
+
+    accepted = (["trainer.enable_progress_bar=0", "trainer.devices=1"], ["trainer=ddp"],
+                ["trainer.precision=16-mixed", "+trainer.max_time=null"],
+                ["+model.optimizer.betas=[0.8,0.9]", "trainer.limit_val_batches=0.5"])  # fmt: skip
+    for overrides in accepted:
+        check_config(compose_cfg(["+experiment=toy_gsymm", *overrides], tmp_path))
+
+
 def test_several_bad_values_are_named_at_once(compose_cfg):
     cfg = compose_cfg(["+experiment=toy_gsymm", *TINY, "symmetry.weight=abc",
                        "trainer.max_epochs=1.5"])  # fmt: skip
@@ -77,8 +87,10 @@ def test_resume_appends_to_the_csv_and_tensorboard_logs(compose_cfg, tmp_path):
     assert first_rows and first_events
     run(compose_cfg([*common, "trainer.max_epochs=2"], tmp_path))  # the requeued job
     rows = _csv_rows(tmp_path / "csv" / "metrics.csv")
-    assert rows[: len(first_rows)] == [{**r, **{k: "" for k in rows[0] if k not in r}}
-                                       for r in first_rows]  # fmt: skip
+    # the first job's rows up to its checkpoint (4 steps) are kept; its test rows, logged at
+    # step 4, belong to a future the resumed run rewrites and are dropped
+    before = [r for r in first_rows if int(r["step"]) < 4]
+    assert len(before) < len(first_rows) and rows[: len(before)] == before
     epochs = {r["epoch"] for r in rows if r.get("epoch")}
     assert {"0", "1"} <= epochs  # epoch 0 from the first job, epoch 1 from the resumed one
     events = set((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
@@ -119,6 +131,9 @@ def test_ckpt_path_auto_falls_back_to_the_newest_intact_checkpoint(compose_cfg, 
     assert f"skipping {last}" in caplog.text and f"resuming from {epoch_file}" in caplog.text
     again = run(cfg)
     assert again["trainer/global_step"] == 12  # resumed from the intact epoch-level checkpoint
+    # the first job's rows after the checkpoint it resumed from were dropped, not duplicated
+    steps = [r["step"] for r in _csv_rows(tmp_path / "csv" / "metrics.csv") if r["train/loss"]]
+    assert sorted(steps, key=int) == [str(s) for s in range(12)]
 
 
 def test_newest_intact_with_nothing_whole_starts_fresh(tmp_path):

@@ -28,11 +28,16 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _worker_signals() -> None:
     # Ctrl-C reaches the whole process group: workers leave it to the parent, which stops
-    # them with SIGTERM (default action: exit at once, no traceback)
+    # them with SIGTERM (default action: exit at once, no traceback). The parent forked them
+    # with both signals blocked: unblock once the dispositions are set.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _raise_interrupted(signum, _frame):
@@ -45,7 +50,7 @@ def _signals_raise():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -86,10 +91,20 @@ def run_chunks(
     processes = processes or os.cpu_count() or 1
     start, made, busy = time.perf_counter(), 0, 0.0
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="chunk", desc=desc)
-    pool = multiprocessing.get_context("fork").Pool(min(processes, max(1, len(todo))),
-                                                    initializer=_worker_signals)  # fmt: skip
+    # a signal while the workers are forked waits (blocked) until the handlers are in place
+    main = threading.current_thread() is threading.main_thread()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS) if main else None
+    try:
+        pool = multiprocessing.get_context("fork").Pool(min(processes, max(1, len(todo))),
+                                                        initializer=_worker_signals)  # fmt: skip
+    except BaseException:
+        if main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
     with _signals_raise():
         try:
+            if main:  # a signal that came while forking raises here, inside the clean-up
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             for n, seconds in pool.imap_unordered(_make, todo):
                 made, busy = made + n, busy + seconds
                 elapsed = time.perf_counter() - start
@@ -98,6 +113,8 @@ def run_chunks(
                 bar.update()
             pool.close()
         except Interrupted as stop:
+            for s in STOP_SIGNALS:  # a second Ctrl-C or SIGTERM must not cut the clean-up short
+                signal.signal(s, signal.SIG_IGN)  # (restored when the with-block ends)
             pool.terminate()
             pool.join()
             bar.close()

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import multiprocessing
 import time
 import warnings
 from pathlib import Path
@@ -59,10 +60,19 @@ class JetStream(IterableDataset):
         super().__init__()
         # the shared chunk order: after seed_everything, the run's seed on every rank
         self.seed = torch.initial_seed() if seed is None else int(seed)
-        self.epoch = 0  # __iter__ calls in this process (persistent workers keep counting)
+        # the epoch, set by EpochLoader before every pass; shared memory, so persistent worker
+        # processes read the new value too
+        self._epoch = multiprocessing.RawValue("q", 0)
         self.path, self.n_constituents, self.selected = Path(path), n_constituents, selected
         self.batch_size, self.shuffle, self.chunk_rows = batch_size, shuffle, chunk_rows
         self.transform, self.by_rank, self.num_workers = transform, by_rank, num_workers
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.value
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.value = int(epoch)
 
     def _world(self) -> tuple[int, int]:
         return rank_and_world() if self.by_rank else (0, 1)
@@ -124,11 +134,10 @@ class JetStream(IterableDataset):
         return pieces
 
     def __iter__(self):
-        seed = torch.initial_seed() if get_worker_info() else int(torch.randint(2**62, ()))
-        rng = np.random.default_rng(seed % 2**63)  # the order of rows inside this shard
+        shard, n_shards, n_workers = self._shards()
+        # the order of rows inside this shard: new every epoch, reproducible on resume
+        rng = np.random.default_rng([self.seed, self.epoch, shard])
         pieces = self._my_pieces()
-        self.epoch += 1
-        _, n_shards, n_workers = self._shards()
         if not self.shuffle or n_shards == 1:
             yield from self._batches(pieces, rng)
             return
@@ -176,6 +185,22 @@ class JetStream(IterableDataset):
     def _batch(self, rows: dict) -> dict:
         batch = {k: torch.from_numpy(np.ascontiguousarray(rows[k])) for k in BATCH_KEYS}
         return batch if self.transform is None else self.transform(batch)
+
+
+class EpochLoader(DataLoader):
+    """A DataLoader that tells its :class:`JetStream` the epoch before every pass: the trainer's
+    ``current_epoch`` (so a resumed run continues the sequence of shuffles where it stopped),
+    else the number of passes so far."""
+
+    def __init__(self, stream: JetStream, epoch_fn=None, **kwargs):
+        super().__init__(stream, **kwargs)
+        self.epoch_fn, self.passes = epoch_fn, 0
+
+    def __iter__(self):
+        epoch = self.epoch_fn() if self.epoch_fn is not None else None
+        self.dataset.set_epoch(self.passes if epoch is None else epoch)
+        self.passes += 1
+        return super().__iter__()
 
 
 class JetDataModule(pl.LightningDataModule):
@@ -268,8 +293,13 @@ class JetDataModule(pl.LightningDataModule):
             self.path, self.n_constituents, self.selected[split], self.batch_size, shuffle,
             self.chunk_rows, transform, by_rank, self.num_workers,
         )  # fmt: skip
-        return DataLoader(stream, batch_size=None, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)  # fmt: skip
+        return EpochLoader(stream, self._trainer_epoch, batch_size=None,
+                           num_workers=self.num_workers,
+                           persistent_workers=self.num_workers > 0)  # fmt: skip
+
+    def _trainer_epoch(self) -> int | None:
+        trainer = getattr(self, "trainer", None)
+        return None if trainer is None else trainer.current_epoch
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True, transform=self.augment)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.utilities import rank_zero_only
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -26,11 +28,32 @@ class CSVLogger(LightningCSVLogger):
     ``metrics.csv`` in the same folder (``ckpt_path=auto`` resumes) instead of deleting it."""
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+    @rank_zero_only
+    def drop_rows_from(self, step: int) -> int:
+        """Remove the rows logged at ``step`` or later (a resumed run logs them again: they
+        belong to the part of the earlier run after its checkpoint); returns how many."""
+        path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+        if not path.is_file():
+            return 0
+        with open(path, newline="") as file:
+            reader = csv.DictReader(file)
+            header, rows = reader.fieldnames or [], list(reader)
+        kept = [r for r in rows if not r.get("step") or int(float(r["step"])) < step]
+        if len(kept) < len(rows):
+            temporary = path.with_suffix(".tmp")
+            with open(temporary, "w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(kept)
+            temporary.replace(path)
+        return len(rows) - len(kept)
 
 
 def log_results(loggers, metrics: dict, figures: dict, step: int = 0) -> None:

@@ -38,8 +38,9 @@ def tex(text: str) -> str:
 
 def title(ax, text: str, run_name: str = "", width: int = 75) -> None:
     """``text``, with the run it belongs to on the line(s) above (small, left-aligned)."""
-    head = textwrap.fill(run_name, width) + "\n" if run_name else ""
-    ax.set_title(tex(head + text), fontsize=10, loc="left")
+    # the run name is shown as typed: a "$" (an ${…} override) must not start math text
+    head = textwrap.fill(run_name, width).replace("$", r"\$") + "\n" if run_name else ""
+    ax.set_title(head + tex(text), fontsize=10, loc="left")
 
 
 def save(fig, path) -> None:
@@ -107,9 +108,10 @@ def plot_shift_histograms(shifts: dict, path, xlabel: str, title_text: str, run_
         for label, shift in shifts.items():
             zeros = int((shift <= 0).sum())
             median = float(np.median(shift)) if len(shift) else float("nan")
-            text = f"{label}: median {median:.2g}" + (f", {zeros} at 0" if zeros else "")
-            ax.hist(np.clip(shift, edges[0], None), bins=edges, histtype="step", linewidth=1.5,
-                    label=text)  # fmt: skip
+            text = f"{label}: median {median:.2g}" + (
+                f", {zeros} at 0 (not drawn)" if zeros else ""
+            )
+            ax.hist(shift[shift > 0], bins=edges, histtype="step", linewidth=1.5, label=text)
         ax.set(xscale="log", xlabel=xlabel, ylabel="jets per bin")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)

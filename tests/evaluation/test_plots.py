@@ -29,6 +29,10 @@ def test_figures_carry_the_run_name_and_variants_overlay(tmp_path):
     assert len(fig.axes) == 2 and name in fig.axes[0].get_title(loc="left")
     assert (tmp_path / "scan.png").stat().st_size > 0
     assert tex("1/ε_B at ε_S = 0.3") == r"1/$\varepsilon_B$ at $\varepsilon_S$ = 0.3"
+    # a run name with ${…} overrides is shown as typed, not parsed as math text
+    fig = plot_panels([({"a": ([0], [1])}, "y", False)], tmp_path / "dollar.png", "x", "t",
+                      run_name="toy a=${x_y_z} b=${now:%H-%M}")  # fmt: skip
+    assert "${x_y_z}" in fig.axes[0].get_title(loc="left").replace("\\$", "$")
 
 
 def test_run_name_is_the_task_and_its_overrides(compose_cfg):
