@@ -68,8 +68,75 @@ def _make(args):
     return len(next(iter(arrays.values()))), time.perf_counter() - start
 
 
+def _summary(made: int, busy: float, start: float) -> dict:
+    elapsed = time.perf_counter() - start
+    return {
+        "made": made,
+        "seconds": elapsed,
+        "per_s": made / elapsed if made else 0.0,
+        "per_s_per_core": made / busy if busy else 0.0,
+    }
+
+
+def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict | None:
+    """The chunks as a submitit job array; waits with a progress bar unless ``wait=False``."""
+    import submitit
+
+    if chunks_per_job < 1:
+        raise ValueError(f"chunks_per_job must be >= 1; got {chunks_per_job}")
+    groups = [todo[i : i + chunks_per_job] for i in range(0, len(todo), chunks_per_job)]
+    start, made, busy = time.perf_counter(), 0, 0.0
+    jobs = executor.map_array(_make_many, groups) if groups else []
+    folder = Path(tasks[0][0]).parent if tasks else Path(".")
+    if not wait:
+        ids = f"{jobs[0].job_id} … {jobs[-1].job_id}" if jobs else "none"
+        print(f"{desc}: submitted {len(todo)} chunks as {len(jobs)} jobs ({ids}); chunks land "
+              f"in {folder}. Run the same command again when they have finished: it merges, "
+              f"and resubmits any chunk that is missing.", file=sys.stderr)  # fmt: skip
+        return None
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="chunk", desc=desc)
+    failed = []
+    try:
+        with _signals_raise():
+            for job in submitit.helpers.as_completed(jobs):
+                try:
+                    results = job.result()
+                except Exception as error:  # the chunk files say what is missing
+                    failed.append(f"job {job.job_id}: {type(error).__name__}: "
+                                  f"{str(error).strip().splitlines()[-1] if str(error) else ''} "
+                                  f"(log: {job.paths.stderr})")  # fmt: skip
+                    bar.update(0)
+                    continue
+                for n, seconds in results:
+                    made, busy = made + n, busy + seconds
+                bar.update(len(results))
+    except Interrupted as stop:
+        bar.close()
+        for job in jobs:
+            if not job.done():
+                job.cancel(check=False)
+        tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name}; unfinished jobs "
+                   f"cancelled; {sum(Path(p).exists() for p, _ in tasks)} of {len(tasks)} "
+                   f"chunks are complete in {folder}. Run the same command again to resume.",
+                   file=sys.stderr)  # fmt: skip
+        raise
+    bar.close()
+    if failed:
+        raise RuntimeError(
+            f"{desc}: {len(failed)} of {len(jobs)} jobs failed; the finished "
+            "chunks are kept, rerun to retry the rest:\n  " + "\n  ".join(failed)
+        )
+    return _summary(made, busy, start)
+
+
 def _temporary(path: Path) -> Path:
     return path.with_suffix(".tmp.npz")
+
+
+def _make_many(group: list) -> list:
+    """One submitit job: several chunks in turn (a job array of thousands of seconds-long
+    jobs would spend more time in the scheduler than in Pythia)."""
+    return [_make(args) for args in group]
 
 
 def run_chunks(
@@ -78,16 +145,24 @@ def run_chunks(
     desc: str,
     unit: str = "jets",
     processes: int | None = None,
-) -> dict:
+    executor=None,
+    chunks_per_job: int = 1,
+    wait: bool = True,
+) -> dict | None:
     """Make every chunk ``path`` missing on disk as ``worker(payload)`` (a dict of arrays).
 
-    ``worker`` must be a module-level function (it runs in forked processes). Shows a progress
+    ``worker`` must be a module-level function (it runs in forked processes, or in submitit
+    jobs). Without ``executor`` the chunks run in a process pool on this machine; with a
+    submitit executor (SLURM, local, debug) they run as one job array of ``chunks_per_job``
+    chunks per job, and ``wait=False`` returns None right after submitting. Shows a progress
     bar with the rate overall and per core; returns ``{"made", "seconds", "per_s",
     "per_s_per_core"}`` for the chunks made in this call.
     """
     todo = [(worker, payload, Path(path)) for path, payload in tasks if not Path(path).exists()]
     for _, _, path in todo:
         _temporary(path).unlink(missing_ok=True)  # left by a run killed mid-write
+    if executor is not None:
+        return _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait)
     processes = processes or os.cpu_count() or 1
     start, made, busy = time.perf_counter(), 0, 0.0
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="chunk", desc=desc)
@@ -132,10 +207,4 @@ def run_chunks(
         finally:
             pool.join()
     bar.close()
-    elapsed = time.perf_counter() - start
-    return {
-        "made": made,
-        "seconds": elapsed,
-        "per_s": made / elapsed if made else 0.0,
-        "per_s_per_core": made / busy if busy else 0.0,
-    }
+    return _summary(made, busy, start)

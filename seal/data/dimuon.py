@@ -169,14 +169,19 @@ def leading_pt(p4: np.ndarray) -> np.ndarray:
     return np.hypot(p4[..., 1], p4[..., 2]).max(1)
 
 
-def generate_dimuon(cfg: DimuonConfig, output: Path, processes: int | None = None) -> dict:
-    """Generate, smear, reweight and write ``output``; resumable (chunks in OUTPUT.chunks/)."""
+def generate_dimuon(cfg: DimuonConfig, output: Path, processes: int | None = None,
+                    **jobs) -> dict | None:  # fmt: skip
+    """Generate, smear, reweight and write ``output``; resumable (chunks in OUTPUT.chunks/).
+    ``jobs``: submitit options of :func:`~seal.data.chunks.run_chunks`."""
     output = Path(output)
     chunk_dir = output.with_name(output.name + ".chunks")
     chunk_dir.mkdir(parents=True, exist_ok=True)
     (chunk_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     tasks = [(chunk_dir / f"chunk_{c[2]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
-    timing = run_chunks(_dimuon_chunk, tasks, f"generating {output.name}", "events", processes)
+    timing = run_chunks(_dimuon_chunk, tasks, f"generating {output.name}", "events", processes,
+                        **jobs)  # fmt: skip
+    if timing is None:  # submitted, not waited for
+        return None
     parts = [dict(np.load(path)) for path, _ in tasks]
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     rng = np.random.default_rng([cfg.seed, 1])

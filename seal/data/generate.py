@@ -252,16 +252,21 @@ def _jet_chunk(payload) -> dict:
     return arrays
 
 
-def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None) -> dict:
+def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None,
+             **jobs) -> dict | None:  # fmt: skip
     """Generate ``cfg`` into ``output`` (ATLAS layout); resumable. Returns the timing summary
-    (``made`` jets, ``seconds``, ``per_s``, ``per_s_per_core``)."""
+    (``made`` jets, ``seconds``, ``per_s``, ``per_s_per_core``). ``jobs``: ``executor``,
+    ``chunks_per_job``, ``wait`` of :func:`~seal.data.chunks.run_chunks` (submitit); with
+    ``wait=False`` nothing is merged and None is returned."""
     output = Path(output)
     chunk_dir = output.with_name(output.name + ".chunks")
     chunk_dir.mkdir(parents=True, exist_ok=True)
     (chunk_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     paths = [chunk_dir / f"chunk_{c[3]:05d}.npz" for c in cfg.chunks()]
     timing = run_chunks(_jet_chunk, [(path, (cfg, c)) for path, c in zip(paths, cfg.chunks())],
-                        f"generating {output.name}", "jets", processes)  # fmt: skip
+                        f"generating {output.name}", "jets", processes, **jobs)  # fmt: skip
+    if timing is None:  # submitted, not waited for
+        return None
     write_atlas(output, paths, cfg)
     shutil.rmtree(chunk_dir)  # merged: the chunks were only kept to resume an interrupted run
     with h5py.File(output, "a") as f:

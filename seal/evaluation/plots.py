@@ -2,6 +2,7 @@
 error bars wherever a value has an error, and the run's name in every title."""
 
 import contextlib
+import logging
 import math
 import textwrap
 
@@ -13,6 +14,7 @@ import matplotlib.pyplot as plt
 import mplhep
 
 STYLE = mplhep.style.ATLAS
+logging.getLogger("matplotlib").setLevel(logging.WARNING)  # font substitutions: not news
 
 
 @contextlib.contextmanager

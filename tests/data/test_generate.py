@@ -88,3 +88,29 @@ def test_datamodule_generates_a_missing_file_once_with_the_detector(tmp_path):
     p4 = batch["p4"][batch["mask"]].double()
     m2 = p4[:, 0] ** 2 - (p4[:, 1:] ** 2).sum(-1)
     assert (m2.abs() < 1e-3 * p4[:, 0] ** 2).all()
+
+
+def test_chunks_run_as_a_submitit_job_array_and_merge_into_the_same_file(tmp_path):
+    import time
+
+    import submitit
+
+    cfg = GeneratorConfig(**TINY)
+    reference = generate(cfg, tmp_path / "pool.h5", processes=2)
+    assert reference["made"] == 12
+    # submit the 4 chunks as 2 local jobs and return at once (the cluster workflow)
+    executor = submitit.AutoExecutor(folder=tmp_path / "jobs" / "%j", cluster="local")
+    executor.update_parameters(timeout_min=5)
+    out = tmp_path / "jobs.h5"
+    assert generate(cfg, out, executor=executor, chunks_per_job=2, wait=False) is None
+    chunks = tmp_path / "jobs.h5.chunks"
+    deadline = time.monotonic() + 120
+    while len(list(chunks.glob("chunk_*[0-9].npz"))) < 4:
+        assert time.monotonic() < deadline, "the submitted jobs did not write their chunks"
+        time.sleep(0.5)
+    assert not out.exists()  # nothing merged before every chunk is there
+    merged = generate(cfg, out, processes=2)  # the rerun: nothing left to make, only the merge
+    assert merged["made"] == 0 and not chunks.exists()
+    a, b = read_all(tmp_path / "pool.h5"), read_all(out)
+    for key in a:  # the same chunks, seeds and merge whatever ran them
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
