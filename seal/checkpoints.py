@@ -10,11 +10,12 @@
 
 import logging
 import os
-import zipfile
 from pathlib import Path
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from seal.files import zip_problem
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def is_intact(path: Path) -> str | None:
     """None when ``path`` is a whole torch checkpoint, else why not (without unpickling it:
     torch writes a zip archive whose records carry CRCs)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (OSError, zipfile.BadZipFile) as error:
-        return f"not a readable checkpoint ({error})"
-    return None if bad is None else f"corrupt record {bad!r}"
+    return zip_problem(path)
 
 
 def newest_intact(folder: Path) -> Path | None:

@@ -7,6 +7,7 @@ weights that flatten the background pT spectrum to the signal's), plus a ``metad
 
 import json
 import os
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,28 +35,73 @@ def flatten_weights(pt: np.ndarray, labels: np.ndarray, bins: int = 20) -> np.nd
     return weights
 
 
-def write_atlas(output: Path, chunk_files: list, cfg) -> None:
-    """Merge generator chunks (GeV) into one shuffled ATLAS-layout file (MeV), atomically."""
-    parts = [dict(np.load(f)) for f in chunk_files]
-    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    order = np.random.default_rng(cfg.seed).permutation(len(data["labels"]))
-    data = {k: v[order] for k, v in data.items()}
-    data["weights"] = flatten_weights(data["fjet_pt"], data["labels"])
-    for key in MEV_KEYS:
-        data[key] = data[key] * MEV_PER_GEV
-    tmp = Path(output).with_suffix(".tmp.h5")
-    with h5py.File(tmp, "w") as f:
-        for key, value in data.items():
-            dtype = np.int8 if key == "labels" else np.float32
-            chunks = (min(1024, len(value)), *value.shape[1:]) if len(value) else None
-            f.create_dataset(key, data=value.astype(dtype), chunks=chunks)
-        meta = f.create_group("metadata")
-        meta.attrs["generator"] = "Pythia 8 (pythia8mc) + FastJet, written by seal"
-        meta.attrs["settings"] = json.dumps(asdict(cfg))
-        meta.attrs["seed"] = cfg.seed
-        meta.attrs["units"] = "MeV for fjet_clus_pt, fjet_clus_E, fjet_pt, fjet_m"
-        meta.attrs["seal_version"] = _version()
+def write_atlas(output: Path, chunk_files: list, cfg, block_rows: int = 16384) -> None:
+    """Merge generator chunks (GeV) into one shuffled ATLAS-layout file (MeV), atomically.
+
+    Streamed: memory holds one chunk or one block of ``block_rows`` output rows, never the set.
+    Pass 1 reads the jets' pT and labels (for the shuffle and the weights); pass 2 sends every
+    chunk's rows, converted, to per-block scratch files beside the output; pass 3 writes each
+    block in order. The shuffle is one permutation of all rows (seeded by ``cfg.seed``), so the
+    file does not depend on ``block_rows``.
+    """
+    output, chunk_files = Path(output), [Path(f) for f in chunk_files]
+    labels, pts = [], []
+    for path in chunk_files:
+        with np.load(path) as chunk:
+            labels.append(chunk["labels"])
+            pts.append(chunk["fjet_pt"])
+    labels, pts = np.concatenate(labels), np.concatenate(pts)
+    n = len(labels)
+    order = np.random.default_rng(cfg.seed).permutation(n)  # output row i ← input row order[i]
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    weights = flatten_weights(pts[order], labels[order])
+    with np.load(chunk_files[0]) as first:
+        fields = [(k, np.int8 if k == "labels" else np.float32, first[k].shape[1:]) for k in first]
+    record = np.dtype([("position", np.int64), *fields])
+    tmp = output.with_suffix(".tmp.h5")
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
+        blocks = _scatter(chunk_files, position, record, block_rows, Path(scratch))
+        with h5py.File(tmp, "w") as f:
+            datasets = {name: f.create_dataset(name, shape=(n, *shape), dtype=dtype,
+                                               chunks=(min(1024, n), *shape) if n else None)
+                        for name, dtype, shape in fields}  # fmt: skip
+            f.create_dataset("weights", data=weights.astype(np.float32),
+                             chunks=(min(1024, n),) if n else None)  # fmt: skip
+            for block, path in blocks:
+                rows = np.fromfile(path, dtype=record)
+                rows = rows[np.argsort(rows["position"])]
+                start = block * block_rows
+                for name, _, _ in fields:
+                    datasets[name][start : start + len(rows)] = rows[name]
+                path.unlink()
+            meta = f.create_group("metadata")
+            meta.attrs["generator"] = "Pythia 8 (pythia8mc) + FastJet, written by seal"
+            meta.attrs["settings"] = json.dumps(asdict(cfg))
+            meta.attrs["seed"] = cfg.seed
+            meta.attrs["units"] = "MeV for fjet_clus_pt, fjet_clus_E, fjet_pt, fjet_m"
+            meta.attrs["seal_version"] = _version()
     os.replace(tmp, output)
+
+
+def _scatter(chunk_files, position, record, block_rows, scratch: Path) -> list:
+    """Every chunk's rows, in output units, appended to the scratch file of their output block;
+    returns [(block, file)] in block order."""
+    offset, used = 0, set()
+    for path in chunk_files:
+        with np.load(path) as chunk:
+            rows = np.empty(len(chunk["labels"]), dtype=record)
+            for name in record.names[1:]:
+                value = chunk[name] * MEV_PER_GEV if name in MEV_KEYS else chunk[name]
+                rows[name] = value  # cast to the output dtype
+        rows["position"] = position[offset : offset + len(rows)]
+        offset += len(rows)
+        block_of = rows["position"] // block_rows
+        for block in np.unique(block_of):
+            with open(scratch / f"block_{block:06d}.bin", "ab") as file:
+                rows[block_of == block].tofile(file)
+            used.add(int(block))
+    return [(b, scratch / f"block_{b:06d}.bin") for b in sorted(used)]
 
 
 def _version() -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from seal.files import zip_problem
+
 
 class Interrupted(KeyboardInterrupt):
     """Generation stopped by a signal; the finished chunks are on disk."""
@@ -129,6 +131,19 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
     return _summary(made, busy, start)
 
 
+def _complete(path: Path) -> bool:
+    """A finished chunk; a damaged one (a disk error, a copy cut short) is said and removed,
+    so that it is made again rather than merged."""
+    if not path.exists():
+        return False
+    problem = zip_problem(path)
+    if problem is None:
+        return True
+    tqdm.write(f"{path}: {problem}; removed, it is generated again", file=sys.stderr)
+    path.unlink()
+    return False
+
+
 def _temporary(path: Path) -> Path:
     return path.with_suffix(".tmp.npz")
 
@@ -158,7 +173,7 @@ def run_chunks(
     bar with the rate overall and per core; returns ``{"made", "seconds", "per_s",
     "per_s_per_core"}`` for the chunks made in this call.
     """
-    todo = [(worker, payload, Path(path)) for path, payload in tasks if not Path(path).exists()]
+    todo = [(worker, payload, Path(path)) for path, payload in tasks if not _complete(Path(path))]
     for _, _, path in todo:
         _temporary(path).unlink(missing_ok=True)  # left by a run killed mid-write
     if executor is not None:

@@ -114,3 +114,26 @@ def test_chunks_run_as_a_submitit_job_array_and_merge_into_the_same_file(tmp_pat
     a, b = read_all(tmp_path / "pool.h5"), read_all(out)
     for key in a:  # the same chunks, seeds and merge whatever ran them
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_the_merge_is_streamed_in_blocks_and_a_corrupt_chunk_is_made_again(tmp_path, capsys):
+    from seal.data.atlas_format import write_atlas
+
+    cfg = GeneratorConfig(**TINY)
+    chunk_dir = tmp_path / "jets.h5.chunks"
+    chunk_dir.mkdir()
+    tasks = [(chunk_dir / f"chunk_{c[3]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
+    run_chunks(_jet_chunk, tasks, "chunks", processes=2)
+    paths = [p for p, _ in tasks]
+    write_atlas(tmp_path / "whole.h5", paths, cfg)  # one block holds the 12 jets
+    write_atlas(tmp_path / "blocks.h5", paths, cfg, block_rows=5)  # 3 blocks of ≤ 5 rows
+    a, b = read_all(tmp_path / "whole.h5"), read_all(tmp_path / "blocks.h5")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert not list(tmp_path.glob(".blocks.h5.*"))  # the scratch files are gone
+    # a chunk cut short on disk is named, removed and made again, never merged
+    good = paths[1].read_bytes()
+    paths[1].write_bytes(good[: len(good) // 2])
+    made = run_chunks(_jet_chunk, tasks, "chunks", processes=1)
+    assert made["made"] == 3 and paths[1].read_bytes() == good  # the same seed: the same chunk
+    assert f"{paths[1]}: not a readable archive" in capsys.readouterr().err
