@@ -21,6 +21,8 @@ from hydra.experimental.callback import Callback
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from seal.files import folder_problem
+
 RESERVED = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 SCALARS = (str, int, float, bool)
 
@@ -155,16 +157,8 @@ def _creatable(config: DictConfig, key: str) -> None:
         folder = Path(str(OmegaConf.select(config, key)))
     except Exception:  # an interpolation only Hydra's job context resolves: Hydra checks it
         return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".seal_write_test_{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as error:
-        blocker = next((p for p in [folder, *folder.parents] if p.exists()), None)
-        why = error.strerror or str(error)
-        if blocker is not None and not blocker.is_dir():
-            why = f"{blocker} is a file, not a folder"
+    why = folder_problem(folder)
+    if why is not None:
         # Hydra turns a callback's exception into a warning and goes on to fail on the folder
         # with a bare OS error: stop here instead, with the message that names the key
         sys.stderr.write(

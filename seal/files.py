@@ -1,5 +1,7 @@
-"""File checks shared by checkpoints and generator chunks (both zip archives underneath)."""
+"""File checks shared by checkpoints, generator chunks (both zip archives underneath) and
+output folders."""
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -13,3 +15,20 @@ def zip_problem(path: Path) -> str | None:
     except (OSError, zipfile.BadZipFile) as error:
         return f"not a readable archive ({error})"
     return None if bad is None else f"corrupt record {bad!r}"
+
+
+def folder_problem(folder: Path) -> str | None:
+    """None when ``folder`` exists or can be created and takes files, else why not (naming a
+    file that stands where a folder should be)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".seal_write_test_{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        blocker = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            return f"{blocker} is a file, not a folder"
+        return error.strerror or str(error)
+    return None

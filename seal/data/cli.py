@@ -6,6 +6,14 @@ import shutil
 from pathlib import Path
 
 from seal.data.chunks import Interrupted
+from seal.files import folder_problem
+
+
+def _check_writable(parser, out: Path) -> None:
+    """The output's folder must take files (the chunks, the merged file) before work starts."""
+    problem = folder_problem(out.parent)
+    if problem is not None:
+        parser.error(f"cannot write the output {out}: {problem}")
 
 
 def make_executor(args, folder: Path):
@@ -66,7 +74,11 @@ def generator_main(config_cls, generate, doc: str, unit: str) -> None:
     args = parser.parse_args()
     if args.out.exists() and not args.force:
         parser.exit(0, f"{args.out} exists; --force to regenerate\n")
-    cfg = config_cls(**{f.name: getattr(args, f.name) for f in fields})
+    try:
+        cfg = config_cls(**{f.name: getattr(args, f.name) for f in fields})
+    except ValueError as error:  # a setting that cannot work: said before any Pythia starts
+        parser.error(str(error))
+    _check_writable(parser, args.out)
     if args.chunks_per_job < 1:
         parser.error(f"--chunks-per-job must be >= 1; got {args.chunks_per_job}")
     jobs = {}

@@ -60,6 +60,10 @@ class GeneratorConfig:
     def __post_init__(self):
         if not 0 < self.pt_min < self.pt_max:
             raise ValueError(f"need 0 < pt_min < pt_max; got {self.pt_min}, {self.pt_max}")
+        if not self.eta_max > 0:
+            raise ValueError(f"eta_max (the |η| cut) must be > 0; got {self.eta_max}")
+        if not self.radius > 0:
+            raise ValueError(f"radius (anti-kT R) must be > 0; got {self.radius}")
         for name in ("n_signal", "n_background", "n_slices", "n_constituents", "chunk_jets"):
             if getattr(self, name) < (0 if name.startswith("n_s") or name == "n_background" else 1):
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")

@@ -63,6 +63,30 @@ def test_top_partons_follows_the_decay_chain():
 def test_bad_generator_settings():
     with pytest.raises(ValueError, match="need 0 < pt_min < pt_max"):
         GeneratorConfig(pt_min=500, pt_max=400)
+    with pytest.raises(ValueError, match=r"eta_max \(the \|η\| cut\) must be > 0; got 0"):
+        GeneratorConfig(eta_max=0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pt-min", "800", "--pt-max", "600"], "need 0 < pt_min < pt_max; got 800.0, 600.0"),
+    (["--eta-max", "-1"], "eta_max (the |η| cut) must be > 0; got -1.0"),
+    (["--chunks-per-job", "0"], "--chunks-per-job must be >= 1; got 0"),
+])  # fmt: skip
+def test_the_generator_command_names_bad_settings_before_any_work(tmp_path, args, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "generate_jets.py"
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "j.h5"), *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    done = subprocess.run([sys.executable, str(script), "--out", str(blocker / "j.h5")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert f"cannot write the output {blocker}/j.h5: {blocker} is a file" in done.stderr
+    assert not list(tmp_path.glob("*.chunks"))  # nothing was started
 
 
 def test_chunk_seeds_stay_in_pythias_range_and_differ():
