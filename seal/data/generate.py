@@ -102,28 +102,51 @@ def pythia_settings(cfg: GeneratorConfig, process: str, slice_index: int, seed: 
     return common + hard
 
 
-def _last_copy(index, ids, d1):
-    """Follow Pythia's carbon copies (a daughter with the same id) to the last one."""
-    while d1[index] > 0 and ids[d1[index]] == ids[index]:
-        index = d1[index]
-    return index
+def _first_in_range(ids, first, last, wanted, nth: int = 0) -> np.ndarray:
+    """Per row, the index of the ``nth`` particle in ``[first, last]`` whose id passes
+    ``wanted`` (-1 if none): daughter ranges are short, so this loops over offsets only."""
+    found, seen = np.full(len(first), -1), np.zeros(len(first), dtype=int)
+    for k in range(int((last - first).max(initial=-1)) + 1):
+        index = first + k
+        hit = (index <= last) & wanted(ids[np.minimum(index, len(ids) - 1)])
+        take = hit & (seen == nth) & (found < 0)
+        found[take] = index[take]
+        seen += hit
+    return found
 
 
-def top_partons(ids, d1, d2, p) -> list[np.ndarray]:
-    """For every top of one event: (4, 4) momenta (px, py, pz, E) of t, b, q, q̄ from its W."""
-    out = []
-    for top in np.flatnonzero(np.abs(ids) == 6):
-        if ids[d1[top]] == ids[top]:  # not the last copy
-            continue
-        daughters = range(d1[top], d2[top] + 1)
-        b = [i for i in daughters if abs(ids[i]) == 5]
-        w = [i for i in daughters if abs(ids[i]) == 24]
-        if not b or not w:
-            continue
-        w_last = _last_copy(w[0], ids, d1)
-        quarks = [i for i in range(d1[w_last], d2[w_last] + 1) if 0 < abs(ids[i]) <= 5]
-        if len(quarks) == 2:
-            out.append(p[[top, b[0], *quarks]])
+def top_partons(ids, d1, d2, p, counts=None) -> np.ndarray:
+    """Every top's (t, b, q, q̄) momenta (px, py, pz, E), found through the decay chain of the
+    event record (the top's last carbon copy → its W and b → the W's last copy → two quarks).
+
+    ``ids``, ``d1``, ``d2`` (daughter indices within the event) and ``p`` (n, 4) are the
+    particles of all events in a row, ``counts`` the particles per event (default: one event).
+    Returns (events, tops, 4, 4), NaN where an event has fewer tops than the most.
+    """
+    counts = np.array([len(ids)]) if counts is None else np.asarray(counts)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    event = np.repeat(np.arange(len(counts)), counts)
+    first, last = d1 + offsets[event], d2 + offsets[event]  # indices into the flat arrays
+    tops = np.flatnonzero((np.abs(ids) == 6) & (ids[first] != ids))  # the last copies
+    b = _first_in_range(ids, first[tops], last[tops], lambda i: np.abs(i) == 5)
+    w = _first_in_range(ids, first[tops], last[tops], lambda i: np.abs(i) == 24)
+    ok = (b >= 0) & (w >= 0)
+    tops, b, w = tops[ok], b[ok], w[ok]
+    while True:  # follow the W's carbon copies: a daughter (the first) with the same id
+        copy = (d1[w] > 0) & (ids[first[w]] == ids[w])
+        if not copy.any():
+            break
+        w = np.where(copy, first[w], w)
+    quark = lambda i: (np.abs(i) > 0) & (np.abs(i) <= 5)  # noqa: E731
+    q1, q2 = (_first_in_range(ids, first[w], last[w], quark, nth) for nth in (0, 1))
+    n_quarks = sum((_first_in_range(ids, first[w], last[w], quark, nth) >= 0).astype(int)
+                   for nth in range(3))  # fmt: skip
+    ok = n_quarks == 2  # exactly two quarks from the W
+    tops, b, q1, q2 = tops[ok], b[ok], q1[ok], q2[ok]
+    owner = event[tops]
+    slot = np.arange(len(tops)) - np.searchsorted(owner, owner)  # rank of the top in its event
+    out = np.full((len(counts), int(slot.max(initial=-1)) + 1, 4, 4), np.nan)
+    out[owner, slot] = np.stack([p[tops], p[b], p[q1], p[q2]], axis=1)
     return out
 
 
@@ -138,22 +161,58 @@ def _delta_r(eta1, phi1, eta2, phi2):
     return np.hypot(eta1 - eta2, dphi)
 
 
-def _select(jets, constituents, truth, cfg, lo, hi, process):
-    """Jets of one event inside [lo, hi) × |η| < eta_max (and top-matched for tt̄)."""
-    kept = []
-    for jet, cons in zip(jets, constituents):
-        pt = math.hypot(jet[0], jet[1])
-        eta, phi = eta_phi(jet)
-        if not (lo <= pt < hi and abs(eta) < cfg.eta_max):
-            continue
-        if process == "ttbar":
-            matched = any(
-                (_delta_r(eta, phi, *eta_phi(partons)) < cfg.radius).all() for partons in truth
-            )
-            if not matched:
-                continue
-        kept.append((jet, cons))
-    return kept
+def _matched(jets: np.ndarray, partons: np.ndarray, radius: float) -> np.ndarray:
+    """(events, J) whether a top's partons all lie within ΔR < R of the jet; jets (events, J, 4),
+    partons (events, tops, 4, 4) NaN-padded."""
+    if partons.shape[1] == 0:
+        return np.zeros(jets.shape[:2], dtype=bool)
+    j_eta, j_phi = eta_phi(jets)  # (E, J)
+    p_eta, p_phi = eta_phi(partons)  # (E, T, 4)
+    dr = _delta_r(j_eta[:, :, None, None], j_phi[:, :, None, None], p_eta[:, None],
+                  p_phi[:, None])  # (E, J, T, 4); NaN for missing tops → False  # fmt: skip
+    return (dr < radius).all(-1).any(-1)
+
+
+def _numpy4(array, fields=("px", "py", "pz", "E")) -> np.ndarray:
+    import awkward as ak
+
+    return np.stack([ak.to_numpy(array[f]) for f in fields], axis=-1)
+
+
+def _padded(array, n: int, fields=("px", "py", "pz", "E")) -> np.ndarray:
+    """Awkward (rows × var) four-vectors → (rows, n, 4), zero-padded or cut."""
+    import awkward as ak
+
+    return np.stack([ak.to_numpy(ak.fill_none(ak.pad_none(array[f], n, clip=True), 0.0))
+                     for f in fields], axis=-1)  # fmt: skip
+
+
+def _accepted(batch, sequence, cfg, lo, hi, process, n_constituents) -> tuple:
+    """One batch of events → the accepted jets (n, 4) and their constituents (n, C, 4),
+    pT-ordered and zero-padded: the two leading jets of each event inside the pT window and
+    |η| < eta_max (and truth-matched to a top for tt̄), in event order, leading jet first.
+    Array operations over the whole batch, no loop over events."""
+    import awkward as ak
+
+    jets = sequence.inclusive_jets(0.5 * lo)  # (events × jets)
+    constituents = sequence.constituents(0.5 * lo)  # (events × jets × particles)
+    order = ak.argsort(np.hypot(jets.px, jets.py), axis=1, ascending=False)[:, :2]
+    jets, constituents = jets[order], constituents[order]
+    dense = _padded(jets, 2)  # (E, 2, 4), missing jets all zero
+    present = ak.to_numpy(ak.fill_none(ak.pad_none(ak.ones_like(jets.px), 2, clip=True), 0)) > 0
+    pt = np.hypot(dense[..., 0], dense[..., 1])
+    eta, _ = eta_phi(dense)
+    keep = present & (pt >= lo) & (pt < hi) & (np.abs(eta) < cfg.eta_max)
+    if process == "ttbar" and keep.any():
+        prt = batch.prt
+        record = [ak.to_numpy(ak.flatten(prt[f])) for f in ("id", "daughter1", "daughter2")]
+        momenta = _numpy4(ak.flatten(prt.p), ("px", "py", "pz", "e"))
+        partons = top_partons(*record, momenta, ak.to_numpy(ak.num(prt.id)))
+        keep &= _matched(dense, partons, cfg.radius)
+    mask = ak.Array(keep)[ak.local_index(jets)]  # (events × jets), jets as in `jets`
+    chosen = ak.flatten(constituents[mask], axis=1)  # (accepted × particles)
+    cons = chosen[ak.argsort(np.hypot(chosen.px, chosen.py), axis=1, ascending=False)]
+    return dense[keep], _padded(cons, n_constituents)
 
 
 def _visible(batch):
@@ -168,12 +227,13 @@ def _visible(batch):
     return ak.zip({"px": p.px, "py": p.py, "pz": p.pz, "E": p.e})
 
 
-def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets: int, seed: int):
+def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets: int, seed: int,
+                   n_constituents: int | None = None) -> dict:  # fmt: skip
     """Run Pythia until ``n_jets`` jets are accepted; returns jets as numpy arrays.
 
-    Returns ``{"jet": (n, 4) px py pz E, "constituents": list of (k, 4), "events": int}``.
+    Returns ``{"jet": (n, 4) px py pz E, "constituents": (n, C, 4) pT-ordered, zero-padded
+    (C = ``n_constituents``, default the config's), "events": int}``.
     """
-    import awkward as ak
     import fastjet
     import pythia8mc
 
@@ -187,56 +247,37 @@ def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets:
         )
     lo, hi = cfg.slice_edges(slice_index)
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.radius)
-    jets_out, cons_out, events = [], [], 0
-    while len(jets_out) < n_jets:
+    n_constituents = n_constituents or cfg.n_constituents
+    jets_out, cons_out, accepted, events = [], [], 0, 0
+    while accepted < n_jets:
         batch = pythia.nextBatch(25)
         events += len(batch)
         particles = _visible(batch)
         if cfg.detector:
             particles = detector.emulate(particles, np.random.default_rng([seed, events]))
         sequence = fastjet.ClusterSequence(particles, definition)
-        jets = sequence.inclusive_jets(0.5 * lo)  # (events × jets)
-        constituents = sequence.constituents(0.5 * lo)  # (events × jets × particles)
-        for i in range(len(batch)):
-            if len(jets[i]) == 0:
-                continue
-            j = jets[i]
-            p_jets = np.stack([ak.to_numpy(j.px), ak.to_numpy(j.py), ak.to_numpy(j.pz),
-                               ak.to_numpy(j.E)], axis=-1)  # fmt: skip
-            order = np.argsort(-np.hypot(p_jets[:, 0], p_jets[:, 1]))[:2]  # two leading jets
-            cons = [np.stack([ak.to_numpy(c.px), ak.to_numpy(c.py), ak.to_numpy(c.pz),
-                              ak.to_numpy(c.E)], axis=-1) for c in constituents[i]]  # fmt: skip
-            truth = []
-            if process == "ttbar":
-                prt = batch.prt[i]
-                p = np.stack([ak.to_numpy(prt.p.px), ak.to_numpy(prt.p.py),
-                              ak.to_numpy(prt.p.pz), ak.to_numpy(prt.p.e)], axis=-1)  # fmt: skip
-                truth = top_partons(ak.to_numpy(prt.id), ak.to_numpy(prt.daughter1),
-                                    ak.to_numpy(prt.daughter2), p)  # fmt: skip
-            for jet, con in _select(p_jets[order], [cons[k] for k in order], truth, cfg, lo, hi,
-                                    process):  # fmt: skip
-                jets_out.append(jet)
-                cons_out.append(con)
-    return {"jet": np.array(jets_out[:n_jets]), "constituents": cons_out[:n_jets], "events": events}
+        jets, cons = _accepted(batch, sequence, cfg, lo, hi, process, n_constituents)
+        jets_out.append(jets)
+        cons_out.append(cons)
+        accepted += len(jets)
+    return {"jet": np.concatenate(jets_out)[:n_jets],
+            "constituents": np.concatenate(cons_out)[:n_jets], "events": events}  # fmt: skip
 
 
-def to_atlas_arrays(jets: np.ndarray, constituents: list, n_constituents: int) -> dict:
-    """Jets (n, 4) and constituent lists → ATLAS-layout arrays in GeV (pT-ordered, padded)."""
-    n = len(jets)
-    clus = np.zeros((4, n, n_constituents), dtype=np.float64)  # pt, eta, phi, E
-    for i, cons in enumerate(constituents):
-        pt = np.hypot(cons[:, 0], cons[:, 1])
-        order = np.argsort(-pt)[:n_constituents]
-        eta, phi = eta_phi(cons[order])
-        k = len(order)
-        clus[:, i, :k] = pt[order], eta, phi, cons[order, 3]
+def to_atlas_arrays(jets: np.ndarray, constituents: np.ndarray) -> dict:
+    """Jets (n, 4) and pT-ordered, zero-padded constituents (n, C, 4) px py pz E → ATLAS-layout
+    arrays in GeV (padding slots all zero)."""
+    pt = np.hypot(constituents[..., 0], constituents[..., 1])
+    eta, phi = eta_phi(constituents)
+    empty = pt == 0
+    eta, phi = np.where(empty, 0.0, eta), np.where(empty, 0.0, phi)
     jet_pt = np.hypot(jets[:, 0], jets[:, 1])
     jet_eta, jet_phi = eta_phi(jets)
     jet_m = np.sqrt(np.maximum(jets[:, 3] ** 2 - (jets[:, :3] ** 2).sum(-1), 0.0))
     return {
-        "fjet_clus_pt": clus[0], "fjet_clus_eta": clus[1], "fjet_clus_phi": clus[2],
-        "fjet_clus_E": clus[3], "fjet_pt": jet_pt, "fjet_eta": jet_eta, "fjet_phi": jet_phi,
-        "fjet_m": jet_m,
+        "fjet_clus_pt": pt, "fjet_clus_eta": eta, "fjet_clus_phi": phi,
+        "fjet_clus_E": constituents[..., 3], "fjet_pt": jet_pt, "fjet_eta": jet_eta,
+        "fjet_phi": jet_phi, "fjet_m": jet_m,
     }  # fmt: skip
 
 
@@ -251,7 +292,7 @@ def chunk_seed(seed: int, index: int) -> int:
 def _jet_chunk(payload) -> dict:
     cfg, (process, slice_index, n_jets, index) = payload
     out = generate_chunk(cfg, process, slice_index, n_jets, seed=chunk_seed(cfg.seed, index))
-    arrays = to_atlas_arrays(out["jet"], out["constituents"], cfg.n_constituents)
+    arrays = to_atlas_arrays(out["jet"], out["constituents"])
     arrays["labels"] = np.full(len(out["jet"]), int(process == "ttbar"))
     return arrays
 
