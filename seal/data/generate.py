@@ -41,6 +41,11 @@ class GeneratorConfig:
     n_constituents : constituents stored per jet (pT-ordered, zero-padded).
     chunk_jets : jets per chunk (the unit of work, of resume and of the progress bar).
     seed : base seed; ``sqrt_s`` : collision energy.
+    trim, trim_radius, trim_fcut : ATLAS-style trimming — recluster each jet's constituents
+    into kT subjets of R = ``trim_radius`` and drop those below ``trim_fcut`` × the jet's pT;
+    the jet is then the sum of what is kept (selection and truth matching use it).
+    pileup_mu : overlay Poisson(μ) minimum-bias events (Pythia SoftQCD) on every hard event
+    before clustering; 0 = none.
     """
 
     n_signal: int = 2000
@@ -56,6 +61,10 @@ class GeneratorConfig:
     chunk_jets: int = 200
     seed: int = 0
     sqrt_s: float = 13000.0
+    trim: bool = False
+    trim_radius: float = 0.2
+    trim_fcut: float = 0.05
+    pileup_mu: float = 0.0
 
     def __post_init__(self):
         if not 0 < self.pt_min < self.pt_max:
@@ -64,6 +73,11 @@ class GeneratorConfig:
             raise ValueError(f"eta_max (the |η| cut) must be > 0; got {self.eta_max}")
         if not self.radius > 0:
             raise ValueError(f"radius (anti-kT R) must be > 0; got {self.radius}")
+        if not 0 < self.trim_radius < self.radius or not 0 <= self.trim_fcut < 1:
+            raise ValueError(f"trimming needs 0 < trim_radius < radius and 0 <= trim_fcut < 1; "
+                             f"got {self.trim_radius}, {self.trim_fcut}")  # fmt: skip
+        if not self.pileup_mu >= 0:
+            raise ValueError(f"pileup_mu must be >= 0; got {self.pileup_mu}")
         for name in ("n_signal", "n_background", "n_slices", "n_constituents", "chunk_jets"):
             if getattr(self, name) < (0 if name.startswith("n_s") or name == "n_background" else 1):
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
@@ -187,6 +201,27 @@ def _padded(array, n: int, fields=("px", "py", "pz", "E")) -> np.ndarray:
                      for f in fields], axis=-1)  # fmt: skip
 
 
+def _trimmed(jets, constituents, cfg) -> tuple:
+    """Trim every jet (events × jets): kT subjets of R = ``trim_radius`` from its constituents,
+    those with pT < ``trim_fcut`` × the jet's pT dropped; returns the kept constituents and
+    their sums as the jets, in the same layout."""
+    import awkward as ak
+    import fastjet
+
+    per_event = ak.num(jets)
+    flat = ak.flatten(constituents, axis=1)  # (jets × particles): each jet clustered on its own
+    if len(flat) == 0:
+        return jets, constituents
+    definition = fastjet.JetDefinition(fastjet.kt_algorithm, cfg.trim_radius)
+    sequence = fastjet.ClusterSequence(flat, definition)
+    subjets, parts = sequence.inclusive_jets(), sequence.constituents()
+    jet_pt = np.hypot(ak.flatten(jets.px), ak.flatten(jets.py))
+    kept = np.hypot(subjets.px, subjets.py) >= cfg.trim_fcut * jet_pt  # (jets × subjets)
+    parts = ak.flatten(parts[kept], axis=2)  # (jets × particles)
+    sums = ak.zip({f: ak.sum(parts[f], axis=1) for f in ("px", "py", "pz", "E")})
+    return ak.unflatten(sums, per_event), ak.unflatten(parts, per_event)
+
+
 def _accepted(batch, sequence, cfg, lo, hi, process, n_constituents) -> tuple:
     """One batch of events → the accepted jets (n, 4) and their constituents (n, C, 4),
     pT-ordered and zero-padded: the two leading jets of each event inside the pT window and
@@ -198,6 +233,8 @@ def _accepted(batch, sequence, cfg, lo, hi, process, n_constituents) -> tuple:
     constituents = sequence.constituents(0.5 * lo)  # (events × jets × particles)
     order = ak.argsort(np.hypot(jets.px, jets.py), axis=1, ascending=False)[:, :2]
     jets, constituents = jets[order], constituents[order]
+    if cfg.trim:
+        jets, constituents = _trimmed(jets, constituents, cfg)
     dense = _padded(jets, 2)  # (E, 2, 4), missing jets all zero
     present = ak.to_numpy(ak.fill_none(ak.pad_none(ak.ones_like(jets.px), 2, clip=True), 0)) > 0
     pt = np.hypot(dense[..., 0], dense[..., 1])
@@ -248,11 +285,15 @@ def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets:
     lo, hi = cfg.slice_edges(slice_index)
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.radius)
     n_constituents = n_constituents or cfg.n_constituents
+    minimum_bias = _minimum_bias(cfg, seed) if cfg.pileup_mu > 0 else None
     jets_out, cons_out, accepted, events = [], [], 0, 0
     while accepted < n_jets:
         batch = pythia.nextBatch(25)
         events += len(batch)
         particles = _visible(batch)
+        if minimum_bias is not None:
+            rng = np.random.default_rng([seed, events, 1])
+            particles = _overlay(particles, minimum_bias, cfg.pileup_mu, rng)
         if cfg.detector:
             particles = detector.emulate(particles, np.random.default_rng([seed, events]))
         sequence = fastjet.ClusterSequence(particles, definition)
@@ -262,6 +303,31 @@ def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets:
         accepted += len(jets)
     return {"jet": np.concatenate(jets_out)[:n_jets],
             "constituents": np.concatenate(cons_out)[:n_jets], "events": events}  # fmt: skip
+
+
+def _minimum_bias(cfg: GeneratorConfig, seed: int):
+    """A second Pythia for pile-up: inelastic minimum-bias events (SoftQCD:all), own seed."""
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in [f"Beams:eCM = {cfg.sqrt_s}", "SoftQCD:all = on", "Random:setSeed = on",
+                 f"Random:seed = {seed % PYTHIA_MAX_SEED + 1}", *QUIET]:  # fmt: skip
+        pythia.readString(line)
+    if not pythia.init():
+        raise RuntimeError("Pythia failed to initialise minimum-bias events for pile-up")
+    return pythia
+
+
+def _overlay(particles, minimum_bias, mu: float, rng: np.random.Generator):
+    """Add the visible particles of Poisson(μ) minimum-bias events to every event."""
+    import awkward as ak
+
+    counts = rng.poisson(mu, len(particles))
+    if counts.sum() == 0:
+        return particles
+    extra = _visible(minimum_bias.nextBatch(int(counts.sum())))  # (pile-up events × particles)
+    extra = ak.flatten(ak.unflatten(extra, counts), axis=2)  # (events × particles)
+    return ak.concatenate([particles, extra], axis=1)
 
 
 def to_atlas_arrays(jets: np.ndarray, constituents: np.ndarray) -> dict:

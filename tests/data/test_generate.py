@@ -197,3 +197,54 @@ def test_the_generator_reproduces_the_committed_fixture_bit_for_bit(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def _four_vectors(rows):
+    import awkward as ak
+
+    return ak.zip({f: ak.Array([[p[i] for p in event] for event in rows])
+                   for i, f in enumerate(("px", "py", "pz", "E"))})  # fmt: skip
+
+
+def test_trimming_drops_soft_subjets_and_keeps_the_hard_ones():
+    import awkward as ak
+
+    from seal.data.generate import _trimmed
+
+    cfg = GeneratorConfig(trim=True)  # R_sub 0.2, f_cut 0.05
+    hard = [[300.0, 0.0, 0.0, 300.0], [280.0, 30.0, 0.0, 281.6], [200.0, -5.0, 0.0, 200.1]]
+    soft_far = [10.0, 5.0, 6.0, 12.7]  # 2 % of the jet's pT, ΔR ≈ 0.5 from the core: dropped
+    hard_far = [60.0, 30.0, 40.0, 78.1]  # 7.5 % of the jet's pT, its own subjet: kept
+    constituents = [[[*hard, soft_far], [*hard, hard_far]]]  # one event, two jets
+    cons = ak.Array([[_four_vectors([jet])[0] for jet in constituents[0]]])
+    jets = ak.zip({f: ak.sum(cons[f], axis=2) for f in ("px", "py", "pz", "E")})
+    trimmed_jets, trimmed = _trimmed(jets, cons, cfg)
+    assert ak.num(trimmed, axis=2).tolist() == [[3, 4]]
+    np.testing.assert_allclose(float(trimmed_jets.px[0, 0]), 780.0)  # the soft one is gone
+    np.testing.assert_allclose(float(trimmed_jets.px[0, 1]), 840.0)
+
+
+def test_pileup_overlays_poisson_many_minimum_bias_events_on_each_event():
+    import awkward as ak
+
+    from seal.data.generate import _minimum_bias, _overlay, _visible
+
+    cfg = GeneratorConfig(pileup_mu=3.0)
+    empty = _four_vectors([[], [], [], []])  # four hard events without particles
+    out = _overlay(empty, _minimum_bias(cfg, seed=5), 3.0, np.random.default_rng(0))
+    counts = np.random.default_rng(0).poisson(3.0, 4)  # the same draw: the same pile-up
+    extra = ak.num(_visible(_minimum_bias(cfg, seed=5).nextBatch(int(counts.sum()))))
+    groups = np.split(ak.to_numpy(extra), np.cumsum(counts)[:-1])
+    assert ak.num(out).tolist() == [int(g.sum()) for g in groups] and sum(counts) > 0
+
+
+def test_trimmed_jets_with_pileup_are_recorded_in_the_file(tmp_path):
+    import json
+
+    cfg = GeneratorConfig(**{**TINY, "n_signal": 3, "n_background": 3, "trim": True,
+                             "pileup_mu": 1.0})  # fmt: skip
+    generate(cfg, tmp_path / "atlas_like.h5", processes=2)
+    with h5py.File(tmp_path / "atlas_like.h5") as f:
+        settings = json.loads(f["metadata"].attrs["settings"])
+        assert settings["trim"] is True and settings["trim_fcut"] == 0.05
+        assert settings["pileup_mu"] == 1.0 and len(f["labels"]) == 6
