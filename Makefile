@@ -54,7 +54,7 @@ fixture: install ## regenerate the test fixtures tests/data/fixture_{jets,dimuon
 	$(PY) scripts/generate_dimuon.py --out tests/data/fixture_dimuon.h5 --force --n-signal 1000 \
 		--n-background 1000 --chunk-events 500 --seed 7
 
-data: install ## generate the default top-tagging set data/top_default.h5 (~5 min on 2 cores)
+data: install ## generate the default top-tagging set data/top_default.h5 (~2.5 min on 2 cores)
 	$(PY) scripts/generate_jets.py --out data/top_default.h5 --n-signal 8000 --n-background 8000 \
 		--pt-min 400 --pt-max 1200 --n-slices 8 --chunk-jets 250 --seed 12345
 
