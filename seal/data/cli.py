@@ -69,7 +69,7 @@ def generator_main(config_cls, generate, doc: str, unit: str) -> None:
         if field.type in (bool, "bool"):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
         else:
-            kind = int if field.type in (int, "int") else float
+            kind = {int: int, "int": int, str: str, "str": str}.get(field.type, float)
             parser.add_argument(flag, type=kind, default=field.default)
     args = parser.parse_args()
     if args.out.exists() and not args.force:

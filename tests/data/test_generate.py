@@ -248,3 +248,22 @@ def test_trimmed_jets_with_pileup_are_recorded_in_the_file(tmp_path):
         settings = json.loads(f["metadata"].attrs["settings"])
         assert settings["trim"] is True and settings["trim_fcut"] == 0.05
         assert settings["pileup_mu"] == 1.0 and len(f["labels"]) == 6
+
+
+def test_window_acceptance_keeps_every_jet_of_the_whole_window():
+    from seal.data.generate import generate_chunk
+
+    common = dict(n_slices=4, pt_min=400.0, pt_max=800.0, n_constituents=60)
+    per_event = {}
+    for accept in ("slice", "window"):
+        cfg = GeneratorConfig(**common, accept=accept)
+        out = generate_chunk(cfg, "qcd", 2, 40, seed=4)  # slice 2: 600–700 GeV
+        pt = np.hypot(out["jet"][:, 0], out["jet"][:, 1])
+        lo, hi = (600.0, 700.0) if accept == "slice" else (400.0, 800.0)
+        assert ((pt >= lo) & (pt < hi)).all()
+        per_event[accept] = 40 / out["events"]
+        if accept == "window":
+            assert ((pt < 600) | (pt >= 700)).any()  # jets outside the slice are kept too
+    assert per_event["window"] > 2 * per_event["slice"]
+    with pytest.raises(ValueError, match="accept must be 'slice' or 'window'"):
+        GeneratorConfig(accept="all")
