@@ -15,8 +15,10 @@ N_PHI = 63  # 2π / 63 ≈ 0.0997
 STOCHASTIC, CONSTANT, THRESHOLD = 0.5, 0.03, 0.5
 
 
-def emulate_event(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(n, 4) px py pz E → (m, 4) cell four-vectors px py pz E."""
+def _cells(p: np.ndarray, event: np.ndarray, n_events: int, rng: np.random.Generator) -> tuple:
+    """Particles (n, 4) px py pz E of ``n_events`` events (``event``: each particle's event) →
+    cells (m, 4) and each cell's event, ordered by event then cell. The smearing draws one
+    normal number per hit cell in that order, as event-by-event processing would."""
     pt = np.hypot(p[:, 0], p[:, 1])
     eta = np.arcsinh(p[:, 2] / np.maximum(pt, 1e-12))
     phi = np.arctan2(p[:, 1], p[:, 0])
@@ -24,28 +26,37 @@ def emulate_event(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     n_eta = round(2 * ETA_MAX / CELL)
     i_eta = np.minimum(((eta[inside] + ETA_MAX) / CELL).astype(int), n_eta - 1)
     i_phi = np.minimum(((phi[inside] + np.pi) / (2 * np.pi / N_PHI)).astype(int), N_PHI - 1)
-    cell = i_eta * N_PHI + i_phi
-    energy = np.bincount(cell, weights=p[inside, 3], minlength=n_eta * N_PHI)
+    per_event = n_eta * N_PHI
+    cell = event[inside] * per_event + i_eta * N_PHI + i_phi
+    energy = np.bincount(cell, weights=p[inside, 3], minlength=n_events * per_event)
     hit = np.flatnonzero(energy > 0)
     e = energy[hit]
     sigma = np.sqrt(STOCHASTIC**2 / e + CONSTANT**2)
     e = e * (1.0 + sigma * rng.standard_normal(len(e)))
     keep = e > THRESHOLD
     hit, e = hit[keep], e[keep]
-    eta_c = -ETA_MAX + (hit // N_PHI + 0.5) * CELL
-    phi_c = -np.pi + (hit % N_PHI + 0.5) * 2 * np.pi / N_PHI
+    local = hit % per_event
+    eta_c = -ETA_MAX + (local // N_PHI + 0.5) * CELL
+    phi_c = -np.pi + (local % N_PHI + 0.5) * 2 * np.pi / N_PHI
     pt_c = e / np.cosh(eta_c)
-    return np.stack([pt_c * np.cos(phi_c), pt_c * np.sin(phi_c), pt_c * np.sinh(eta_c), e], -1)
+    cells = np.stack([pt_c * np.cos(phi_c), pt_c * np.sin(phi_c), pt_c * np.sinh(eta_c), e], -1)
+    return cells, hit // per_event
+
+
+def emulate_event(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n, 4) px py pz E → (m, 4) cell four-vectors px py pz E."""
+    return _cells(p, np.zeros(len(p), dtype=int), 1, rng)[0]
 
 
 def emulate(particles, rng: np.random.Generator):
-    """Awkward (events × particles{px, py, pz, E}) → the same layout of calorimeter cells."""
+    """Awkward (events × particles{px, py, pz, E}) → the same layout of calorimeter cells, all
+    events at once."""
     import awkward as ak
 
-    cells = []
-    for event in particles:
-        p = np.stack([ak.to_numpy(event.px), ak.to_numpy(event.py), ak.to_numpy(event.pz),
-                      ak.to_numpy(event.E)], axis=-1)  # fmt: skip
-        c = emulate_event(p, rng)
-        cells.append({"px": c[:, 0], "py": c[:, 1], "pz": c[:, 2], "E": c[:, 3]})
-    return ak.zip({k: ak.Array([c[k] for c in cells]) for k in ("px", "py", "pz", "E")})
+    fields = ("px", "py", "pz", "E")  # (works for lists of records and records of lists)
+    counts = ak.to_numpy(ak.num(particles["px"]))
+    p = np.stack([ak.to_numpy(ak.flatten(particles[f])) for f in fields], axis=-1)
+    p = p.reshape(-1, 4).astype(np.float64)
+    cells, event = _cells(p, np.repeat(np.arange(len(counts)), counts), len(counts), rng)
+    per_event = np.bincount(event, minlength=len(counts))
+    return ak.unflatten(ak.zip({f: cells[:, i] for i, f in enumerate(fields)}), per_event)

@@ -37,3 +37,17 @@ def test_awkward_interface_keeps_the_event_structure():
     ])  # fmt: skip
     cells = emulate(events, np.random.default_rng(0))
     assert ak.num(cells).tolist() == [2, 0] and set(cells.fields) == {"px", "py", "pz", "E"}
+
+
+def test_a_batch_of_events_gives_the_cells_of_each_event_alone():
+    rng = np.random.default_rng(1)
+    events = [rng.normal(0, 30, (n, 3)) for n in (5, 0, 12)]
+    events = [np.c_[e, np.linalg.norm(e, axis=1) + 1.0] for e in events]  # E > |p|
+    batch = ak.Array([{f: e[:, i] for i, f in enumerate(("px", "py", "pz", "E"))}
+                      for e in events])  # fmt: skip
+    cells = emulate(batch, np.random.default_rng(7))
+    one = np.random.default_rng(7)  # the same stream, drawn event after event
+    for i, event in enumerate(events):
+        expected = emulate_event(event, one)
+        got = np.stack([ak.to_numpy(cells[i][f]) for f in ("px", "py", "pz", "E")], axis=-1)
+        np.testing.assert_array_equal(got.reshape(-1, 4), expected.reshape(-1, 4))
