@@ -115,7 +115,7 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
     except Interrupted as stop:
         bar.close()
         for job in jobs:
-            if not job.done():
+            if not job.done():  # (a local job's controller prints submitit's KeyboardInterrupt)
                 job.cancel(check=False)
         tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name}; unfinished jobs "
                    f"cancelled; {sum(Path(p).exists() for p, _ in tasks)} of {len(tasks)} "

@@ -267,3 +267,32 @@ def test_window_acceptance_keeps_every_jet_of_the_whole_window():
     assert per_event["window"] > 2 * per_event["slice"]
     with pytest.raises(ValueError, match="accept must be 'slice' or 'window'"):
         GeneratorConfig(accept="all")
+
+
+def test_ctrl_c_while_waiting_for_jobs_cancels_them_and_says_how_to_resume(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "generate_jets.py"
+    out = tmp_path / "j.h5"
+    args = ["--out", str(out), "--n-signal", "4000", "--n-background", "0", "--n-slices", "1",
+            "--chunk-jets", "2000", "--executor", "local"]  # fmt: skip
+    process = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    jobs = tmp_path / "j.h5.jobs"
+    deadline = time.monotonic() + 120
+    while not list(jobs.glob("*/*_submitted.pkl")):  # the job array is out
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "unfinished jobs cancelled" in stderr and "Run the same command again" in stderr
+    assert not out.exists()
+    # no traceback of ours: the only ones are those submitit's local controllers print when
+    # cancelled (submitit sends them SIGINT; two of them may interleave their lines)
+    assert "seal/data/" not in stderr and 'generate_jets.py", line' not in stderr, stderr
