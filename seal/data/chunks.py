@@ -88,8 +88,15 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
         raise ValueError(f"chunks_per_job must be >= 1; got {chunks_per_job}")
     groups = [todo[i : i + chunks_per_job] for i in range(0, len(todo), chunks_per_job)]
     start, made, busy = time.perf_counter(), 0, 0.0
-    jobs = executor.map_array(_make_many, groups) if groups else []
     folder = Path(tasks[0][0]).parent if tasks else Path(".")
+    try:
+        with _signals_raise():
+            jobs = executor.map_array(_make_many, groups) if groups else []
+    except Interrupted as stop:  # no job handles yet: nothing to cancel from here
+        tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name} while submitting; "
+                   f"jobs already submitted may run (see {executor.folder}). Run the same "
+                   f"command again to resume.", file=sys.stderr)  # fmt: skip
+        raise
     if not wait:
         ids = f"{jobs[0].job_id} … {jobs[-1].job_id}" if jobs else "none"
         print(f"{desc}: submitted {len(todo)} chunks as {len(jobs)} jobs ({ids}); chunks land "
