@@ -6,14 +6,18 @@ import zipfile
 from pathlib import Path
 
 
-def zip_problem(path: Path) -> str | None:
-    """None when ``path`` is a whole zip archive (a torch checkpoint, an ``.npz`` chunk), else
-    why not — found from the records' CRCs, without unpickling or loading anything."""
+def zip_problem(path: Path, members: tuple = (), crc: bool = True) -> str | None:
+    """None when ``path`` is a whole zip archive (a torch checkpoint, an ``.npz`` chunk) that
+    holds ``members``, else why not — found from the records' CRCs (``crc=False``: from the
+    central directory alone, which a cut-short file lacks), without unpickling anything."""
     try:
         with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (OSError, zipfile.BadZipFile) as error:
-        return f"not a readable archive ({error})"
+            missing = sorted(set(members) - set(archive.namelist()))
+            bad = archive.testzip() if crc else None
+    except Exception as error:  # a damaged header can raise more than BadZipFile
+        return f"not a readable archive ({type(error).__name__}: {error})"
+    if missing:
+        return f"records {missing} are missing"
     return None if bad is None else f"corrupt record {bad!r}"
 
 

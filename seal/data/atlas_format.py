@@ -7,6 +7,7 @@ weights that flatten the background pT spectrum to the signal's), plus a ``metad
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -44,20 +45,24 @@ def write_atlas(output: Path, chunk_files: list, cfg, block_rows: int = 16384) -
     block in order. The shuffle is one permutation of all rows (seeded by ``cfg.seed``), so the
     file does not depend on ``block_rows``.
     """
+    from seal.data.chunks import load_chunk
+
     output, chunk_files = Path(output), [Path(f) for f in chunk_files]
+    for stale in output.parent.glob(f".{output.name}.*"):  # a merge killed earlier
+        shutil.rmtree(stale, ignore_errors=True)
     labels, pts = [], []
     for path in chunk_files:
-        with np.load(path) as chunk:
-            labels.append(chunk["labels"])
-            pts.append(chunk["fjet_pt"])
+        chunk = load_chunk(path, ("labels", "fjet_pt"))
+        labels.append(chunk["labels"])
+        pts.append(chunk["fjet_pt"])
     labels, pts = np.concatenate(labels), np.concatenate(pts)
     n = len(labels)
     order = np.random.default_rng(cfg.seed).permutation(n)  # output row i ← input row order[i]
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
     weights = flatten_weights(pts[order], labels[order])
-    with np.load(chunk_files[0]) as first:
-        fields = [(k, np.int8 if k == "labels" else np.float32, first[k].shape[1:]) for k in first]
+    first = load_chunk(chunk_files[0])
+    fields = [(k, np.int8 if k == "labels" else np.float32, first[k].shape[1:]) for k in first]
     record = np.dtype([("position", np.int64), *fields])
     tmp = output.with_suffix(".tmp.h5")
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
@@ -84,23 +89,38 @@ def write_atlas(output: Path, chunk_files: list, cfg, block_rows: int = 16384) -
     os.replace(tmp, output)
 
 
-def _scatter(chunk_files, position, record, block_rows, scratch: Path) -> list:
+def _scatter(chunk_files, position, record, block_rows, scratch: Path,
+             budget: int = 256 * 2**20) -> list:  # fmt: skip
     """Every chunk's rows, in output units, appended to the scratch file of their output block;
-    returns [(block, file)] in block order."""
-    offset, used = 0, set()
+    returns [(block, file)] in block order. Rows wait in memory until ``budget`` bytes are
+    buffered, so each scratch file is opened a few times, not once per chunk."""
+    from seal.data.chunks import load_chunk
+
+    offset, used, buffered, size = 0, set(), {}, 0
+
+    def flush():
+        for block, parts in buffered.items():
+            with open(scratch / f"block_{block:06d}.bin", "ab") as file:
+                for part in parts:
+                    part.tofile(file)
+        buffered.clear()
+
     for path in chunk_files:
-        with np.load(path) as chunk:
-            rows = np.empty(len(chunk["labels"]), dtype=record)
-            for name in record.names[1:]:
-                value = chunk[name] * MEV_PER_GEV if name in MEV_KEYS else chunk[name]
-                rows[name] = value  # cast to the output dtype
+        chunk = load_chunk(path)
+        rows = np.empty(len(chunk["labels"]), dtype=record)
+        for name in record.names[1:]:
+            rows[name] = chunk[name] * MEV_PER_GEV if name in MEV_KEYS else chunk[name]
         rows["position"] = position[offset : offset + len(rows)]
         offset += len(rows)
         block_of = rows["position"] // block_rows
         for block in np.unique(block_of):
-            with open(scratch / f"block_{block:06d}.bin", "ab") as file:
-                rows[block_of == block].tofile(file)
+            buffered.setdefault(int(block), []).append(rows[block_of == block])
             used.add(int(block))
+        size += rows.nbytes
+        if size > budget:
+            flush()
+            size = 0
+    flush()
     return [(b, scratch / f"block_{b:06d}.bin") for b in sorted(used)]
 
 

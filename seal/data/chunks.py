@@ -8,12 +8,15 @@ batch system's kill) stops the workers, removes half-written files, says how to 
 """
 
 import contextlib
+import json
+import math
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -80,15 +83,33 @@ def _summary(made: int, busy: float, start: float) -> dict:
     }
 
 
+def _max_jobs(executor) -> int:
+    """Jobs one array may hold: the cores of this machine for submitit's local executor (it
+    starts every job at once), SLURM's default MaxArraySize otherwise."""
+    if getattr(executor, "cluster", None) == "local":
+        return os.cpu_count() or 1
+    return 1000
+
+
 def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict | None:
     """The chunks as a submitit job array; waits with a progress bar unless ``wait=False``."""
     import submitit
 
     if chunks_per_job < 1:
         raise ValueError(f"chunks_per_job must be >= 1; got {chunks_per_job}")
-    groups = [todo[i : i + chunks_per_job] for i in range(0, len(todo), chunks_per_job)]
     start, made, busy = time.perf_counter(), 0, 0.0
     folder = Path(tasks[0][0]).parent if tasks else Path(".")
+    pending = [args for args in todo if _marker(args[2]).exists()]
+    if pending and not wait:  # submitted by an earlier run that did not wait: leave them be
+        todo = [args for args in todo if not _marker(args[2]).exists()]
+        message = (f"{desc}: {len(pending)} chunks were submitted by an earlier run and have "
+                   f"not landed yet; they are not submitted again (if those jobs died, rerun "
+                   f"without --no-wait or remove {folder}/.*.submitted)")  # fmt: skip
+        tqdm.write(message, file=sys.stderr)
+    if not todo and not pending:
+        return _summary(0, 0.0, start)  # every chunk is there: the caller merges
+    chunks_per_job = max(chunks_per_job, math.ceil(len(todo) / _max_jobs(executor)))
+    groups = [todo[i : i + chunks_per_job] for i in range(0, len(todo), chunks_per_job)]
     try:
         with _signals_raise():
             jobs = executor.map_array(_make_many, groups) if groups else []
@@ -98,7 +119,11 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
                    f"command again to resume.", file=sys.stderr)  # fmt: skip
         raise
     if not wait:
-        ids = f"{jobs[0].job_id} … {jobs[-1].job_id}" if jobs else "none"
+        for _, _, path in todo:
+            _marker(path).write_text(" ".join(str(job.job_id) for job in jobs[:1]))
+        if not jobs:
+            return None
+        ids = f"{jobs[0].job_id} … {jobs[-1].job_id}"
         print(f"{desc}: submitted {len(todo)} chunks as {len(jobs)} jobs ({ids}); chunks land "
               f"in {folder}. Run the same command again when they have finished: it merges, "
               f"and resubmits any chunk that is missing.", file=sys.stderr)  # fmt: skip
@@ -139,11 +164,12 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
 
 
 def _complete(path: Path) -> bool:
-    """A finished chunk; a damaged one (a disk error, a copy cut short) is said and removed,
-    so that it is made again rather than merged."""
+    """A finished chunk; one cut short (no zip directory) is said and removed, so that it is
+    made again rather than merged. (Its records' CRCs are checked when the merge reads it:
+    reading every chunk twice would double the I/O of a large set.)"""
     if not path.exists():
         return False
-    problem = zip_problem(path)
+    problem = zip_problem(path, crc=False)
     if problem is None:
         return True
     tqdm.write(f"{path}: {problem}; removed, it is generated again", file=sys.stderr)
@@ -151,8 +177,50 @@ def _complete(path: Path) -> bool:
     return False
 
 
+def check_resume(chunk_dir: Path, settings: dict) -> None:
+    """Record the settings in ``chunk_dir/config.json``; chunks made with other settings are
+    never merged with these: a difference is an error naming the settings that differ."""
+    record = Path(chunk_dir) / "config.json"
+    if record.exists():
+        earlier = json.loads(record.read_text())
+        differ = sorted(k for k in set(earlier) | set(settings)
+                        if earlier.get(k) != settings.get(k))  # fmt: skip
+        if differ:
+            changes = ", ".join(f"{k}: {earlier.get(k)!r} → {settings.get(k)!r}" for k in differ)
+            raise ValueError(f"{chunk_dir} holds chunks made with other settings ({changes}); "
+                             f"use the earlier settings to resume, or delete {chunk_dir} to "
+                             f"start over")  # fmt: skip
+        return
+    record.write_text(json.dumps(settings, indent=1))
+
+
+def load_chunk(path: Path, keys=None) -> dict:
+    """The arrays of one chunk (only ``keys`` if given) for a merge; a damaged chunk is removed
+    and named in the error, so that rerunning the command makes it again."""
+    try:
+        with np.load(path) as chunk:
+            return {k: chunk[k] for k in (keys or chunk.files)}
+    except Exception as error:
+        Path(path).unlink(missing_ok=True)
+        raise RuntimeError(
+            f"chunk {path} is damaged ({type(error).__name__}: {error}); it was "
+            "removed — run the same command again to make it anew"
+        ) from None
+
+
 def _temporary(path: Path) -> Path:
-    return path.with_suffix(".tmp.npz")
+    """A writer's own temporary name: two writers of one chunk (a rerun while an earlier job
+    still runs) never write into the same file."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+
+
+def _stale_temporaries(path: Path) -> list:
+    return list(path.parent.glob(f".{path.stem}.*.tmp.npz"))
+
+
+def _marker(path: Path) -> Path:
+    """Left beside a chunk submitted by a run that did not wait for it."""
+    return path.with_name(f".{path.stem}.submitted")
 
 
 def _make_many(group: list) -> list:
@@ -182,7 +250,13 @@ def run_chunks(
     """
     todo = [(worker, payload, Path(path)) for path, payload in tasks if not _complete(Path(path))]
     for _, _, path in todo:
-        _temporary(path).unlink(missing_ok=True)  # left by a run killed mid-write
+        for stale in _stale_temporaries(path):  # left by a run killed mid-write
+            if executor is not None and not wait and _marker(path).exists():
+                continue  # a job of an earlier run may still be writing it
+            stale.unlink(missing_ok=True)
+    for path, _ in tasks:
+        if Path(path).exists():
+            _marker(Path(path)).unlink(missing_ok=True)
     if executor is not None:
         return _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait)
     processes = processes or os.cpu_count() or 1
@@ -216,7 +290,8 @@ def run_chunks(
             pool.join()
             bar.close()
             for _, _, path in todo:
-                _temporary(path).unlink(missing_ok=True)
+                for stale in _stale_temporaries(path):
+                    stale.unlink(missing_ok=True)
             done = sum(Path(path).exists() for path, _ in tasks)
             folder = Path(tasks[0][0]).parent if tasks else Path(".")
             tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name}; {done} of "

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from seal.data.atlas_format import flatten_weights
-from seal.data.chunks import run_chunks
+from seal.data.chunks import check_resume, load_chunk, run_chunks
 from seal.data.generate import QUIET, chunk_seed
 
 MUON_MASS = 0.1056583755  # GeV
@@ -176,13 +176,13 @@ def generate_dimuon(cfg: DimuonConfig, output: Path, processes: int | None = Non
     output = Path(output)
     chunk_dir = output.with_name(output.name + ".chunks")
     chunk_dir.mkdir(parents=True, exist_ok=True)
-    (chunk_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    check_resume(chunk_dir, asdict(cfg))
     tasks = [(chunk_dir / f"chunk_{c[2]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
     timing = run_chunks(_dimuon_chunk, tasks, f"generating {output.name}", "events", processes,
                         **jobs)  # fmt: skip
     if timing is None:  # submitted, not waited for
         return None
-    parts = [dict(np.load(path)) for path, _ in tasks]
+    parts = [load_chunk(path) for path, _ in tasks]
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     rng = np.random.default_rng([cfg.seed, 1])
     order = rng.permutation(len(data["labels"]))

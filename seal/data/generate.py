@@ -19,7 +19,7 @@ import numpy as np
 
 from seal.data import detector
 from seal.data.atlas_format import write_atlas
-from seal.data.chunks import run_chunks
+from seal.data.chunks import check_resume, run_chunks
 
 NEUTRINOS = (12, 14, 16)
 QUIET = [
@@ -78,7 +78,7 @@ class GeneratorConfig:
             raise ValueError(f"eta_max (the |η| cut) must be > 0; got {self.eta_max}")
         if not self.radius > 0:
             raise ValueError(f"radius (anti-kT R) must be > 0; got {self.radius}")
-        if not 0 < self.trim_radius < self.radius or not 0 <= self.trim_fcut < 1:
+        if self.trim and (not 0 < self.trim_radius < self.radius or not 0 <= self.trim_fcut < 1):
             raise ValueError(f"trimming needs 0 < trim_radius < radius and 0 <= trim_fcut < 1; "
                              f"got {self.trim_radius}, {self.trim_fcut}")  # fmt: skip
         if self.accept not in ("slice", "window"):
@@ -313,11 +313,12 @@ def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets:
 
 
 def _minimum_bias(cfg: GeneratorConfig, seed: int):
-    """A second Pythia for pile-up: inelastic minimum-bias events (SoftQCD:all), own seed."""
+    """A second Pythia for pile-up: inelastic minimum-bias events (SoftQCD:inelastic), own
+    seed."""
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
-    for line in [f"Beams:eCM = {cfg.sqrt_s}", "SoftQCD:all = on", "Random:setSeed = on",
+    for line in [f"Beams:eCM = {cfg.sqrt_s}", "SoftQCD:inelastic = on", "Random:setSeed = on",
                  f"Random:seed = {seed % PYTHIA_MAX_SEED + 1}", *QUIET]:  # fmt: skip
         pythia.readString(line)
     if not pythia.init():
@@ -332,7 +333,12 @@ def _overlay(particles, minimum_bias, mu: float, rng: np.random.Generator):
     counts = rng.poisson(mu, len(particles))
     if counts.sum() == 0:
         return particles
-    extra = _visible(minimum_bias.nextBatch(int(counts.sum())))  # (pile-up events × particles)
+    batches, made = [], 0
+    while made < counts.sum():  # Pythia skips events that fail: ask again until there are enough
+        batch = _visible(minimum_bias.nextBatch(int(counts.sum()) - made))
+        batches.append(batch)
+        made += len(batch)
+    extra = batches[0] if len(batches) == 1 else ak.concatenate(batches)  # (pile-up × particles)
     extra = ak.flatten(ak.unflatten(extra, counts), axis=2)  # (events × particles)
     return ak.concatenate([particles, extra], axis=1)
 
@@ -379,7 +385,7 @@ def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None,
     output = Path(output)
     chunk_dir = output.with_name(output.name + ".chunks")
     chunk_dir.mkdir(parents=True, exist_ok=True)
-    (chunk_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    check_resume(chunk_dir, asdict(cfg))
     paths = [chunk_dir / f"chunk_{c[3]:05d}.npz" for c in cfg.chunks()]
     timing = run_chunks(_jet_chunk, [(path, (cfg, c)) for path, c in zip(paths, cfg.chunks())],
                         f"generating {output.name}", "jets", processes, **jobs)  # fmt: skip

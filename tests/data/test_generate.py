@@ -77,6 +77,38 @@ def test_bad_generator_settings():
         GeneratorConfig(pt_min=500, pt_max=400)
     with pytest.raises(ValueError, match=r"eta_max \(the \|η\| cut\) must be > 0; got 0"):
         GeneratorConfig(eta_max=0)
+    GeneratorConfig(radius=0.2)  # small jets are fine without trimming
+    with pytest.raises(ValueError, match="trimming needs 0 < trim_radius < radius"):
+        GeneratorConfig(radius=0.2, trim=True)
+
+
+def test_a_resume_with_other_settings_or_a_damaged_chunk_is_named(tmp_path):
+    cfg = GeneratorConfig(**TINY)
+    chunk_dir = tmp_path / "jets.h5.chunks"
+    chunk_dir.mkdir()
+    run_chunks(_jet_chunk, [(chunk_dir / "chunk_00000.npz", (cfg, cfg.chunks()[0]))], "one")
+    from seal.data.chunks import check_resume
+
+    check_resume(chunk_dir, {**cfg.__dict__, "accept": "slice"})  # records the settings
+    with pytest.raises(ValueError, match=r"other settings \(accept: 'slice' → 'window'\)"):
+        generate(GeneratorConfig(**TINY, accept="window"), tmp_path / "jets.h5")
+    # a chunk whose data went bad on disk (its directory intact): named at the merge, removed
+    generate(cfg, tmp_path / "first.h5", processes=2)
+    bad_dir = tmp_path / "bad.h5.chunks"
+    bad_dir.mkdir()
+    tasks = [(bad_dir / f"chunk_{c[3]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
+    run_chunks(_jet_chunk, tasks, "chunks", processes=2)
+    damaged = bytearray(tasks[2][0].read_bytes())
+    damaged[200] ^= 0xFF  # a flipped byte inside the first record
+    tasks[2][0].write_bytes(bytes(damaged))
+    with pytest.raises(RuntimeError, match=rf"chunk {tasks[2][0]} is damaged .* run the same"):
+        generate(cfg, tmp_path / "bad.h5", processes=2)
+    assert not tasks[2][0].exists()
+    again = generate(cfg, tmp_path / "bad.h5", processes=2)  # made anew, then merged
+    assert again["made"] == 3
+    a, b = read_all(tmp_path / "first.h5"), read_all(tmp_path / "bad.h5")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -139,13 +171,18 @@ def test_chunks_run_as_a_submitit_job_array_and_merge_into_the_same_file(tmp_pat
     executor.update_parameters(timeout_min=5)
     out = tmp_path / "jobs.h5"
     assert generate(cfg, out, executor=executor, chunks_per_job=2, wait=False) is None
+    # run again at once: the chunks on their way are not submitted a second time
+    assert generate(cfg, out, executor=executor, chunks_per_job=2, wait=False) is None
     chunks = tmp_path / "jobs.h5.chunks"
     deadline = time.monotonic() + 120
     while len(list(chunks.glob("chunk_*[0-9].npz"))) < 4:
         assert time.monotonic() < deadline, "the submitted jobs did not write their chunks"
         time.sleep(0.5)
+    job_folders = [p for p in (tmp_path / "jobs").iterdir() if p.name.isdigit()]
+    assert len(job_folders) == 2  # 2 jobs in all, not 4
     assert not out.exists()  # nothing merged before every chunk is there
-    merged = generate(cfg, out, processes=2)  # the rerun: nothing left to make, only the merge
+    # the same command once the jobs are done: nothing left to make, only the merge
+    merged = generate(cfg, out, executor=executor, chunks_per_job=2, wait=False)
     assert merged["made"] == 0 and not chunks.exists()
     a, b = read_all(tmp_path / "pool.h5"), read_all(out)
     for key in a:  # the same chunks, seeds and merge whatever ran them
