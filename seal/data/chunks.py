@@ -125,8 +125,8 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
             return None
         ids = f"{jobs[0].job_id} … {jobs[-1].job_id}"
         print(f"{desc}: submitted {len(todo)} chunks as {len(jobs)} jobs ({ids}); chunks land "
-              f"in {folder}. Run the same command again when they have finished: it merges, "
-              f"and resubmits any chunk that is missing.", file=sys.stderr)  # fmt: skip
+              f"in {folder}. Run the same command again when they have finished: it merges "
+              f"them.", file=sys.stderr)  # fmt: skip
         return None
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="chunk", desc=desc)
     failed = []

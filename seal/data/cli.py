@@ -93,6 +93,12 @@ def generator_main(config_cls, generate, doc: str, unit: str) -> None:
         return
     if jobs:  # merged: the job logs were only needed while jobs could fail
         shutil.rmtree(args.out.with_name(args.out.name + ".jobs"), ignore_errors=True)
+    if summary["made"] == 0:  # every chunk was made by an earlier run or by jobs: only merged
+        import h5py
+
+        with h5py.File(args.out) as f:
+            print(f"wrote {args.out}: {len(f['labels'])} {unit} merged from chunks made earlier")
+        return
     print(
         f"wrote {args.out}: {summary['made']} {unit} in {summary['seconds']:.0f} s, "
         f"{summary['per_s']:.1f} {unit}/s ({summary['per_s_per_core']:.1f} per core)"
