@@ -381,7 +381,7 @@ def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None,
     """Generate ``cfg`` into ``output`` (ATLAS layout); resumable. Returns the timing summary
     (``made`` jets, ``seconds``, ``per_s``, ``per_s_per_core``). ``jobs``: ``executor``,
     ``chunks_per_job``, ``wait`` of :func:`~seal.data.chunks.run_chunks` (submitit); with
-    ``wait=False`` nothing is merged and None is returned."""
+    ``wait=False`` None is returned, and nothing merged, until every chunk is on disk."""
     output = Path(output)
     chunk_dir = output.with_name(output.name + ".chunks")
     chunk_dir.mkdir(parents=True, exist_ok=True)
