@@ -88,10 +88,6 @@ def train_epochs(experiment: str, data: Path, device: torch.device, bf16: bool, 
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     clock = EpochClock(sample_gpu=cuda)
-    build = seal.train.instantiate_entries
-    seal.train.instantiate_entries = lambda node, group: (
-        build(node, group) + ([clock] if group == "callbacks" else [])
-    )
     loggers = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning_fabric", "seal")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -100,9 +96,8 @@ def train_epochs(experiment: str, data: Path, device: torch.device, bf16: bool, 
         with tempfile.TemporaryDirectory() as out, open_dict(cfg):
             cfg.paths.output_dir = out
             del cfg.hydra
-            seal.train.run(cfg)
+            seal.train.run(cfg, callbacks=[clock])
     finally:
-        seal.train.instantiate_entries = build
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
     seconds = statistics.median(clock.seconds[1:] or clock.seconds)

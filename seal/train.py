@@ -144,8 +144,9 @@ def _checkpoint_plugins(trainer_cfg) -> dict:
     return {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
 
 
-def run(cfg: DictConfig) -> dict:
-    """Train and evaluate one configuration; returns (and writes) its metrics."""
+def run(cfg: DictConfig, callbacks=()) -> dict:
+    """Train and evaluate one configuration; returns (and writes) its metrics. ``callbacks``:
+    Lightning callbacks added to the configured ones (instrumentation: timers, counters)."""
     check_config(cfg)  # wrong keys and types, each named, before anything is built
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +155,7 @@ def run(cfg: DictConfig) -> dict:
     evaluation = hydra.utils.instantiate(cfg.evaluation) if cfg.get("evaluation") else None
     datamodule = hydra.utils.instantiate(cfg.data)
     module = hydra.utils.instantiate(cfg.model)
-    callbacks = instantiate_entries(cfg.get("callbacks"), "callbacks")
+    callbacks = [*instantiate_entries(cfg.get("callbacks"), "callbacks"), *callbacks]
     if cfg.get("symmetry") is not None:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))
     loggers = instantiate_loggers(cfg.get("logger"))

@@ -41,18 +41,13 @@ def test_each_top_experiment_trains_on_the_gpu(compose_cfg, experiment):
 
 
 @pytest.mark.parametrize("experiment", ["top_gsymm", "top_dsymm"])
-def test_inductor_compile_on_the_gpu_stops_recompiling(compose_cfg, monkeypatch, experiment):
+def test_inductor_compile_on_the_gpu_stops_recompiling(compose_cfg, experiment):
     import torch._dynamo
     from test_train import _CompiledFrames
 
-    import seal.train
-
     torch._dynamo.reset()
     frames = _CompiledFrames()
-    build = seal.train.instantiate_entries
-    monkeypatch.setattr(seal.train, "instantiate_entries", lambda node, group: build(node, group)
-                        + ([frames] if group == "callbacks" else []))  # fmt: skip
     run(compose_cfg([f"+experiment={experiment}", *TOP_TINY, "trainer=gpu", "model.compile=true",
-                     "trainer.max_epochs=3", "test=false"]))  # fmt: skip
+                     "trainer.max_epochs=3", "test=false"]), callbacks=[frames])  # fmt: skip
     first, *later = frames.per_epoch
     assert later[-1] - first <= 2, frames.per_epoch

@@ -218,20 +218,14 @@ class _CompiledFrames(pl.Callback):
     [("toy_gsymm", TINY), ("top_gsymm", TOP_TINY), ("top_dsymm", TOP_TINY)],
     ids=["fused-route", "replay-route", "dseal-exact"],
 )
-def test_compiled_training_stops_compiling_after_the_first_epoch(compose_cfg, monkeypatch,
-                                                                 experiment, tiny):  # fmt: skip
+def test_compiled_training_stops_compiling_after_the_first_epoch(compose_cfg, experiment, tiny):
     import torch._dynamo
-
-    import seal.train
 
     torch._dynamo.reset()
     frames = _CompiledFrames()
-    build = seal.train.instantiate_entries
-    monkeypatch.setattr(seal.train, "instantiate_entries", lambda node, group: build(node, group)
-                        + ([frames] if group == "callbacks" else []))  # fmt: skip
     sizes = ["data.n_train=100", "data.batch_size=32"] if experiment.startswith("toy") else []
     run(compose_cfg([f"+experiment={experiment}", *tiny, *sizes, "model.compile=aot_eager",
-                     "trainer.max_epochs=3", "test=false"]))  # fmt: skip
+                     "trainer.max_epochs=3", "test=false"]), callbacks=[frames])  # fmt: skip
     # epoch 1 compiles each shape once (full and last partial batch, the penalty's copies,
     # validation); afterwards at most 2 recompilations in two more epochs
     first, *later = frames.per_epoch
