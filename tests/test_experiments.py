@@ -38,12 +38,18 @@ def tiny_overrides(experiment: str) -> list[str]:
         model = [*HYBRID_TINY, "model.net.invariant.max_particles=6", *general]
         return TOP_DATA_TINY + model + extrap
     lgatr = ["model.net.blocks=1", "model.net.hidden_mv=4", "model.net.hidden_s=8"]
+    lloca = ["model.net.hidden=8", "model.net.backbone.dim=16", "model.net.backbone.ff_dim=16"]
+    pelican = ["model.net.blocks=1", "model.net.hidden=4"]
     if experiment.startswith("top_lgatr"):
         return TOP_DATA_TINY + lgatr
+    if experiment.startswith("top_lloca"):
+        return TOP_DATA_TINY + lloca
+    if experiment.startswith("top_pelican"):
+        return TOP_DATA_TINY + pelican
     if experiment.startswith("top_"):
         return TOP_TINY + extrap
     if experiment.startswith("dimuon_"):
-        tiny = {"invariant": INVARIANT_TINY, "hybrid": HYBRID_TINY, "lgatr": lgatr}
+        tiny = {"invariant": INVARIANT_TINY, "hybrid": HYBRID_TINY, "lgatr": lgatr, "lloca": lloca}
         model = tiny.get(experiment[len("dimuon_") :], [])
         return DIMUON_TINY + model
     raise AssertionError(f"no tiny overrides for {experiment}: add its workload here")
@@ -71,6 +77,8 @@ def check_predictions(path, test_auc):
 def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
     if "lgatr" in experiment:
         pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")
+    if "lloca" in experiment or "pelican" in experiment:
+        pytest.importorskip("lloca", reason="the optional extra seal[lloca] is not installed")
     cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment), *model])
     assert cfg.task_name == experiment
     metrics = run(cfg)

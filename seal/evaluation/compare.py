@@ -31,6 +31,9 @@ MODEL_NAMES = {
     "InvariantNet": "invariant",
     "HybridNet": "hybrid",
     "LGATrTagger": "L-GATr",
+    "LLoCaTagger": "LLoCa",
+    "LLoCaTagger+references": "LLoCa + references",
+    "PelicanTagger": "PELICAN",
 }
 NOMINAL = {
     "AUC": "test/auc",

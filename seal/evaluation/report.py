@@ -51,8 +51,11 @@ def _loss_type(cfg) -> str:
 def _model_name(cfg) -> str:
     """The network's class name (``model.net._target_``, else ``model._target_``)."""
     model = cfg.get("model") or {}
-    target = (model.get("net") or model).get("_target_", "")
-    return str(target).rsplit(".", 1)[-1]
+    net = model.get("net") or model
+    name = str(net.get("_target_", "")).rsplit(".", 1)[-1]
+    if net.get("beam_reference") or net.get("time_reference"):  # LLoCa broken by references
+        name += "+references"
+    return name
 
 
 # overrides already shown in their own columns (task, weight, beta_max) or grouped over (seed)
