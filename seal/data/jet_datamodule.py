@@ -213,25 +213,33 @@ class JetDataModule(pl.LightningDataModule):
         there once (``prepare_data``) and reused afterwards.
     n_constituents : int
         Constituents per jet fed to the model.
-    split : (train, val, test) fractions of the rows, in file order (files are shuffled).
+    split : (train, val, test) fractions of the rows, in file order (files are shuffled); they
+        may sum to less than 1, leaving the last rows unused (a smaller test set, say).
     train_pt, val_pt, test_pt : [lo, hi] in GeV or None
         Jet-pT windows per split (extrapolation: train/val below a cut, test above it).
     batch_size, num_workers, chunk_rows : loader settings.
     max_jets : int, optional — use only the first rows of the file.
+    train_jets : int, optional — train on only the first this many jets of the training split
+        (after its pT window); validation and test are unchanged (data-efficiency curves).
     generate : dict, optional — :class:`GeneratorConfig` fields for a missing file.
     augment : callable, optional — applied to training batches.
     """
 
     def __init__(self, path, n_constituents=80, split=(0.8, 0.1, 0.1), train_pt=None,
                  val_pt=None, test_pt=None, batch_size=256, num_workers=0, chunk_rows=16384,
-                 max_jets=None, generate=None, augment=None):  # fmt: skip
+                 max_jets=None, train_jets=None, generate=None, augment=None):  # fmt: skip
         super().__init__()
-        if len(split) != 3 or min(split) < 0 or not math.isclose(sum(split), 1.0):
-            raise ValueError(f"data.split must be three fractions summing to 1; got {split}")
+        if len(split) != 3 or min(split) < 0 or sum(split) > 1.0 + 1e-9 or sum(split) <= 0:
+            raise ValueError(
+                f"data.split must be three fractions summing to at most 1; got {split}"
+            )
         self.path, self.n_constituents, self.split = Path(path), n_constituents, tuple(split)
         self.pt_windows = {"train": train_pt, "val": val_pt, "test": test_pt}
         self.batch_size, self.num_workers, self.chunk_rows = batch_size, num_workers, chunk_rows
+        if train_jets is not None and int(train_jets) < 1:
+            raise ValueError(f"data.train_jets must be a positive number of jets; got {train_jets}")
         self.max_jets, self.generate, self.augment = max_jets, generate, augment
+        self.train_jets = None if train_jets is None else int(train_jets)
         self.selected: dict[str, np.ndarray] = {}
 
     def prepare_data(self) -> None:
@@ -274,6 +282,14 @@ class JetDataModule(pl.LightningDataModule):
                     f"{int(edges[i + 1])}, pT window {window} GeV; "
                     f"file pT {pt.min():.0f}–{pt.max():.0f} GeV)"
                 )
+            if name == "train" and self.train_jets is not None:
+                available = int(chosen.sum())
+                if available < self.train_jets:
+                    raise ValueError(
+                        f"{self.path}: data.train_jets={self.train_jets} but the training split "
+                        f"has only {available} jets (pT window {window} GeV)"
+                    )
+                chosen &= np.cumsum(chosen) <= self.train_jets
             self.selected[name] = chosen
 
     def _check(self, file: JetFile) -> None:

@@ -212,6 +212,25 @@ def test_pt_windows_make_an_extrapolation_split():
         make_module(test_pt=[3000, None])
 
 
+def test_train_jets_and_a_partial_split_shrink_only_what_they_name():
+    full = make_module()  # 300 jets: 240 / 30 / 30
+    module = make_module(train_jets=100)
+    train = np.flatnonzero(module.selected["train"])
+    assert train.tolist() == np.flatnonzero(full.selected["train"])[:100].tolist()
+    for split in ("val", "test"):
+        assert (module.selected[split] == full.selected[split]).all()
+    assert sum(len(b["target"]) for b in module.train_dataloader()) == 100
+    part = make_module(split=[0.5, 0.1, 0.2])  # the last 60 rows are not used
+    assert [int(part.selected[s].sum()) for s in ("train", "val", "test")] == [150, 30, 60]
+    assert not (part.selected["train"] | part.selected["val"] | part.selected["test"])[240:].any()
+    with pytest.raises(ValueError, match=r"train_jets=500 but the training split has only 240"):
+        make_module(train_jets=500)
+    with pytest.raises(ValueError, match=r"data\.train_jets must be a positive"):
+        make_module(train_jets=0)
+    with pytest.raises(ValueError, match=r"summing to at most 1; got \(0.8, 0.2, 0.2\)"):
+        make_module(split=(0.8, 0.2, 0.2))
+
+
 def test_memory_stays_bounded_on_a_ten_times_larger_file(tmp_path):
     big = tmp_path / "big.h5"
     with h5py.File(FIXTURE) as src, h5py.File(big, "w") as dst:
