@@ -48,10 +48,10 @@ class PelicanTagger(nn.Module):
         if bool((counts == 0).any()):
             raise ValueError("PelicanTagger: a jet without constituents has no pairs")
         ptr = torch.cat((counts.new_zeros(1), counts.cumsum(0)))  # (B+1,)
-        nodes = p4[mask] / self.scale  # (P, 4), jet by jet
-        edges = edge_index_from_ptr(ptr, nodes.shape, remove_self_loops=False)  # (2, E)
+        nodes = p4[mask].double() / self.scale  # (P, 4), jet by jet; float64: collinear
+        edges = edge_index_from_ptr(ptr, nodes.shape, remove_self_loops=False)  # pairs cancel
         metric = nodes.new_tensor([1.0, -1.0, -1.0, -1.0])
         dots = (nodes[edges[0]] * nodes[edges[1]] * metric).sum(-1, keepdim=True)  # (E, 1)
-        inputs = torch.sign(dots) * torch.log1p(dots.abs())
+        inputs = (torch.sign(dots) * torch.log1p(dots.abs())).to(p4.dtype)
         out = self.net(edges, batch_from_ptr(ptr), in_rank2=inputs, num_graphs=len(counts))
         return out.squeeze(-1)  # (B,)
