@@ -1,7 +1,7 @@
 """Cost of the symmetry terms as ratios to plain training, measured side by side in one process.
 
     python scripts/bench.py [--device cuda] [--rounds 10] [--precision auto|bf16|32]
-                            [--only steps|epochs|throughput|data|generation]
+                            [--only steps|epochs|models|throughput|data|generation]
 
 Steps: for the toy MLP, seal's top transformer and a stock ``nn.TransformerEncoder`` tagger (batch
 256, 120 constituents) one optimiser step (forward, backward, Adam) of every mode on the same
@@ -18,6 +18,9 @@ fp32 on CPU. Epochs: end to end, a short real training run per top experiment (t
 Lightning and the callback included; validation off), the training-epoch time after the first
 epoch, its ratio to plain training and on CUDA the mean GPU utilisation (3×256 transformer there,
 the CPU-sized one on CPU). Throughput: jets/s of plain and GSEAL training vs batch size.
+Models: one optimiser step of every top-tagging experiment's network as configured (its
+constituent count, its symmetry term) on the same generated jets, ratio to plain training of
+the transformer — the cost column of docs/results.md.
 Data: HDF5 → batches, one core.
 Generation: Pythia + FastJet jets/s per core.
 """
@@ -277,7 +280,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--rounds", type=int, default=10, help="timed steps per mode")
-    parser.add_argument("--only", choices=("steps", "epochs", "throughput", "data", "generation"))
+    parser.add_argument(
+        "--only", choices=("steps", "epochs", "models", "throughput", "data", "generation")
+    )
     parser.add_argument(
         "--precision",
         choices=("auto", "bf16", "32"),
@@ -309,6 +314,8 @@ def main() -> None:
     if args.only in (None, "epochs"):
         batches = args.epoch_batches or (None if device.type == "cuda" else 20)
         bench_epochs(device, bf16, args.epoch_data, batches)
+    if args.only in (None, "models"):
+        bench_models(device, args.rounds)
     if args.only in (None, "throughput"):
         bench_throughput(device, args.rounds)
     if args.only in (None, "data"):  # one core from here on
@@ -328,6 +335,61 @@ def bench_steps(device: torch.device, rounds: int, names=WORKLOADS) -> None:
         for mode, (seconds, memory, route) in results.items():
             print(f"| {mode} | {route} | {1e3 * seconds:.1f} | {seconds / base_time:.2f}× | "
                   f"{memory / 2**20:.1f} | {memory / base_memory:.2f}× |")  # fmt: skip
+
+
+# experiment → how its training step runs (as make_step's mode)
+MODEL_EXPERIMENTS = {
+    "top_baseline": "plain", "top_augment": "augmentation", "top_gsymm": "GSEAL",
+    "top_dsymm": "δSEAL exact", "top_invariant": "plain", "top_hybrid": "plain",
+    "top_lloca": "plain", "top_lloca_beam": "plain", "top_pelican": "plain", "top_lgatr": "plain",
+}  # fmt: skip
+
+
+def bench_models(device: torch.device, rounds: int, batch_size: int = 256) -> None:
+    """Every top experiment's network as its config builds it, on the same generated jets (the
+    test fixture, cut to the config's constituent count), interleaved round by round."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from seal.data.jets import JetFile
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    file = JetFile(FIXTURE, 80)
+    jets = file.read(0, batch_size)
+    file.close()
+    steps, sizes = {}, {}
+    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+        for experiment, mode in MODEL_EXPERIMENTS.items():
+            cfg = compose("train", overrides=[f"+experiment={experiment}"])
+            try:
+                torch.manual_seed(0)
+                net = instantiate(cfg.model.net).to(device)
+            except ImportError as error:  # an optional extra that is not installed
+                print(f"({experiment}: skipped, {error})")
+                continue
+            n = int(cfg.data.n_constituents)
+            batch = {k: torch.as_tensor(v).to(device) for k, v in jets.items()
+                     if k in ("p4", "mask", "jet_p4")}  # fmt: skip
+            batch["p4"], batch["mask"] = batch["p4"][:, :n], batch["mask"][:, :n]
+            batch["target"] = torch.as_tensor(jets["target"]).float().to(device)
+            sizes[experiment] = (n, sum(p.numel() for p in net.parameters()))
+            steps[experiment] = make_step(net.train(), batch, F.binary_cross_entropy_with_logits,
+                                          mode)[0]  # fmt: skip
+    times = {e: [] for e in steps}
+    for step in steps.values():
+        step()  # warm-up
+    for _ in range(rounds):
+        for experiment, step in steps.items():
+            times[experiment].append(_timed(step, device))
+    base = statistics.median(times["top_baseline"])
+    print(f"\n### top-tagging models, one training step, batch {batch_size} "
+          "(generated jets)\n\n| experiment | step | constituents | parameters | step (ms) | "
+          "÷ top_baseline |\n|---|---|---:|---:|---:|---:|")  # fmt: skip
+    for experiment, t in times.items():
+        n, params = sizes[experiment]
+        median = statistics.median(t)
+        print(f"| {experiment} | {MODEL_EXPERIMENTS[experiment]} | {n} | {params:,} | "
+              f"{1e3 * median:.0f} | {median / base:.2f}× |")  # fmt: skip
 
 
 EPOCH_EXPERIMENTS = ("top_baseline", "top_gsymm", "top_dsymm")
