@@ -57,7 +57,9 @@ class TaggingEvaluation:
       (and axis) boosted by a fixed |β| in a random direction (features recomputed by the model);
     * ``output_shift.csv/png``: |σ(f(Λx)) − σ(f(x))| per jet at |β| = ``shift_beta``;
     * ``pt_bins.csv/png``: metrics in bins of jet pT (for extrapolation studies);
-    * ``spectrum.png``: the symmetry spectrum (``spectrum/Kx`` … ``spectrum/Jz`` with errors);
+    * ``spectrum.png``: the symmetry spectrum (``spectrum/Kx`` … ``spectrum/Jz`` with errors), on
+      the first ``spectrum_jets`` test jets (all if null: each jet costs a backward per
+      generator, which for an expensive network can match the training time);
     * ``predictions.csv``: per test jet its file row (``index``), label, weight and score
       σ(output), nominal and at |β| = ``shift_beta`` — for your own ROC, pT or systematics plots;
     * ``mixing.csv/png`` (hybrid models only): the weight on the invariant subnet in deciles of
@@ -68,10 +70,13 @@ class TaggingEvaluation:
     """
 
     def __init__(self, betas=DEFAULT_BETAS, shift_beta=0.5, pt_bins=(400, 600, 800, 1000, 1200),
-                 seed=1):  # fmt: skip
+                 seed=1, spectrum_jets=None):  # fmt: skip
         self.betas = check_betas(betas)
         self.shift_beta = check_betas([shift_beta])[0]
         self.pt_bins, self.seed = [float(b) for b in pt_bins], seed
+        if spectrum_jets is not None and int(spectrum_jets) < 1:
+            raise ValueError(f"evaluation.spectrum_jets must be ≥ 1 or null; got {spectrum_jets!r}")
+        self.spectrum_jets = None if spectrum_jets is None else int(spectrum_jets)
         if len(self.pt_bins) < 2 or any(a >= b for a, b in zip(self.pt_bins, self.pt_bins[1:])):
             raise ValueError(f"evaluation.pt_bins must be ≥ 2 increasing edges; got {pt_bins}")
 
@@ -227,8 +232,18 @@ class TaggingEvaluation:
     def _spectrum(self, module, datamodule, out_dir, figures) -> dict:
         """The trained tagger's symmetry spectrum (its logit) on the test jets."""
         device = next(module.parameters()).device
-        batches = ({k: v.to(device) for k, v in b.items()} for b in _test_batches(datamodule))
-        bars = {"model": spectrum(*residuals(module, batches, "scalar"))}
+
+        def batches():  # the first ``spectrum_jets`` test jets (derivatives cost a backward each)
+            seen = 0
+            for batch in _test_batches(datamodule):
+                if self.spectrum_jets is not None:
+                    batch = {k: v[: self.spectrum_jets - seen] for k, v in batch.items()}
+                yield {k: v.to(device) for k, v in batch.items()}
+                seen += len(batch["p4"])
+                if self.spectrum_jets is not None and seen >= self.spectrum_jets:
+                    return
+
+        bars = {"model": spectrum(*residuals(module, batches(), "scalar"))}
         path = out_dir / "spectrum.png"
         fig = plot_spectrum(bars, path, "symmetry spectrum of the logit", self.run_name)
         figures["spectrum"] = (fig, path)

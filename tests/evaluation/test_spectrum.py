@@ -40,3 +40,34 @@ def test_the_spurion_truth_shows_exactly_where_it_breaks_the_symmetry():
     for g in GENERATOR_NAMES:
         value = found["spurion"][f"spectrum/{g}"]
         assert (value > 1e-8) if g in broken else (value < 1e-20), (g, value)
+
+
+def test_tagging_spectrum_reads_only_the_first_spectrum_jets(monkeypatch, tmp_path):
+    import seal.evaluation.tagging as tagging
+    from seal.models import ConstituentTransformer
+
+    seen = []
+
+    def recording(module, batches, output):
+        batches = list(batches)
+        seen.extend(len(b["p4"]) for b in batches)
+        return residuals(module, batches, output)
+
+    class Data:  # three test batches of 4 jets
+        def evaluation_dataloader(self):
+            return [random_on_shell(4, 5, seed=i, dtype=torch.float32) for i in range(3)]
+
+        test_dataloader = evaluation_dataloader
+
+    monkeypatch.setattr(tagging, "residuals", recording)
+    net = ConstituentTransformer(dim=8, depth=1, heads=2, ff_dim=8, dropout=0.0)
+    evaluation = tagging.TaggingEvaluation(spectrum_jets=5)
+    evaluation.run_name = "test"  # set by __call__
+    metrics = evaluation._spectrum(net, Data(), tmp_path, {})
+    assert seen == [4, 1] and metrics["spectrum/Kx"] > 0
+    seen.clear()
+    evaluation.spectrum_jets = None
+    evaluation._spectrum(net, Data(), tmp_path, {})
+    assert seen == [4, 4, 4]  # null: every test jet
+    with pytest.raises(ValueError, match=r"evaluation\.spectrum_jets must be ≥ 1 or null; got 0"):
+        tagging.TaggingEvaluation(spectrum_jets=0)
