@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 COMMON=(data=top_window logger=csv)
 budget=trainer.max_epochs=8  # 32 batches of 256 per epoch: 256 optimiser steps at most
-spectrum=evaluation.spectrum_jets=2000  # the spectrum's derivatives cost LLoCa as much as its training
+spectrum=++evaluation.spectrum_jets=2000  # derivatives cost LLoCa as much as training; ++: the
+# sweep-level config (no experiment yet) is the toy's, whose evaluation has no such key
 betas="[0.0,0.1,0.3,0.5,0.7,0.9]"  # the boost scan; the extrap and efficiency stages need less
 stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant}
 case $stage in
@@ -29,7 +30,7 @@ case $stage in
     runs=(+experiment=top_baseline,top_gsymm,top_lloca data.train_jets=1000,3000
           "data.split=[0.16,0.04,0.12]")  # 6 000 test jets: enough for the AUC
     budget="trainer.max_epochs=-1 trainer.max_steps=256"
-    spectrum=evaluation.spectrum_jets=500
+    spectrum=++evaluation.spectrum_jets=500
     betas="[0.0,0.5]" ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

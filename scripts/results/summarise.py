@@ -1,0 +1,183 @@
+"""Summaries of the results studies (docs/results.md): CSVs, figures and Markdown tables.
+
+    python scripts/results/summarise.py [--root outputs/results] [--out docs/figures/results]
+
+Reads the sweeps that `scripts/results/top.sh` and the toy commands of docs/results.md write under
+ROOT (any that are missing are skipped) and writes into OUT:
+
+* ``top_table.csv``, ``compare.md``, ``top_vs_boost.png``, ``top_output_shift.png`` — every model
+  at every test boost, mean ± std over seeds, with how many background jets pass at ε_S = 0.3;
+* ``top_extrap.csv`` — AUC and 1/ε_B above the training pT range;
+* ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
+* ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost.
+
+It prints the Markdown tables that docs/results.md quotes.
+"""
+
+import argparse
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from seal.evaluation.compare import MODEL_NAMES, _variant, compare
+from seal.evaluation.plots import plot_curves
+from seal.evaluation.report import find_runs
+
+TABLE_RUN_JETS = 8000  # training jets of the table runs: 0.16 × 50 000 (configs/data/top_window)
+
+
+def finished(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [r for r in find_runs(path) if r["status"] == "finished"]
+
+
+def label(run: dict) -> str:
+    model = MODEL_NAMES.get(run["model"], run["model"])
+    variant = _variant(run, show_beta=False)
+    return {"none": model, "": model}.get(variant, f"{model} {variant}")
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if np.isfinite(v)]
+    if not values:
+        return np.nan, np.nan
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+
+
+def cell(values: list[float], digits: int = 3) -> str:
+    mean, std = spread(values)
+    if not np.isfinite(mean):
+        return "–"
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if np.isfinite(std) else "")
+
+
+def metric(runs: list[dict], key: str) -> list[float]:
+    return [float(r["metrics"][key]) for r in runs if key in r["metrics"]]
+
+
+def passing_background(run: dict) -> float:
+    """Background test jets above the ε_S = 0.3 threshold: N_background / (1/ε_B)."""
+    rows = np.loadtxt(Path(run["path"]) / "predictions.csv", delimiter=",", skiprows=1)
+    n_background = int((rows[:, 1] == 0).sum())
+    return n_background / float(run["metrics"]["test/rej@0.3"])
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def grouped(runs: list[dict]) -> dict[str, list[dict]]:
+    groups = defaultdict(list)
+    for run in runs:
+        groups[label(run)].append(run)
+    return groups
+
+
+def top_table(runs: list[dict], out: Path) -> str:
+    groups = grouped(runs)
+    baseline_ms = spread(metric(groups.get("transformer", []), "train/step_ms"))[0]
+    header = ["model", "seeds", "AUC", "1/ε_B@0.3", "passing bkg", "AUC β=0.5",
+              "1/ε_B β=0.5", "AUC β=0.9", "1/ε_B β=0.9", "params", "step ÷ baseline"]  # fmt: skip
+    rows = []
+    for name, group in sorted(groups.items(), key=lambda kv: kv[0] != "transformer"):
+        step = spread(metric(group, "train/step_ms"))[0] / baseline_ms
+        rows.append([
+            name, str(len(group)), cell(metric(group, "test/auc")),
+            cell(metric(group, "test/rej@0.3"), 1),
+            f"{np.mean([passing_background(r) for r in group]):.0f}",
+            cell(metric(group, "boost/auc@0.5")), cell(metric(group, "boost/rej@0.3@0.5"), 1),
+            cell(metric(group, "boost/auc@0.9")), cell(metric(group, "boost/rej@0.3@0.9"), 1),
+            f"{int(metric(group, 'model/params')[0]):,}", f"{step:.2f}",
+        ])  # fmt: skip
+    write_csv(out / "top_table.csv", header, rows)
+    return markdown(header, rows)
+
+
+def top_extrap(runs: list[dict], out: Path) -> str:
+    header = ["model", "seeds", "AUC > 800 GeV", "1/ε_B@0.3 > 800 GeV", "passing bkg",
+              "AUC β=0.5 > 800 GeV"]  # fmt: skip
+    rows = [[name, str(len(g)), cell(metric(g, "test/auc")), cell(metric(g, "test/rej@0.3"), 1),
+             f"{np.mean([passing_background(r) for r in g]):.0f}", cell(metric(g, "boost/auc@0.5"))]
+            for name, g in sorted(grouped(runs).items())]  # fmt: skip
+    write_csv(out / "top_extrap.csv", header, rows)
+    return markdown(header, rows)
+
+
+def top_efficiency(table: list[dict], runs: list[dict], out: Path) -> str:
+    by = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        by[label(run)][int(run["overrides"]["data.train_jets"])].append(run)
+    for run in table:  # the table's runs are the full-size point
+        if label(run) in by:
+            by[label(run)][TABLE_RUN_JETS].append(run)
+    sizes = sorted({s for curve in by.values() for s in curve})
+    header = ["model", *(f"AUC, {s:,} jets" for s in sizes), "seeds"]
+    rows, curves = [], {}
+    for name, curve in sorted(by.items()):
+        rows.append([name, *(cell(metric(curve.get(s, []), "test/auc")) for s in sizes),
+                     "/".join(str(len(curve.get(s, []))) for s in sizes)])  # fmt: skip
+        points = [(s, *spread(metric(curve[s], "test/auc"))) for s in sizes if curve.get(s)]
+        curves[name] = tuple(map(list, zip(*points)))
+    write_csv(out / "top_efficiency.csv", header, rows)
+    fig = plot_curves(curves, out / "top_auc_vs_size.png", "training jets", "test AUC",
+                      "top tagging: AUC vs training-set size (mean ± std over seeds)",
+                      logy=False, logx=True)  # fmt: skip
+    plt.close(fig)
+    return markdown(header, rows)
+
+
+def toy_covariant(runs: list[dict], out: Path) -> str:
+    groups = grouped(runs)
+    betas = sorted({float(k.split("@")[1]) for r in runs for k in r["metrics"]
+                    if k.startswith("boost/mse@") and not k.endswith("_err")})  # fmt: skip
+    header = ["model", "seeds", "test MSE", *(f"MSE β={b:g}" for b in betas if b in (0.3, 0.5))]
+    rows, curves = [], {}
+    for name, group in sorted(groups.items()):
+        shown = [cell(metric(group, f"boost/mse@{b:g}"), 4) for b in betas if b in (0.3, 0.5)]
+        rows.append([name, str(len(group)), cell(metric(group, "test/mse"), 4), *shown])
+        points = [spread(metric(group, f"boost/mse@{b:g}")) for b in betas]
+        curves[name] = (betas, [p[0] for p in points], [p[1] for p in points])
+    write_csv(out / "toy_covariant.csv", header, rows)
+    fig = plot_curves(curves, out / "toy_covariant_vs_boost.png", "boost |β| of every test event",
+                      "test MSE", "covariant toy: MSE vs boost (mean ± std, seeds)")  # fmt: skip
+    plt.close(fig)
+    return markdown(header, rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path("outputs/results"))
+    parser.add_argument("--out", type=Path, default=Path("docs/figures/results"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = finished(args.root / "table") + finished(args.root / "equivariant")
+    table += finished(args.root / "alternatives")
+    if table:
+        compare([args.root / s for s in ("table", "alternatives", "equivariant")
+                 if (args.root / s).exists()], args.out)  # fmt: skip
+        print("## top tagging\n\n" + top_table(table, args.out) + "\n")
+    extrap = finished(args.root / "extrap")
+    if extrap:
+        print("## pT extrapolation\n\n" + top_extrap(extrap, args.out) + "\n")
+    efficiency = finished(args.root / "efficiency")
+    if efficiency:
+        print("## data efficiency\n\n" + top_efficiency(table, efficiency, args.out) + "\n")
+    toy = finished(args.root / "toy_covariant")
+    if toy:
+        print("## covariant toy\n\n" + toy_covariant(toy, args.out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
