@@ -5,8 +5,8 @@
 Reads the sweeps that `scripts/results/top.sh` and the toy commands of docs/results.md write under
 ROOT (any that are missing are skipped) and writes into OUT:
 
-* ``top_table.csv``, ``compare.md``, ``top_vs_boost.png``, ``top_output_shift.png`` — every model
-  at every test boost, mean ± std over seeds, with how many background jets pass at ε_S = 0.3;
+* ``top_table.csv``, ``top_vs_boost.png``, ``top_output_shift.png`` — every model at every test
+  boost, mean ± std over seeds, with how many background jets pass at ε_S = 0.3;
 * ``top_extrap.csv`` — AUC and 1/ε_B above the training pT range;
 * ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
 * ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost.
@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from seal.evaluation.compare import MODEL_NAMES, _variant, compare
+from seal.evaluation.compare import MODEL_NAMES, _boost_figure, _Rows, _shift_figure, _variant
 from seal.evaluation.plots import plot_curves
 from seal.evaluation.report import find_runs
 
@@ -86,20 +86,19 @@ def grouped(runs: list[dict]) -> dict[str, list[dict]]:
 
 
 def top_table(runs: list[dict], out: Path) -> str:
+    # no step times: the runs shared the cores; bench.py --only models measures them side by side
     groups = grouped(runs)
-    baseline_ms = spread(metric(groups.get("transformer", []), "train/step_ms"))[0]
     header = ["model", "seeds", "AUC", "1/ε_B@0.3", "passing bkg", "AUC β=0.5",
-              "1/ε_B β=0.5", "AUC β=0.9", "1/ε_B β=0.9", "params", "step ÷ baseline"]  # fmt: skip
+              "1/ε_B β=0.5", "AUC β=0.9", "1/ε_B β=0.9", "params"]  # fmt: skip
     rows = []
     for name, group in sorted(groups.items(), key=lambda kv: kv[0] != "transformer"):
-        step = spread(metric(group, "train/step_ms"))[0] / baseline_ms
         rows.append([
             name, str(len(group)), cell(metric(group, "test/auc")),
             cell(metric(group, "test/rej@0.3"), 1),
             f"{np.mean([passing_background(r) for r in group]):.0f}",
             cell(metric(group, "boost/auc@0.5")), cell(metric(group, "boost/rej@0.3@0.5"), 1),
             cell(metric(group, "boost/auc@0.9")), cell(metric(group, "boost/rej@0.3@0.9"), 1),
-            f"{int(metric(group, 'model/params')[0]):,}", f"{step:.2f}",
+            f"{int(metric(group, 'model/params')[0]):,}",
         ])  # fmt: skip
     write_csv(out / "top_table.csv", header, rows)
     return markdown(header, rows)
@@ -164,9 +163,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     table = finished(args.root / "table") + finished(args.root / "equivariant")
     table += finished(args.root / "alternatives")
-    if table:
-        compare([args.root / s for s in ("table", "alternatives", "equivariant")
-                 if (args.root / s).exists()], args.out)  # fmt: skip
+    if table:  # compare.py's figures (its table's step times would be from shared cores)
+        groups = _Rows(table).group(table)
+        _boost_figure("top", groups, args.out)
+        _shift_figure("top", groups, args.out)
         print("## top tagging\n\n" + top_table(table, args.out) + "\n")
     extrap = finished(args.root / "extrap")
     if extrap:
