@@ -161,20 +161,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/figures/results"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    table = finished(args.root / "table") + finished(args.root / "equivariant")
-    table += finished(args.root / "alternatives")
+
+    def stage(prefix: str) -> list[dict]:  # a stage may be split over folders (table_seed2…)
+        return [r for d in sorted(args.root.glob(prefix + "*")) for r in finished(d)]
+
+    table = stage("table") + stage("alternatives") + stage("equivariant")
     if table:  # compare.py's figures (its table's step times would be from shared cores)
         groups = _Rows(table).group(table)
         _boost_figure("top", groups, args.out)
         _shift_figure("top", groups, args.out)
         print("## top tagging\n\n" + top_table(table, args.out) + "\n")
-    extrap = finished(args.root / "extrap")
+    extrap = stage("extrap")
     if extrap:
         print("## pT extrapolation\n\n" + top_extrap(extrap, args.out) + "\n")
-    efficiency = finished(args.root / "efficiency")
+    efficiency = stage("efficiency")
     if efficiency:
         print("## data efficiency\n\n" + top_efficiency(table, efficiency, args.out) + "\n")
-    toy = finished(args.root / "toy_covariant")
+    toy = stage("toy_covariant")
     if toy:
         print("## covariant toy\n\n" + toy_covariant(toy, args.out) + "\n")
 

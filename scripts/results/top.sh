@@ -3,8 +3,8 @@
 # generated on first use), 3 seeds each, CPU-sized (8 epochs at most, 8 000 training jets).
 #   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant
 #   python scripts/results/summarise.py
-# Each stage is one Hydra multirun under outputs/results/<stage>; seeds vary slowest, so a cut-short
-# stage still has every model at its first seeds.
+# Each stage is one Hydra multirun under outputs/results/<stage> (DIR=… to change; SEEDS=… and
+# EXPERIMENTS=a,b to run some seeds or models); seeds vary slowest, so a cut-short stage still has every model at its first seeds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -34,8 +34,8 @@ case $stage in
     betas="[0.0,0.5]" ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
+[ -n "${EXPERIMENTS:-}" ] && runs[0]=+experiment=$EXPERIMENTS  # a subset of the stage's models
 seeds=${SEEDS:-0,1,2}
 [ "$stage" = equivariant ] && seeds=${SEEDS:-0}
-[ "$stage" = table ] && spectrum=""  # (the table ran before the option existed: all 16 000)
 exec "$PY" train.py -m seed="$seeds" "${runs[@]}" "${COMMON[@]}" $budget "evaluation.betas=$betas" $spectrum \
-  hydra.sweep.dir=outputs/results/"$stage" ${EXTRA:-}
+  hydra.sweep.dir=outputs/results/"${DIR:-$stage}" ${EXTRA:-}
