@@ -1,10 +1,10 @@
 """Compare models side by side across sweeps: one Markdown table per workload, and figures.
 
 Rows are (model, variant, every override that varies across the workload's runs): the network
-(MLP, transformer, invariant, hybrid, L-GATr), the symmetry treatment (none, augment, gsymm,
-dsymm with λ), and e.g. ``data.truth`` when a sweep ran over it. Columns: AUC and 1/ε_B at
-ε_S = 0.3 on the nominal test set and with every test event boosted by |β| = 0.5, the same above
-the pT cut (from the ``*_extrap`` runs), parameter count and training step time.
+(MLP, transformer, invariant, hybrid, L-GATr, LLoCa, PELICAN), the symmetry treatment (none,
+augment, gsymm, dsymm with λ), and e.g. ``data.truth`` when a sweep ran over it. Columns: AUC
+and 1/ε_B at ε_S = 0.3 on the nominal test set and with every test event boosted by |β| = 0.5,
+the same above the pT cut (from the ``*_extrap`` runs), parameter count and training step time.
 
 A row of one run shows ``value ± bootstrap error`` (over test events); runs that differ only in
 ``seed`` are merged into ``mean ± standard deviation`` over seeds, with the number of seeds in
