@@ -141,11 +141,10 @@ class LLoCaTagger(nn.Module):
         nodes = nodes + nodes.new_tensor([self.regulator, 0.0, 0.0, 0.0])
         r = len(self.references)
         dtype = next(self.equivectors.parameters()).dtype  # the Frames-Net MLP's precision
-        scalars = torch.zeros(b, n + r, 0, dtype=dtype, device=p4.device)
+        scalars = torch.zeros(b, n + r, 1 if r else 0, dtype=dtype, device=p4.device)
         if r:  # the references go into the rest frame with the jet, as flagged extra particles
             refs = p64.new_tensor(self.references)  # (R, 4)
             nodes = torch.cat((nodes, torch.einsum("bij,rj->bri", rest, refs)), dim=1)
-            scalars = torch.zeros(b, n + r, 1, dtype=dtype, device=p4.device)
             scalars[:, n:] = 1.0  # an invariant flag
             mask = torch.cat((mask, mask.new_ones(b, r)), dim=1)
         sizes = mask.sum(1)
