@@ -12,6 +12,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import mplhep
+from matplotlib.ticker import NullFormatter
 
 STYLE = mplhep.style.ATLAS
 logging.getLogger("matplotlib").setLevel(logging.WARNING)  # font substitutions: not news
@@ -83,6 +84,12 @@ def plot_panels(panels: list, path, xlabel: str, title_text: str = "", marker="o
                 ax.set_yscale("log")
             if logx:
                 ax.set_xscale("log")
+                xs = sorted({float(x) for xs, *_ in curves.values() for x in xs})
+                if xs and xs[-1] < 100 * xs[0]:  # under two decades: label the points themselves
+                    ax.set_xticks(xs, [f"{x:,g}" for x in xs])  # (log minor labels overlap)
+                    ax.xaxis.set_minor_formatter(NullFormatter())
+            if marker is not None:  # HEP style has no x margin: end points would sit on the frame
+                ax.margins(x=0.04)
             ax.grid(alpha=0.3)
             if len(curves) > 1:
                 ax.legend(fontsize=8 if len(curves) > 5 else 10)
