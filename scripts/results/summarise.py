@@ -9,20 +9,32 @@ ROOT (any that are missing are skipped) and writes into OUT:
   boost, mean ± std over seeds, with how many background jets pass at ε_S = 0.3;
 * ``top_extrap.csv`` — AUC and 1/ε_B above the training pT range;
 * ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
-* ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost.
+* ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost;
+* ``dimuon_compare.md/csv``, ``dimuon_auc_vs_size.png``, ``dimuon_vs_boost.png``,
+  ``dimuon_output_shift.png`` — the dimuon learning curves (``scripts/compare.py``'s report of
+  ROOT/dimuon_curve).
 
 It prints the Markdown tables that docs/results.md quotes.
 """
 
 import argparse
 import csv
+import shutil
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from seal.evaluation.compare import MODEL_NAMES, _boost_figure, _Rows, _shift_figure, _variant
+from seal.evaluation.compare import (
+    MODEL_NAMES,
+    _boost_figure,
+    _Rows,
+    _shift_figure,
+    _variant,
+    compare,
+)
 from seal.evaluation.plots import plot_curves
 from seal.evaluation.report import find_runs
 
@@ -156,6 +168,16 @@ def toy_covariant(runs: list[dict], out: Path) -> str:
     return markdown(header, rows)
 
 
+def dimuon(folder: Path, out: Path) -> str:
+    """compare.py's report of the dimuon sweep, under names that say which study it is."""
+    with tempfile.TemporaryDirectory() as tmp:
+        text = compare([folder], Path(tmp))
+        figures = ("dimuon_auc_vs_size.png", "dimuon_vs_boost.png", "dimuon_output_shift.png")
+        for name in ("compare.md", "compare.csv", *figures):
+            shutil.copy(Path(tmp) / name, out / name.replace("compare", "dimuon_compare"))
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("outputs/results"))
@@ -181,6 +203,8 @@ def main() -> None:
     toy = stage("toy_covariant")
     if toy:
         print("## covariant toy\n\n" + toy_covariant(toy, args.out) + "\n")
+    if (args.root / "dimuon_curve").is_dir():
+        print("## dimuon\n\n" + dimuon(args.root / "dimuon_curve", args.out))
 
 
 if __name__ == "__main__":

@@ -117,8 +117,8 @@ class _Rows:
         return groups
 
     @staticmethod
-    def label(key: tuple) -> str:
-        return " ".join(str(k) for k in key if k != "")
+    def label(key: tuple) -> str:  # a figure's legend: "hybrid", not "hybrid none"
+        return " ".join(str(k) for k in key if k not in ("", "none"))
 
 
 def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[dict]]:
