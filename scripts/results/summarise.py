@@ -30,7 +30,6 @@ import numpy as np
 from seal.evaluation.compare import (
     MODEL_NAMES,
     _boost_figure,
-    _Rows,
     _shift_figure,
     _variant,
     compare,
@@ -68,6 +67,14 @@ def cell(values: list[float], digits: int = 3, fmt: str = "f") -> str:
     return f"{mean:.{digits}{fmt}}" + (f" ± {std:.{digits}{fmt}}" if np.isfinite(std) else "")
 
 
+def result(runs: list[dict], key: str, digits: int = 3) -> str:
+    """mean ± seed spread; a single run: its value ± its bootstrap error over the test jets (ᵇ)."""
+    if len(runs) == 1 and f"{key}_err" in runs[0]["metrics"]:
+        value, error = (float(runs[0]["metrics"][k]) for k in (key, f"{key}_err"))
+        return f"{value:.{digits}f} ± {error:.{digits}f}ᵇ"
+    return cell(metric(runs, key), digits)
+
+
 def metric(runs: list[dict], key: str) -> list[float]:
     return [float(r["metrics"][key]) for r in runs if key in r["metrics"]]
 
@@ -92,10 +99,11 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 
 def grouped(runs: list[dict]) -> dict[str, list[dict]]:
+    """Runs by table row, plain training first, the rest in the order they ran."""
     groups = defaultdict(list)
     for run in runs:
         groups[label(run)].append(run)
-    return groups
+    return dict(sorted(groups.items(), key=lambda kv: kv[0] != "transformer"))
 
 
 def top_table(runs: list[dict], out: Path) -> str:
@@ -104,13 +112,12 @@ def top_table(runs: list[dict], out: Path) -> str:
     header = ["model", "seeds", "AUC", "1/ε_B@0.3", "passing bkg", "AUC β=0.5",
               "1/ε_B β=0.5", "AUC β=0.9", "1/ε_B β=0.9", "params"]  # fmt: skip
     rows = []
-    for name, group in sorted(groups.items(), key=lambda kv: kv[0] != "transformer"):
+    for name, group in groups.items():
         rows.append([
-            name, str(len(group)), cell(metric(group, "test/auc")),
-            cell(metric(group, "test/rej@0.3"), 1),
+            name, str(len(group)), result(group, "test/auc"), result(group, "test/rej@0.3", 1),
             f"{np.mean([passing_background(r) for r in group]):.0f}",
-            cell(metric(group, "boost/auc@0.5")), cell(metric(group, "boost/rej@0.3@0.5"), 1),
-            cell(metric(group, "boost/auc@0.9")), cell(metric(group, "boost/rej@0.3@0.9"), 1),
+            result(group, "boost/auc@0.5"), result(group, "boost/rej@0.3@0.5", 1),
+            result(group, "boost/auc@0.9"), result(group, "boost/rej@0.3@0.9", 1),
             f"{int(metric(group, 'model/params')[0]):,}",
         ])  # fmt: skip
     write_csv(out / "top_table.csv", header, rows)
@@ -120,9 +127,9 @@ def top_table(runs: list[dict], out: Path) -> str:
 def top_extrap(runs: list[dict], out: Path) -> str:
     header = ["model", "seeds", "AUC > 800 GeV", "1/ε_B@0.3 > 800 GeV", "passing bkg",
               "AUC β=0.5 > 800 GeV"]  # fmt: skip
-    rows = [[name, str(len(g)), cell(metric(g, "test/auc")), cell(metric(g, "test/rej@0.3"), 1),
-             f"{np.mean([passing_background(r) for r in g]):.0f}", cell(metric(g, "boost/auc@0.5"))]
-            for name, g in sorted(grouped(runs).items())]  # fmt: skip
+    rows = [[name, str(len(g)), result(g, "test/auc"), result(g, "test/rej@0.3", 1),
+             f"{np.mean([passing_background(r) for r in g]):.0f}", result(g, "boost/auc@0.5")]
+            for name, g in grouped(runs).items()]  # fmt: skip
     write_csv(out / "top_extrap.csv", header, rows)
     return markdown(header, rows)
 
@@ -190,7 +197,7 @@ def main() -> None:
 
     table = stage("table") + stage("alternatives") + stage("equivariant")
     if table:  # compare.py's figures (its table's step times would be from shared cores)
-        groups = _Rows(table).group(table)
+        groups = {(name,): runs for name, runs in grouped(table).items()}  # one curve per row
         _boost_figure("top", groups, args.out)
         _shift_figure("top", groups, args.out)
         print("## top tagging\n\n" + top_table(table, args.out) + "\n")

@@ -19,7 +19,7 @@ case $stage in
     runs=(+experiment=top_baseline,top_gsymm,top_dsymm,top_lloca) ;;
   alternatives) # the other rows of the table
     runs=(+experiment=top_augment,top_invariant,top_hybrid) ;;
-  equivariant)  # the costly networks (LLoCa + references, PELICAN, L-GATr): one seed on CPU
+  equivariant)  # the costly networks (LLoCa + references, PELICAN, L-GATr): 35 min a seed on CPU
     runs=(+experiment=top_lloca_beam,top_pelican,top_lgatr) ;;
   extrap)       # train below 800 GeV, test above it (on the spare rows too)
     runs=(+experiment=top_baseline_extrap,top_gsymm_extrap "data.split=[0.16,0.04,0.8]")
@@ -38,6 +38,5 @@ case $stage in
 esac
 [ -n "${EXPERIMENTS:-}" ] && runs[0]=+experiment=$EXPERIMENTS  # a subset of the stage's models
 seeds=${SEEDS:-0,1,2}
-[ "$stage" = equivariant ] && seeds=${SEEDS:-0}
 exec "$PY" train.py -m seed="$seeds" "${runs[@]}" "${COMMON[@]}" $budget "evaluation.betas=$betas" $spectrum \
   hydra.sweep.dir=outputs/results/"${DIR:-$stage}" ${EXTRA:-}

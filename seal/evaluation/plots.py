@@ -53,13 +53,15 @@ def save(fig, path) -> None:
 
 
 def _errorbars(ax, curves: dict, marker, line: bool) -> None:
-    for label, (xs, ys, *errors) in curves.items():
+    colours = len(plt.rcParams["axes.prop_cycle"].by_key().get("color", [None]))
+    for i, (label, (xs, ys, *errors)) in enumerate(curves.items()):
+        style = ("-", "--", ":")[i // colours % 3] if line else "none"  # colours repeat: dashes
         yerr, xerr = [*errors, None, None][:2]
         if yerr is not None:  # an infinite error (a rejection the test set cannot fix): no bar
             yerr = np.asarray(yerr, dtype=float)
             yerr = np.where(np.isfinite(yerr), yerr, np.nan)
         ax.errorbar(xs, ys, yerr=yerr, xerr=xerr, marker=marker, markersize=4, capsize=2,
-                    linestyle="-" if line else "none", label=tex(label))  # fmt: skip
+                    linestyle=style, label=tex(label))  # fmt: skip
 
 
 def plot_curves(curves: dict, path, xlabel: str, ylabel: str, title_text: str = "",
