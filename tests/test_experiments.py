@@ -41,11 +41,11 @@ def tiny_overrides(experiment: str) -> list[str]:
     lloca = ["model.net.hidden=8", "model.net.backbone.dim=16", "model.net.backbone.ff_dim=16"]
     pelican = ["model.net.blocks=1", "model.net.hidden=4"]
     if experiment.startswith("top_lgatr"):
-        return TOP_DATA_TINY + lgatr
+        return TOP_DATA_TINY + lgatr + extrap
     if experiment.startswith("top_lloca"):
-        return TOP_DATA_TINY + lloca
+        return TOP_DATA_TINY + lloca + extrap
     if experiment.startswith("top_pelican"):
-        return TOP_DATA_TINY + pelican
+        return TOP_DATA_TINY + pelican + extrap
     if experiment.startswith("top_"):
         return TOP_TINY + extrap
     if experiment.startswith("dimuon_"):

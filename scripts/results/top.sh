@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The top-tagging studies of docs/results.md, on the results set (configs/data/top_window.yaml,
 # generated on first use), 3 seeds each, CPU-sized (8 epochs at most, 8 000 training jets).
-#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant
+#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant
 #   python scripts/results/summarise.py
 # Each stage is one Hydra multirun under outputs/results/<stage> (DIR=… to change; SEEDS=… and
 # EXPERIMENTS=a,b to run some seeds or models); seeds vary slowest, so a cut-short stage still has every model at its first seeds.
@@ -13,7 +13,7 @@ budget=trainer.max_epochs=8  # 32 batches of 256 per epoch: 256 optimiser steps 
 spectrum=++evaluation.spectrum_jets=2000  # derivatives cost LLoCa as much as training; ++: the
 # sweep-level config (no experiment yet) is the toy's, whose evaluation has no such key
 betas="[0.0,0.1,0.3,0.5,0.7,0.9]"  # the boost scan; the extrap and efficiency stages need less
-stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant}
+stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant}
 case $stage in
   table)        # SEAL against plain training and the exact rival on the same backbone
     runs=(+experiment=top_baseline,top_gsymm,top_dsymm,top_lloca) ;;
@@ -23,6 +23,11 @@ case $stage in
     runs=(+experiment=top_lloca_beam,top_pelican,top_lgatr) ;;
   extrap)       # train below 800 GeV, test above it (on the spare rows too)
     runs=(+experiment=top_baseline_extrap,top_gsymm_extrap "data.split=[0.16,0.04,0.8]")
+    betas="[0.0,0.5]" ;;
+  extrap_equivariant)  # the costly networks above 800 GeV (no spectrum: the table has none)
+    runs=(+experiment=top_lloca_extrap,top_lloca_beam_extrap,top_pelican_extrap,top_lgatr_extrap
+          "data.split=[0.16,0.04,0.8]")
+    spectrum=++evaluation.spectrum_jets=100
     betas="[0.0,0.5]" ;;
   efficiency)   # test AUC against the number of training jets (8 000: the table's runs)
     # the table's optimiser budget (256 steps, early stopping) at every size: a fixed epoch
