@@ -7,7 +7,7 @@ ROOT (any that are missing are skipped) and writes into OUT:
 
 * ``top_table.csv``, ``top_vs_boost.png``, ``top_output_shift.png`` — every model at every test
   boost, mean ± std over seeds, with how many background jets pass at ε_S = 0.3;
-* ``top_extrap.csv`` — AUC and 1/ε_B above the training pT range;
+* ``top_extrap.csv``, ``top_extrap.png`` — AUC and 1/ε_B above the training pT range;
 * ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
 * ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost;
 * ``dimuon_compare.md/csv``, ``dimuon_auc_vs_size.png``, ``dimuon_vs_boost.png``,
@@ -34,7 +34,7 @@ from seal.evaluation.compare import (
     _variant,
     compare,
 )
-from seal.evaluation.plots import plot_curves
+from seal.evaluation.plots import hep_style, plot_curves, save, subplots, tex, title
 from seal.evaluation.report import find_runs
 
 SHOWN = (0.5, 0.7, 0.9)  # the covariant toy's boosts in the table (the figure has all)
@@ -131,7 +131,41 @@ def top_extrap(runs: list[dict], out: Path) -> str:
              f"{np.mean([passing_background(r) for r in g]):.0f}", result(g, "boost/auc@0.5")]
             for name, g in grouped(runs).items()]  # fmt: skip
     write_csv(out / "top_extrap.csv", header, rows)
+    panels = [("test/auc", "AUC, jets ≥ 800 GeV"),
+              ("test/rej@0.3", "1/ε_B at ε_S = 0.3, ≥ 800 GeV"),
+              ("boost/auc@0.5", "AUC at |β| = 0.5, ≥ 800 GeV")]  # fmt: skip
+    fig = dot_plot(
+        grouped(runs),
+        panels,
+        out / "top_extrap.png",
+        "pT extrapolation: trained < 800 GeV (mean ± std over seeds; ◦ one seed)",
+    )
+    plt.close(fig)
     return markdown(header, rows)
+
+
+def dot_plot(groups: dict[str, list[dict]], panels: list[tuple[str, str]], path: Path, text: str):
+    """One row per model, one panel per metric: mean ± seed spread, and every seed as a dot."""
+    fig, axes = subplots(len(panels), width=4.6, height=0.45 * len(groups) + 1.6)
+    names = list(groups)[::-1]  # the table's first row on top
+    with hep_style():
+        for ax, (key, xlabel) in zip(axes, panels):
+            for y, name in enumerate(names):
+                values = metric(groups[name], key)
+                mean, std = spread(values)
+                ax.errorbar(mean, y, xerr=std if np.isfinite(std) else None, fmt="o", color="C0",
+                            capsize=3)  # fmt: skip
+                ax.plot(values, [y] * len(values), "o", mfc="none", color="C1", markersize=4)
+            ax.set_yticks(range(len(names)), names if ax is axes[0] else [""] * len(names),
+                          fontsize=10)  # fmt: skip
+            ax.minorticks_off()
+            ax.tick_params(axis="x", labelsize=10)
+            ax.set_ylim(-0.7, len(names) - 0.3)
+            ax.set_xlabel(tex(xlabel), fontsize=10)
+            ax.grid(alpha=0.3, axis="x")
+        title(axes[0], text)
+    save(fig, path)
+    return fig
 
 
 def top_efficiency(table: list[dict], runs: list[dict], out: Path) -> str:
