@@ -98,12 +98,23 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
+# the rows of every table in this order (a label starting with an entry takes its place; the
+# longest such entry wins); anything else follows in the order it ran
+ROWS = ("transformer", "transformer gsymm", "transformer dsymm", "transformer augment",
+        "invariant", "hybrid", "LLoCa", "LLoCa + references", "L-GATr", "PELICAN")  # fmt: skip
+
+
+def row_order(name: str) -> int:
+    matches = [row for row in ROWS if name == row or name.startswith(row + " ")]
+    return ROWS.index(max(matches, key=len)) if matches else len(ROWS)
+
+
 def grouped(runs: list[dict]) -> dict[str, list[dict]]:
-    """Runs by table row, plain training first, the rest in the order they ran."""
+    """Runs by table row, in the order of ROWS."""
     groups = defaultdict(list)
     for run in runs:
         groups[label(run)].append(run)
-    return dict(sorted(groups.items(), key=lambda kv: kv[0] != "transformer"))
+    return dict(sorted(groups.items(), key=lambda kv: row_order(kv[0])))
 
 
 def top_table(runs: list[dict], out: Path) -> str:
