@@ -7,6 +7,8 @@ ROOT (any that are missing are skipped) and writes into OUT:
 
 * ``top_table.csv``, ``top_vs_boost.png``, ``top_output_shift.png`` — every model at every test
   boost, mean ± std over seeds, with how many background jets pass at ε_S = 0.3;
+* ``top_large_test.csv`` — the strongest taggers' best checkpoints tested again on 40 000 jets
+  (``scripts/evaluate.py`` into ROOT/large_test), so that 1/ε_B rests on ≥ 200 background jets;
 * ``top_extrap.csv``, ``top_extrap.png`` — AUC and 1/ε_B above the training pT range;
 * ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
 * ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost;
@@ -179,6 +181,15 @@ def dot_plot(groups: dict[str, list[dict]], panels: list[tuple[str, str]], path:
     return fig
 
 
+def top_large_test(runs: list[dict], out: Path) -> str:
+    header = ["model", "seeds", "AUC, 40 000 test jets", "1/ε_B@0.3", "passing bkg"]
+    rows = [[name, str(len(g)), result(g, "test/auc"), result(g, "test/rej@0.3", 1),
+             f"{np.mean([passing_background(r) for r in g]):.0f}"]
+            for name, g in grouped(runs).items()]  # fmt: skip
+    write_csv(out / "top_large_test.csv", header, rows)
+    return markdown(header, rows)
+
+
 def top_efficiency(table: list[dict], runs: list[dict], out: Path) -> str:
     by = defaultdict(lambda: defaultdict(list))
     for run in runs:
@@ -246,6 +257,9 @@ def main() -> None:
         _boost_figure("top", groups, args.out)
         _shift_figure("top", groups, args.out)
         print("## top tagging\n\n" + top_table(table, args.out) + "\n")
+    large = stage("large_test")
+    if large:
+        print("## top tagging, 40 000 test jets\n\n" + top_large_test(large, args.out) + "\n")
     extrap = stage("extrap")
     if extrap:
         print("## pT extrapolation\n\n" + top_extrap(extrap, args.out) + "\n")

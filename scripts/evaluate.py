@@ -1,0 +1,97 @@
+"""Evaluate finished runs' best checkpoints again, under changed settings (no training).
+
+    python scripts/evaluate.py RUN_DIR [RUN_DIR ...] --out OUT [KEY=VALUE ...]
+
+Each run's saved config (``RUN_DIR/.hydra/config.yaml``) with the overrides applied builds the
+data, the model and the evaluation; the run's best checkpoint (``best_checkpoint`` in its
+``metrics.json``) is tested and evaluated, and OUT/<sweep>_<run>/ receives a run folder that the
+reports read like any other (``.hydra/``, ``metrics.json``, predictions and figures). Use it to
+test on a larger split than a run was made with, e.g. docs/results.md's strongest taggers:
+
+    python scripts/evaluate.py outputs/results/equivariant/* --out outputs/results/large_test \\
+        "data.split=[0.16,0.04,0.8]" "evaluation.betas=[0.0]" evaluation.shift_beta=0.0
+
+Training-side settings (data.split's first two fractions, n_constituents, the model) must stay
+as trained: the checkpoint has to load, and a test split that overlaps the training jets is no
+test. The script refuses a changed training or validation fraction.
+"""
+
+import argparse
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import yaml
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from seal.config_checks import check_config
+from seal.train import _scalars, run_name
+
+log = logging.getLogger("evaluate")
+# testing needs the weights only; the training callbacks' state in the checkpoint is not used
+warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
+
+
+def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
+    config = run_dir / ".hydra" / "config.yaml"
+    if not config.exists():
+        raise FileNotFoundError(f"{run_dir}: not a Hydra run folder (no .hydra/config.yaml)")
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    best = trained.get("best_checkpoint")
+    if not best or not Path(best).exists():
+        raise FileNotFoundError(f"{run_dir}: its best checkpoint {best!r} is missing")
+    cfg = OmegaConf.load(config)
+    before = list(cfg.data.get("split") or [])
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    after = list(cfg.data.get("split") or [])
+    if before[:2] != after[:2]:
+        raise ValueError(f"{run_dir}: data.split {after} changes the training/validation "
+                         f"fractions {before[:2]} the checkpoint was trained on")  # fmt: skip
+    cfg.paths.output_dir = str(out)
+    check_config(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ".hydra").mkdir(exist_ok=True)
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    trained_overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    (out / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(trained_overrides + overrides))
+
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    module = hydra.utils.instantiate(cfg.model)
+    evaluation = hydra.utils.instantiate(cfg.evaluation)
+    trainer = pl.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    metrics = {k: v for k, v in trained.items() if not k.startswith(("test/", "boost/"))}
+    metrics.update(_scalars(trainer.callback_metrics))
+    metrics.update(evaluation(module, datamodule, out, (), trained.get("trainer/global_step", 0),
+                              run_name=run_name(cfg)))  # fmt: skip
+    metrics.update(best_checkpoint=best, evaluated_from=str(run_dir), evaluated_with=overrides)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    return metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("items", nargs="+", metavar="RUN_DIR|KEY=VALUE",
+                        help="finished run folders and config changes")  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="folder for the new run folders")
+    args = parser.parse_intermixed_args()
+    overrides = [item for item in args.items if "=" in item]
+    runs = [Path(item) for item in args.items if "=" not in item]
+    runs = [r for r in runs if (r / ".hydra" / "config.yaml").exists()]  # skip multirun.yaml…
+    if not runs:
+        parser.error("no run folders (with .hydra/config.yaml) among the arguments")
+    for run_dir in tqdm(runs, desc="evaluating", unit="run"):
+        metrics = evaluate(run_dir, overrides, args.out / f"{run_dir.parent.name}_{run_dir.name}")
+        tqdm.write(f"{run_dir}: test AUC {metrics['test/auc']:.4f}, "
+                   f"1/ε_B@0.3 {metrics['test/rej@0.3']:.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    main()
