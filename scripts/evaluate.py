@@ -31,7 +31,6 @@ from tqdm import tqdm
 from seal.config_checks import check_config
 from seal.train import _scalars, run_name
 
-log = logging.getLogger("evaluate")
 # testing needs the weights only; the training callbacks' state in the checkpoint is not used
 warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
 
