@@ -55,7 +55,8 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / ".hydra").mkdir(exist_ok=True)
     OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
-    trained_overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    listed = run_dir / ".hydra" / "overrides.yaml"  # what the reports group and label runs by
+    trained_overrides = yaml.safe_load(listed.read_text()) if listed.exists() else []
     (out / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(trained_overrides + overrides))
 
     pl.seed_everything(cfg.seed, workers=True)

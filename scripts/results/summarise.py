@@ -119,42 +119,55 @@ def grouped(runs: list[dict]) -> dict[str, list[dict]]:
     return dict(sorted(groups.items(), key=lambda kv: row_order(kv[0])))
 
 
+# a table column: (header, metric key, digits); "passing": passing_background(), "params": the
+# network's parameter count (the same for every seed)
+Column = tuple[str, str, int]
+NOMINAL: list[Column] = [("AUC", "test/auc", 3), ("1/ε_B@0.3", "test/rej@0.3", 1),
+                         ("passing bkg", "passing", 0)]  # fmt: skip
+
+
+def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path) -> str:
+    """One row per model (name, seeds, the columns); written to ``path`` as CSV, returned as
+    Markdown."""
+
+    def value(group: list[dict], key: str, digits: int) -> str:
+        if key == "passing":
+            return f"{np.mean([passing_background(r) for r in group]):.0f}"
+        if key == "params":
+            return f"{int(metric(group, 'model/params')[0]):,}"
+        return result(group, key, digits)
+
+    header = ["model", "seeds", *(c[0] for c in columns)]
+    rows = [[name, str(len(group)), *(value(group, key, d) for _, key, d in columns)]
+            for name, group in groups.items()]  # fmt: skip
+    write_csv(path, header, rows)
+    return markdown(header, rows)
+
+
 def top_table(runs: list[dict], out: Path) -> str:
     # no step times: the runs shared the cores; bench.py --only models measures them side by side
     groups = grouped(runs)
-    header = ["model", "seeds", "AUC", "1/ε_B@0.3", "passing bkg", "AUC β=0.5",
-              "1/ε_B β=0.5", "AUC β=0.9", "1/ε_B β=0.9", "params"]  # fmt: skip
-    rows = []
-    for name, group in groups.items():
-        rows.append([
-            name, str(len(group)), result(group, "test/auc"), result(group, "test/rej@0.3", 1),
-            f"{np.mean([passing_background(r) for r in group]):.0f}",
-            result(group, "boost/auc@0.5"), result(group, "boost/rej@0.3@0.5", 1),
-            result(group, "boost/auc@0.9"), result(group, "boost/rej@0.3@0.9", 1),
-            f"{int(metric(group, 'model/params')[0]):,}",
-        ])  # fmt: skip
-    write_csv(out / "top_table.csv", header, rows)
-    return markdown(header, rows)
+    boosted = [(f"{name} β={b}", f"boost/{key}@{b}", d) for b in ("0.5", "0.9")
+               for name, key, d in (("AUC", "auc", 3), ("1/ε_B", "rej@0.3", 1))]  # fmt: skip
+    params = [("params", "params", 0)]
+    return model_table(groups, NOMINAL + boosted + params, out / "top_table.csv")
 
 
 def top_extrap(runs: list[dict], out: Path) -> str:
-    header = ["model", "seeds", "AUC > 800 GeV", "1/ε_B@0.3 > 800 GeV", "passing bkg",
-              "AUC β=0.5 > 800 GeV"]  # fmt: skip
-    rows = [[name, str(len(g)), result(g, "test/auc"), result(g, "test/rej@0.3", 1),
-             f"{np.mean([passing_background(r) for r in g]):.0f}", result(g, "boost/auc@0.5")]
-            for name, g in grouped(runs).items()]  # fmt: skip
-    write_csv(out / "top_extrap.csv", header, rows)
+    groups = grouped(runs)
+    columns = [
+        ("AUC > 800 GeV", "test/auc", 3),
+        ("1/ε_B@0.3 > 800 GeV", "test/rej@0.3", 1),
+        ("passing bkg", "passing", 0),
+        ("AUC β=0.5 > 800 GeV", "boost/auc@0.5", 3),
+    ]
+    text = model_table(groups, columns, out / "top_extrap.csv")
     panels = [("test/auc", "AUC, jets ≥ 800 GeV"),
               ("test/rej@0.3", "1/ε_B at ε_S = 0.3, ≥ 800 GeV"),
               ("boost/auc@0.5", "AUC at |β| = 0.5, ≥ 800 GeV")]  # fmt: skip
-    fig = dot_plot(
-        grouped(runs),
-        panels,
-        out / "top_extrap.png",
-        "pT extrapolation: trained < 800 GeV (mean ± std over seeds; ◦ one seed)",
-    )
-    plt.close(fig)
-    return markdown(header, rows)
+    title_text = "pT extrapolation: trained < 800 GeV (mean ± std over seeds; ◦ one seed)"
+    plt.close(dot_plot(groups, panels, out / "top_extrap.png", title_text))
+    return text
 
 
 def dot_plot(groups: dict[str, list[dict]], panels: list[tuple[str, str]], path: Path, text: str):
@@ -183,12 +196,8 @@ def dot_plot(groups: dict[str, list[dict]], panels: list[tuple[str, str]], path:
 
 def top_large_test(runs: list[dict], out: Path) -> str:
     jets = len((Path(runs[0]["path"]) / "predictions.csv").read_text().splitlines()) - 1
-    header = ["model", "seeds", f"AUC, {jets:,} test jets", "1/ε_B@0.3", "passing bkg"]
-    rows = [[name, str(len(g)), result(g, "test/auc"), result(g, "test/rej@0.3", 1),
-             f"{np.mean([passing_background(r) for r in g]):.0f}"]
-            for name, g in grouped(runs).items()]  # fmt: skip
-    write_csv(out / "top_large_test.csv", header, rows)
-    return markdown(header, rows)
+    columns = [(f"AUC, {jets:,} test jets", "test/auc", 3), *NOMINAL[1:]]
+    return model_table(grouped(runs), columns, out / "top_large_test.csv")
 
 
 def top_efficiency(table: list[dict], runs: list[dict], out: Path) -> str:
