@@ -54,14 +54,20 @@ PENALTY_MODES = {
     "GSEAL straightforward": ("gsymm", {"implementation": "separate"}),
     "δSEAL exact": ("dsymm", {}),
     "δSEAL exact straightforward": ("dsymm", {"implementation": "separate"}),
-    "δSEAL stochastic (finite diff.)": ("dsymm", {"method": "finite_difference",
-                                                  "stochastic": True}),
-    "δSEAL stochastic (finite diff.), 25 %": ("dsymm", {"method": "finite_difference",
-                                                        "stochastic": True, "fraction": 0.25}),
+    "δSEAL stochastic (finite diff.)": (
+        "dsymm",
+        {"method": "finite_difference", "stochastic": True},
+    ),
+    "δSEAL stochastic (finite diff.), 25 %": (
+        "dsymm",
+        {"method": "finite_difference", "stochastic": True, "fraction": 0.25},
+    ),
     "δSEAL finite diff.": ("dsymm", {"method": "finite_difference"}),
-    "δSEAL finite diff. straightforward": ("dsymm", {"method": "finite_difference",
-                                                     "implementation": "separate"}),
-}  # fmt: skip
+    "δSEAL finite diff. straightforward": (
+        "dsymm",
+        {"method": "finite_difference", "implementation": "separate"},
+    ),
+}
 MODES = ("plain", "augmentation", *PENALTY_MODES)
 
 
@@ -213,8 +219,10 @@ def bench_data(repeats: int = 200) -> None:
             start = time.perf_counter()
             rows = sum(len(b["target"]) for b in stream)
             seconds = time.perf_counter() - start
-            print(f"| HDF5 → batches, 80 constituents, shuffle={shuffle} | {rows} jets | "
-                  f"{rows / seconds:,.0f} jets/s |")  # fmt: skip
+            print(
+                f"| HDF5 → batches, 80 constituents, shuffle={shuffle} | {rows} jets | "
+                f"{rows / seconds:,.0f} jets/s |"
+            )
 
 
 def bench_throughput(device: torch.device, rounds: int, sizes=(64, 128, 256, 512)) -> None:
@@ -249,15 +257,20 @@ def bench_generation(n_jets: int = 200) -> None:
     """
     import pythia8mc
 
-    print("\n### jet generation, one core (Pythia 8 + FastJet, the default set's 700–800 GeV "
-          "slice, MPI on)\n")  # fmt: skip
-    print("| process | accept | jets | events | pipeline (s) | Pythia alone (s) | jets/event | "
-          "pipeline jets/s | Pythia events/s | efficiency |\n|---|---|---:|---:|---:|---:|---:|"
-          "---:|---:|---:|")  # fmt: skip
+    print(
+        "\n### jet generation, one core (Pythia 8 + FastJet, the default set's 700–800 GeV "
+        "slice, MPI on)\n"
+    )
+    print(
+        "| process | accept | jets | events | pipeline (s) | Pythia alone (s) | jets/event | "
+        "pipeline jets/s | Pythia events/s | efficiency |\n|---|---|---:|---:|---:|---:|---:|"
+        "---:|---:|---:|"
+    )
     for process in ("ttbar", "qcd"):
         for accept in ("slice", "window"):
-            cfg = GeneratorConfig(n_slices=8, pt_min=400.0, pt_max=1200.0, n_constituents=120,
-                                  seed=3, accept=accept)  # fmt: skip
+            cfg = GeneratorConfig(
+                n_slices=8, pt_min=400.0, pt_max=1200.0, n_constituents=120, seed=3, accept=accept
+            )
             start = time.perf_counter()
             out = generate_chunk(cfg, process, 3, n_jets, seed=11)
             pipeline = time.perf_counter() - start
@@ -271,9 +284,11 @@ def bench_generation(n_jets: int = 200) -> None:
                 events += len(pythia.nextBatch(25))
             alone = time.perf_counter() - start
             jets_rate, event_rate = n_jets / pipeline, events / alone
-            print(f"| {process} | {accept} | {n_jets} | {out['events']} | {pipeline:.1f} | "
-                  f"{alone:.1f} | {n_jets / out['events']:.2f} | {jets_rate:.1f} | "
-                  f"{event_rate:.1f} | {jets_rate / event_rate:.2f} |")  # fmt: skip
+            print(
+                f"| {process} | {accept} | {n_jets} | {out['events']} | {pipeline:.1f} | "
+                f"{alone:.1f} | {n_jets / out['events']:.2f} | {jets_rate:.1f} | "
+                f"{event_rate:.1f} | {jets_rate / event_rate:.2f} |"
+            )
 
 
 def main() -> None:
@@ -295,20 +310,29 @@ def main() -> None:
         default=None,
         help="epochs: training batches per epoch (default: all on CUDA, 20 on CPU)",
     )
-    parser.add_argument("--epoch-data", type=Path, default=None,
-                        help="epochs: jet file to train on (default: data/top_default.h5 if "
-                             "present, else the test fixture)")  # fmt: skip
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help=f"steps: comma-separated subset of {','.join(WORKLOADS)}")  # fmt: skip
+    parser.add_argument(
+        "--epoch-data",
+        type=Path,
+        default=None,
+        help="epochs: jet file to train on (default: data/top_default.h5 if "
+        "present, else the test fixture)",
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"steps: comma-separated subset of {','.join(WORKLOADS)}",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     PRECISION["dtype"] = torch.bfloat16 if bf16 else None
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    print(f"device: {device} ({name or platform.machine()}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads, {args.rounds} rounds, "
-          f"{'bf16 autocast' if bf16 else 'fp32'}")  # fmt: skip
+    print(
+        f"device: {device} ({name or platform.machine()}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads, {args.rounds} rounds, "
+        f"{'bf16 autocast' if bf16 else 'fp32'}"
+    )
     if args.only in (None, "steps"):
         bench_steps(device, args.rounds, args.workloads.split(","))
     if args.only in (None, "epochs"):
@@ -330,19 +354,30 @@ def bench_steps(device: torch.device, rounds: int, names=WORKLOADS) -> None:
     for title, model, batch, task_loss in workloads(device, names):
         results = time_modes(model, batch, task_loss, rounds, device)
         base_time, base_memory, _ = results["plain"]
-        print(f"\n### {title}\n\n| mode | route | step (ms) | ratio to plain | {unit} | "
-              f"memory ratio |\n|---|---|---:|---:|---:|---:|")  # fmt: skip
+        print(
+            f"\n### {title}\n\n| mode | route | step (ms) | ratio to plain | {unit} | "
+            f"memory ratio |\n|---|---|---:|---:|---:|---:|"
+        )
         for mode, (seconds, memory, route) in results.items():
-            print(f"| {mode} | {route} | {1e3 * seconds:.1f} | {seconds / base_time:.2f}× | "
-                  f"{memory / 2**20:.1f} | {memory / base_memory:.2f}× |")  # fmt: skip
+            print(
+                f"| {mode} | {route} | {1e3 * seconds:.1f} | {seconds / base_time:.2f}× | "
+                f"{memory / 2**20:.1f} | {memory / base_memory:.2f}× |"
+            )
 
 
 # experiment → how its training step runs (as make_step's mode)
 MODEL_EXPERIMENTS = {
-    "top_baseline": "plain", "top_augment": "augmentation", "top_gsymm": "GSEAL",
-    "top_dsymm": "δSEAL exact", "top_invariant": "plain", "top_hybrid": "plain",
-    "top_lloca": "plain", "top_lloca_beam": "plain", "top_pelican": "plain", "top_lgatr": "plain",
-}  # fmt: skip
+    "top_baseline": "plain",
+    "top_augment": "augmentation",
+    "top_gsymm": "GSEAL",
+    "top_dsymm": "δSEAL exact",
+    "top_invariant": "plain",
+    "top_hybrid": "plain",
+    "top_lloca": "plain",
+    "top_lloca_beam": "plain",
+    "top_pelican": "plain",
+    "top_lgatr": "plain",
+}
 
 
 def bench_models(device: torch.device, rounds: int, batch_size: int = 256) -> None:
@@ -368,13 +403,17 @@ def bench_models(device: torch.device, rounds: int, batch_size: int = 256) -> No
                 print(f"({experiment}: skipped, {error})")
                 continue
             n = int(cfg.data.n_constituents)
-            batch = {k: torch.as_tensor(v).to(device) for k, v in jets.items()
-                     if k in ("p4", "mask", "jet_p4")}  # fmt: skip
+            batch = {
+                k: torch.as_tensor(v).to(device)
+                for k, v in jets.items()
+                if k in ("p4", "mask", "jet_p4")
+            }
             batch["p4"], batch["mask"] = batch["p4"][:, :n], batch["mask"][:, :n]
             batch["target"] = torch.as_tensor(jets["target"]).float().to(device)
             sizes[experiment] = (n, sum(p.numel() for p in net.parameters()))
-            steps[experiment] = make_step(net.train(), batch, F.binary_cross_entropy_with_logits,
-                                          mode)[0]  # fmt: skip
+            steps[experiment] = make_step(
+                net.train(), batch, F.binary_cross_entropy_with_logits, mode
+            )[0]
     times = {e: [] for e in steps}
     for step in steps.values():
         step()  # warm-up
@@ -382,21 +421,24 @@ def bench_models(device: torch.device, rounds: int, batch_size: int = 256) -> No
         for experiment, step in steps.items():
             times[experiment].append(_timed(step, device))
     base = statistics.median(times["top_baseline"])
-    print(f"\n### top-tagging models, one training step, batch {batch_size} "
-          "(generated jets)\n\n| experiment | step | constituents | parameters | step (ms) | "
-          "÷ top_baseline |\n|---|---|---:|---:|---:|---:|")  # fmt: skip
+    print(
+        f"\n### top-tagging models, one training step, batch {batch_size} "
+        "(generated jets)\n\n| experiment | step | constituents | parameters | step (ms) | "
+        "÷ top_baseline |\n|---|---|---:|---:|---:|---:|"
+    )
     for experiment, t in times.items():
         n, params = sizes[experiment]
         median = statistics.median(t)
-        print(f"| {experiment} | {MODEL_EXPERIMENTS[experiment]} | {n} | {params:,} | "
-              f"{1e3 * median:.0f} | {median / base:.2f}× |")  # fmt: skip
+        print(
+            f"| {experiment} | {MODEL_EXPERIMENTS[experiment]} | {n} | {params:,} | "
+            f"{1e3 * median:.0f} | {median / base:.2f}× |"
+        )
 
 
 EPOCH_EXPERIMENTS = ("top_baseline", "top_gsymm", "top_dsymm")
 
 
-def bench_epochs(device: torch.device, bf16: bool, data: Path | None,
-                 batches: int | None) -> None:  # fmt: skip
+def bench_epochs(device: torch.device, bf16: bool, data: Path | None, batches: int | None) -> None:
     """End to end: a short real training run (``train.run``, Lightning, the data loader, the
     callback) per experiment on the same jets; the median training-epoch time after the first
     (warm-up) epoch, its ratio to plain training and, on CUDA, the GPU's mean utilisation."""
@@ -405,8 +447,10 @@ def bench_epochs(device: torch.device, bf16: bool, data: Path | None,
     root = Path(__file__).resolve().parents[1]
     data = data or next((p for p in (root / "data" / "top_default.h5",) if p.exists()), FIXTURE)
     limit = f", {batches} batches per epoch" if batches else ""
-    print(f"\n### training epochs end to end ({data.name}{limit}, "
-          f"{'bf16-mixed' if bf16 else 'fp32'}; median of epochs 2–3)\n")  # fmt: skip
+    print(
+        f"\n### training epochs end to end ({data.name}{limit}, "
+        f"{'bf16-mixed' if bf16 else 'fp32'}; median of epochs 2–3)\n"
+    )
     print("| experiment | epoch (s) | ratio to plain | GPU utilisation |\n|---|---:|---:|---:|")
     base = None
     for experiment in EPOCH_EXPERIMENTS:

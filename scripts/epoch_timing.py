@@ -31,9 +31,13 @@ def _utilisation() -> float | None:
         return float(torch.cuda.utilization())
     except Exception:  # no pynvml: ask nvidia-smi
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
-                                  "--format=csv,noheader,nounits"], capture_output=True,
-                                 text=True, timeout=5, check=True)  # fmt: skip
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            )
             return float(out.stdout.split()[0])
         except Exception:
             return None
@@ -68,19 +72,35 @@ class EpochClock(pl.Callback):
         self._running.clear()
 
 
-def train_epochs(experiment: str, data: Path, device: torch.device, bf16: bool, epochs: int = 3,
-                 batches: int | None = None) -> tuple[float, float | None]:  # fmt: skip
+def train_epochs(
+    experiment: str,
+    data: Path,
+    device: torch.device,
+    bf16: bool,
+    epochs: int = 3,
+    batches: int | None = None,
+) -> tuple[float, float | None]:
     """(median epoch seconds after the first, mean GPU utilisation % or None)."""
     cuda = device.type == "cuda"
-    overrides = [f"+experiment={experiment}", f"data.path={data}", "data.generate=null",
-                 f"trainer={'gpu' if cuda else 'cpu'}", f"trainer.max_epochs={epochs}",
-                 f"trainer.precision={'bf16-mixed' if bf16 else '32-true'}",
-                 "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
-                 "trainer.enable_progress_bar=false", "callbacks.model_summary=null",
-                 "+trainer.enable_model_summary=false",
-                 "callbacks.early_stopping=null", "callbacks.model_checkpoint=null",
-                 "test=false", "~evaluation", "logger=none",
-                 *(GPU_NET if cuda else [])]  # fmt: skip
+    overrides = [
+        f"+experiment={experiment}",
+        f"data.path={data}",
+        "data.generate=null",
+        f"trainer={'gpu' if cuda else 'cpu'}",
+        f"trainer.max_epochs={epochs}",
+        f"trainer.precision={'bf16-mixed' if bf16 else '32-true'}",
+        "trainer.limit_val_batches=0",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+        "callbacks.model_summary=null",
+        "+trainer.enable_model_summary=false",
+        "callbacks.early_stopping=null",
+        "callbacks.model_checkpoint=null",
+        "test=false",
+        "~evaluation",
+        "logger=none",
+        *(GPU_NET if cuda else []),
+    ]
     if batches is not None:
         overrides.append(f"trainer.limit_train_batches={batches}")
     GlobalHydra.instance().clear()

@@ -48,8 +48,10 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     after = list(cfg.data.get("split") or [])
     if before[:2] != after[:2]:
-        raise ValueError(f"{run_dir}: data.split {after} changes the training/validation "
-                         f"fractions {before[:2]} the checkpoint was trained on")  # fmt: skip
+        raise ValueError(
+            f"{run_dir}: data.split {after} changes the training/validation "
+            f"fractions {before[:2]} the checkpoint was trained on"
+        )
     cfg.paths.output_dir = str(out)
     check_config(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,13 +65,27 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
     datamodule = hydra.utils.instantiate(cfg.data)
     module = hydra.utils.instantiate(cfg.model)
     evaluation = hydra.utils.instantiate(cfg.evaluation)
-    trainer = pl.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     metrics = {k: v for k, v in trained.items() if not k.startswith(("test/", "boost/"))}
     metrics.update(_scalars(trainer.callback_metrics))
-    metrics.update(evaluation(module, datamodule, out, (), trained.get("trainer/global_step", 0),
-                              run_name=run_name(cfg)))  # fmt: skip
+    metrics.update(
+        evaluation(
+            module,
+            datamodule,
+            out,
+            (),
+            trained.get("trainer/global_step", 0),
+            run_name=run_name(cfg),
+        )
+    )
     metrics.update(best_checkpoint=best, evaluated_from=str(run_dir), evaluated_with=overrides)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
@@ -77,8 +93,12 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("items", nargs="+", metavar="RUN_DIR|KEY=VALUE",
-                        help="finished run folders and config changes")  # fmt: skip
+    parser.add_argument(
+        "items",
+        nargs="+",
+        metavar="RUN_DIR|KEY=VALUE",
+        help="finished run folders and config changes",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for the new run folders")
     args = parser.parse_intermixed_args()
     overrides = [item for item in args.items if "=" in item]
@@ -88,8 +108,10 @@ def main() -> None:
         parser.error("no run folders (with .hydra/config.yaml) among the arguments")
     for run_dir in tqdm(runs, desc="evaluating", unit="run"):
         metrics = evaluate(run_dir, overrides, args.out / f"{run_dir.parent.name}_{run_dir.name}")
-        tqdm.write(f"{run_dir}: test AUC {metrics['test/auc']:.4f}, "
-                   f"1/ε_B@0.3 {metrics['test/rej@0.3']:.1f}")  # fmt: skip
+        tqdm.write(
+            f"{run_dir}: test AUC {metrics['test/auc']:.4f}, "
+            f"1/ε_B@0.3 {metrics['test/rej@0.3']:.1f}"
+        )
 
 
 if __name__ == "__main__":

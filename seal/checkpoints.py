@@ -49,8 +49,11 @@ def newest_intact(folder: Path) -> Path | None:
     """``folder/last.ckpt`` if whole, else the most recently written whole ``*.ckpt``; each
     damaged file on the way is named in a warning. None when there is no whole checkpoint."""
     last = folder / "last.ckpt"
-    others = sorted((p for p in folder.glob("*.ckpt") if p != last),
-                    key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
+    others = sorted(
+        (p for p in folder.glob("*.ckpt") if p != last),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
     for candidate in ([last] if last.exists() else []) + others:
         problem = is_intact(candidate)
         if problem is None:

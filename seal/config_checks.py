@@ -72,8 +72,10 @@ def _check_node(node: DictConfig, path: str, problems: list[str]) -> None:
             if not takes_any:
                 named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
                 accepted = [n for n, p in parameters.items() if p.kind in named]
-                problems.append(f"{full}: {target_name} takes no argument {key!r} "
-                                f"(it takes {', '.join(accepted)})")  # fmt: skip
+                problems.append(
+                    f"{full}: {target_name} takes no argument {key!r} "
+                    f"(it takes {', '.join(accepted)})"
+                )
             continue
         if OmegaConf.is_missing(node, key):
             continue
@@ -83,8 +85,7 @@ def _check_node(node: DictConfig, path: str, problems: list[str]) -> None:
         annotation = hints.get(key)
         if annotation is not None:
             if _matches(value, annotation) is False:
-                problems.append(f"{full}={value!r}: {target_name} expects "
-                                f"{_describe(annotation)}")  # fmt: skip
+                problems.append(f"{full}={value!r}: {target_name} expects {_describe(annotation)}")
             continue
         default = parameters[key].default
         if isinstance(default, (int, float)) and isinstance(value, str):

@@ -43,9 +43,17 @@ def random_on_shell(
     return {"p4": p4.to(dtype), "mask": mask, "jet_p4": p4.sum(1).to(dtype)}
 
 
-def assert_equivariant(fn, batch: dict, group: Group, covariant: bool = False,
-                       keys=("p4", "jet_p4"), n_samples: int = 3, atol: float = ATOL,
-                       rtol: float = RTOL, seed: int = 0) -> None:  # fmt: skip
+def assert_equivariant(
+    fn,
+    batch: dict,
+    group: Group,
+    covariant: bool = False,
+    keys=("p4", "jet_p4"),
+    n_samples: int = 3,
+    atol: float = ATOL,
+    rtol: float = RTOL,
+    seed: int = 0,
+) -> None:
     """Assert ``fn(g·x) == fn(x)`` (or ``Λ(g) fn(x)`` for a (B, 4) output when ``covariant``)
     for ``n_samples`` draws of one group element per example, transforming ``keys``."""
     gen = torch.Generator().manual_seed(seed)

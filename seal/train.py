@@ -135,8 +135,12 @@ def _forget_rows_after(ckpt_path: str | None, loggers) -> None:
         if hasattr(logger, "drop_rows_from"):
             dropped = logger.drop_rows_from(step)
             if dropped:
-                log.info("resuming at step %d: dropped %d rows of later steps from %s", step,
-                         dropped, logger.log_dir)  # fmt: skip
+                log.info(
+                    "resuming at step %d: dropped %d rows of later steps from %s",
+                    step,
+                    dropped,
+                    logger.log_dir,
+                )
 
 
 def _checkpoint_plugins(trainer_cfg) -> dict:
@@ -160,8 +164,12 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer_cfg = gpu_for_job(cfg.trainer, *_parallel_job(), torch.cuda.device_count())
-    trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False,
-                                      **_checkpoint_plugins(trainer_cfg))  # fmt: skip
+    trainer = hydra.utils.instantiate(
+        trainer_cfg,
+        callbacks=callbacks,
+        logger=loggers or False,
+        **_checkpoint_plugins(trainer_cfg),
+    )
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
@@ -178,12 +186,18 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
                 metrics["best_checkpoint"] = best
         if evaluation is not None and trainer.is_global_zero:
             start = time.perf_counter()
-            metrics.update(evaluation(module, datamodule, out, loggers, trainer.global_step,
-                                      run_name=run_name(cfg)))  # fmt: skip
+            metrics.update(
+                evaluation(
+                    module, datamodule, out, loggers, trainer.global_step, run_name=run_name(cfg)
+                )
+            )
             metrics["time/evaluation_s"] = time.perf_counter() - start
-            log.info("post-training evaluation: %.1f s (%.0f %% of the %.1f s of fit)",
-                     metrics["time/evaluation_s"], 100 * metrics["time/evaluation_s"]
-                     / max(metrics["time/fit_s"], 1e-9), metrics["time/fit_s"])  # fmt: skip
+            log.info(
+                "post-training evaluation: %.1f s (%.0f %% of the %.1f s of fit)",
+                metrics["time/evaluation_s"],
+                100 * metrics["time/evaluation_s"] / max(metrics["time/fit_s"], 1e-9),
+                metrics["time/fit_s"],
+            )
         metrics["trainer/global_step"] = trainer.global_step
         metrics["model/params"] = sum(p.numel() for p in module.parameters())
         if trainer.is_global_zero:

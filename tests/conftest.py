@@ -66,12 +66,22 @@ TOP_TINY = [*TOP_DATA_TINY, "model.net.dim=16", "model.net.ff_dim=16"]
 EXTRAP_TINY = ["data.train_pt=[null,600]", "data.val_pt=[null,600]", "data.test_pt=[600,null]"]
 # the alternatives' networks, shrunk (these replace the transformer's model.net.dim/ff_dim)
 INVARIANT_TINY = ["model.net.hidden=8", "model.net.latent_dim=8"]
-HYBRID_TINY = ["model.net.latent_dim=8", "model.net.invariant.hidden=8",
-               "model.net.invariant.latent_dim=8"]  # fmt: skip
+HYBRID_TINY = [
+    "model.net.latent_dim=8",
+    "model.net.invariant.hidden=8",
+    "model.net.invariant.latent_dim=8",
+]
 # the dimuon study on the 2000-event fixture made by `make fixture`
-DIMUON_TINY = [f"data.path={FIXTURE_DIMUON}", "data.generate=null", "data.n_train=64",
-               "data.n_val=64", "data.n_test=256", "data.batch_size=32",
-               "trainer.limit_train_batches=2", *COMMON_TINY]  # fmt: skip
+DIMUON_TINY = [
+    f"data.path={FIXTURE_DIMUON}",
+    "data.generate=null",
+    "data.n_train=64",
+    "data.n_val=64",
+    "data.n_test=256",
+    "data.batch_size=32",
+    "trainer.limit_train_batches=2",
+    *COMMON_TINY,
+]
 
 
 @pytest.fixture

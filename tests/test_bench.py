@@ -11,8 +11,9 @@ from epoch_timing import train_epochs
 
 
 def test_epoch_timing_runs_a_real_short_training_per_experiment():
-    seconds, utilisation = train_epochs("top_gsymm", FIXTURE_JETS, torch.device("cpu"),
-                                        bf16=False, epochs=2, batches=2)  # fmt: skip
+    seconds, utilisation = train_epochs(
+        "top_gsymm", FIXTURE_JETS, torch.device("cpu"), bf16=False, epochs=2, batches=2
+    )
     assert 0 < seconds < 60 and utilisation is None  # no GPU to sample on CPU
 
 

@@ -15,8 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_cli_sweep_makes_two_runs_and_a_report(tmp_path):
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "train.py", "-m", "+experiment=toy_gsymm",
-               "symmetry.weight=0,-1,1", *TINY, f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "+experiment=toy_gsymm",
+        "symmetry.weight=0,-1,1",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     # the failing job is reported (non-zero exit, its error named) and the others finish
     assert result.returncode != 0

@@ -56,8 +56,11 @@ def tiny_overrides(experiment: str) -> list[str]:
 
 
 # the stock-PyTorch tagger runs with every top_* experiment that trains the transformer
-STOCK = [e for e in EXPERIMENTS if e.startswith("top_") and e.split("_")[1]
-         in ("baseline", "gsymm", "dsymm", "augment")]  # fmt: skip
+STOCK = [
+    e
+    for e in EXPERIMENTS
+    if e.startswith("top_") and e.split("_")[1] in ("baseline", "gsymm", "dsymm", "augment")
+]
 STOCK_TINY = ["model=torch_transformer"]
 CASES = [(e, []) for e in EXPERIMENTS] + [(e, STOCK_TINY) for e in STOCK]
 
@@ -72,8 +75,9 @@ def check_predictions(path, test_auc):
     assert roc_auc_score(label, score, sample_weight=weight) == pytest.approx(test_auc, abs=1e-6)
 
 
-@pytest.mark.parametrize(("experiment", "model"), CASES, ids=[
-    e + ("+torch_transformer" if m else "") for e, m in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("experiment", "model"), CASES, ids=[e + ("+torch_transformer" if m else "") for e, m in CASES]
+)
 def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
     if "lgatr" in experiment:
         pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")

@@ -24,15 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("symmetry.weight=abc", "symmetry.weight='abc': seal.symmetry.SymmetryRegularizer "
-                                "expects float"),
+        (
+            "symmetry.weight=abc",
+            "symmetry.weight='abc': seal.symmetry.SymmetryRegularizer expects float",
+        ),
         ("model.optimizer.lr=abc", "model.optimizer.lr='abc': torch.optim.Adam expects float"),
-        ("trainer.max_epochs=1.5", r"trainer.max_epochs=1.5: pytorch_lightning.Trainer expects "
-                                   r"Optional\[int\]"),
+        (
+            "trainer.max_epochs=1.5",
+            r"trainer.max_epochs=1.5: pytorch_lightning.Trainer expects "
+            r"Optional\[int\]",
+        ),
         ("+model.net.widht=8", "model.net.widht: seal.models.MLP takes no argument 'widht'"),
         ("data.batch_size=many", "data.batch_size='many': .*ToyDataModule expects a number"),
     ],
-)  # fmt: skip
+)
 def test_config_values_are_checked_with_the_key_named(override, message, compose_cfg, tmp_path):
     cfg = compose_cfg(["+experiment=toy_gsymm", *TINY, override])
     with pytest.raises(ConfigError, match=message):
@@ -43,16 +48,20 @@ def test_config_values_are_checked_with_the_key_named(override, message, compose
 def test_values_the_targets_accept_pass_the_check(compose_cfg, tmp_path):
     from seal.config_checks import check_config
 
-    accepted = (["trainer.enable_progress_bar=0", "trainer.devices=1"], ["trainer=ddp"],
-                ["trainer.precision=16-mixed", "+trainer.max_time=null"],
-                ["+model.optimizer.betas=[0.8,0.9]", "trainer.limit_val_batches=0.5"])  # fmt: skip
+    accepted = (
+        ["trainer.enable_progress_bar=0", "trainer.devices=1"],
+        ["trainer=ddp"],
+        ["trainer.precision=16-mixed", "+trainer.max_time=null"],
+        ["+model.optimizer.betas=[0.8,0.9]", "trainer.limit_val_batches=0.5"],
+    )
     for overrides in accepted:
         check_config(compose_cfg(["+experiment=toy_gsymm", *overrides], tmp_path))
 
 
 def test_several_bad_values_are_named_at_once(compose_cfg):
-    cfg = compose_cfg(["+experiment=toy_gsymm", *TINY, "symmetry.weight=abc",
-                       "trainer.max_epochs=1.5"])  # fmt: skip
+    cfg = compose_cfg(
+        ["+experiment=toy_gsymm", *TINY, "symmetry.weight=abc", "trainer.max_epochs=1.5"]
+    )
     with pytest.raises(ConfigError) as caught:
         run(cfg)
     assert "symmetry.weight" in str(caught.value) and "trainer.max_epochs" in str(caught.value)
@@ -64,8 +73,9 @@ def test_an_output_folder_that_cannot_be_made_is_named(tmp_path, kind):
     blocker.write_text("")
     key = "hydra.run.dir" if kind == "file_parent" else "hydra.sweep.dir"
     args = (["-m", "seed=1,2"] if kind == "sweep" else []) + [f"{key}={blocker}/run"]
-    done = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode != 0
     assert f"{key}={blocker}/run cannot be used as the output folder ({blocker} is a file" in (
         done.stderr
@@ -79,8 +89,14 @@ def _csv_rows(path: Path) -> list[dict]:
 
 
 def test_resume_appends_to_the_csv_and_tensorboard_logs(compose_cfg, tmp_path):
-    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
-              "ckpt_path=auto", "logger=[csv,tensorboard]"]  # fmt: skip
+    common = [
+        "+experiment=toy_gsymm",
+        *TINY,
+        "data.n_train=64",
+        "data.batch_size=16",
+        "ckpt_path=auto",
+        "logger=[csv,tensorboard]",
+    ]
     run(compose_cfg([*common, "trainer.max_epochs=1"], tmp_path))
     first_rows = _csv_rows(tmp_path / "csv" / "metrics.csv")
     first_events = set((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
@@ -117,8 +133,14 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monke
 
 
 def test_ckpt_path_auto_falls_back_to_the_newest_intact_checkpoint(compose_cfg, tmp_path, caplog):
-    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
-              "ckpt_path=auto", "trainer.limit_val_batches=null"]  # fmt: skip
+    common = [
+        "+experiment=toy_gsymm",
+        *TINY,
+        "data.n_train=64",
+        "data.batch_size=16",
+        "ckpt_path=auto",
+        "trainer.limit_val_batches=null",
+    ]
     run(compose_cfg([*common, "trainer.max_epochs=2"], tmp_path))
     folder = tmp_path / "checkpoints"
     last = folder / "last.ckpt"
@@ -181,9 +203,13 @@ except Interrupted as stop:
 def test_a_signal_stops_generation_cleanly_and_keeps_finished_chunks(tmp_path, signum):
     import time
 
-    process = subprocess.Popen([sys.executable, "-c", STOPPABLE_GENERATION, str(tmp_path)],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", STOPPABLE_GENERATION, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / "chunk_0.npz").exists() or len(list(tmp_path.glob("*.pid"))) < 2:
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()

@@ -20,8 +20,10 @@ pytestmark = [
 def test_bf16_penalty_agrees_with_fp32(penalty):
     torch.manual_seed(0)
     net = ConstituentTransformer(dim=64, depth=2, heads=4, ff_dim=128, dropout=0.0).cuda()
-    batch = {k: v.cuda() for k, v in random_on_shell(64, 30, seed=1, max_momentum=200.0,
-                                                       dtype=torch.float32).items()}  # fmt: skip
+    batch = {
+        k: v.cuda()
+        for k, v in random_on_shell(64, 30, seed=1, max_momentum=200.0, dtype=torch.float32).items()
+    }
     values = {}
     for name, enabled in (("fp32", False), ("bf16", True)):
         generator = torch.Generator().manual_seed(3)  # group elements drawn on CPU, as in training
@@ -32,8 +34,10 @@ def test_bf16_penalty_agrees_with_fp32(penalty):
     assert values["bf16"] == pytest.approx(values["fp32"], rel=0.05), values
 
 
-@pytest.mark.parametrize("experiment", ["top_baseline", "top_gsymm", "top_dsymm", "top_augment",
-                                        "top_invariant", "top_hybrid"])  # fmt: skip
+@pytest.mark.parametrize(
+    "experiment",
+    ["top_baseline", "top_gsymm", "top_dsymm", "top_augment", "top_invariant", "top_hybrid"],
+)
 def test_each_top_experiment_trains_on_the_gpu(compose_cfg, experiment):
     net = [] if experiment in ("top_invariant", "top_hybrid") else TOP_TINY[-2:]
     metrics = run(compose_cfg([f"+experiment={experiment}", *TOP_TINY[:-2], *net, "trainer=gpu"]))
@@ -47,7 +51,18 @@ def test_inductor_compile_on_the_gpu_stops_recompiling(compose_cfg, experiment):
 
     torch._dynamo.reset()
     frames = _CompiledFrames()
-    run(compose_cfg([f"+experiment={experiment}", *TOP_TINY, "trainer=gpu", "model.compile=true",
-                     "trainer.max_epochs=3", "test=false"]), callbacks=[frames])  # fmt: skip
+    run(
+        compose_cfg(
+            [
+                f"+experiment={experiment}",
+                *TOP_TINY,
+                "trainer=gpu",
+                "model.compile=true",
+                "trainer.max_epochs=3",
+                "test=false",
+            ]
+        ),
+        callbacks=[frames],
+    )
     first, *later = frames.per_epoch
     assert later[-1] - first <= 2, frames.per_epoch

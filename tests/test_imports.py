@@ -19,7 +19,10 @@ FORBIDDEN = {
 @pytest.mark.parametrize("module", FORBIDDEN)
 def test_import_does_not_load(module):
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
-    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True,
-                                       capture_output=True, text=True).stdout)  # fmt: skip
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        ).stdout
+    )
     for forbidden in FORBIDDEN[module]:
         assert not [m for m in loaded if m == forbidden or m.startswith(forbidden + ".")]

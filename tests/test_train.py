@@ -48,8 +48,9 @@ def test_unknown_experiment_and_key_are_named(compose_cfg):
     with pytest.raises(ConfigCompositionException, match=r"symmetry\.weight"):
         compose_cfg(["+experiment=toy_baseline", "symmetry.weight=5"])  # no regulariser there
     with pytest.raises(ConfigCompositionException, match=r"symmetry\.group\.beta_max"):
-        compose_cfg(["+experiment=toy_gsymm", "symmetry/group=rotations",
-                     "symmetry.group.beta_max=0.3"])  # rotations have no boosts  # fmt: skip
+        compose_cfg(
+            ["+experiment=toy_gsymm", "symmetry/group=rotations", "symmetry.group.beta_max=0.3"]
+        )  # rotations have no boosts
 
 
 @pytest.mark.parametrize("group", ["lorentz", "boosts", "rotations", "zboost_zrotation"])
@@ -75,17 +76,29 @@ def test_resume_continues_step_count_and_warmup(compose_cfg, tmp_path):
     ]
     first = run(compose_cfg([*common, "trainer.max_epochs=1"], tmp_path / "a"))
     assert first["trainer/global_step"] == 4
-    resumed = run(compose_cfg([*common, "trainer.max_epochs=2",
-                               f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}"],
-                              tmp_path / "b"))  # fmt: skip
+    resumed = run(
+        compose_cfg(
+            [
+                *common,
+                "trainer.max_epochs=2",
+                f"ckpt_path={tmp_path / 'a' / 'checkpoints' / 'last.ckpt'}",
+            ],
+            tmp_path / "b",
+        )
+    )
     assert resumed["trainer/global_step"] == 8
     # the 8th batch is weighted 7/10 of λ: the warm-up continued, it did not restart at 0
     assert resumed["train/symm_weight"] == pytest.approx(7.0)
 
 
 def test_ckpt_path_auto_resumes_a_requeued_job_from_its_own_last_checkpoint(compose_cfg, tmp_path):
-    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
-              "ckpt_path=auto"]  # fmt: skip
+    common = [
+        "+experiment=toy_gsymm",
+        *TINY,
+        "data.n_train=64",
+        "data.batch_size=16",
+        "ckpt_path=auto",
+    ]
     first = run(compose_cfg([*common, "trainer.max_epochs=1"], tmp_path))  # nothing to resume
     assert first["trainer/global_step"] == 4
     again = run(compose_cfg([*common, "trainer.max_epochs=2"], tmp_path))  # the requeued job
@@ -174,8 +187,11 @@ def test_compiled_model_trains_with_the_regulariser(compose_cfg, tmp_path, exper
     # aot_eager: the compile path without a C++ toolchain; the exact δSEAL runs the network
     # eagerly (compiled graphs have no double backward)
     eager = run(compose_cfg([f"+experiment={experiment}", *TINY], tmp_path / "eager"))
-    compiled = run(compose_cfg([f"+experiment={experiment}", *TINY, "model.compile=aot_eager"],
-                               tmp_path / "compiled"))  # fmt: skip
+    compiled = run(
+        compose_cfg(
+            [f"+experiment={experiment}", *TINY, "model.compile=aot_eager"], tmp_path / "compiled"
+        )
+    )
     for key in ("train/symm_loss", "val/symm_loss", "val/loss"):
         assert compiled[key] == pytest.approx(eager[key], rel=1e-4), key
 
@@ -186,8 +202,15 @@ def test_faults_are_said_not_crashed(compose_cfg, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     # pT bins outside the test jets (400–800 GeV): said, with the range the jets span;
     # max_steps ends before the first validation: EarlyStopping warns instead of crashing
-    cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, "evaluation.pt_bins=[1000,2000]",
-                       "trainer.max_steps=1", "ckpt_path=auto"])  # fmt: skip
+    cfg = compose_cfg(
+        [
+            "+experiment=top_gsymm",
+            *TOP_TINY,
+            "evaluation.pt_bins=[1000,2000]",
+            "trainer.max_steps=1",
+            "ckpt_path=auto",
+        ]
+    )
     metrics = run(cfg)
     assert metrics["trainer/global_step"] == 1
     text = caplog.text
@@ -224,8 +247,19 @@ def test_compiled_training_stops_compiling_after_the_first_epoch(compose_cfg, ex
     torch._dynamo.reset()
     frames = _CompiledFrames()
     sizes = ["data.n_train=100", "data.batch_size=32"] if experiment.startswith("toy") else []
-    run(compose_cfg([f"+experiment={experiment}", *tiny, *sizes, "model.compile=aot_eager",
-                     "trainer.max_epochs=3", "test=false"]), callbacks=[frames])  # fmt: skip
+    run(
+        compose_cfg(
+            [
+                f"+experiment={experiment}",
+                *tiny,
+                *sizes,
+                "model.compile=aot_eager",
+                "trainer.max_epochs=3",
+                "test=false",
+            ]
+        ),
+        callbacks=[frames],
+    )
     # epoch 1 compiles each shape once (full and last partial batch, the penalty's copies,
     # validation); afterwards at most 2 recompilations in two more epochs
     first, *later = frames.per_epoch

@@ -102,8 +102,18 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 # the rows of every table in this order (a label starting with an entry takes its place; the
 # longest such entry wins); anything else follows in the order it ran
-ROWS = ("transformer", "transformer gsymm", "transformer dsymm", "transformer augment",
-        "invariant", "hybrid", "LLoCa", "LLoCa + references", "L-GATr", "PELICAN")  # fmt: skip
+ROWS = (
+    "transformer",
+    "transformer gsymm",
+    "transformer dsymm",
+    "transformer augment",
+    "invariant",
+    "hybrid",
+    "LLoCa",
+    "LLoCa + references",
+    "L-GATr",
+    "PELICAN",
+)
 
 
 def row_order(name: str) -> int:
@@ -122,8 +132,11 @@ def grouped(runs: list[dict]) -> dict[str, list[dict]]:
 # a table column: (header, metric key, digits); "passing": passing_background(), "params": the
 # network's parameter count (the same for every seed)
 Column = tuple[str, str, int]
-NOMINAL: list[Column] = [("AUC", "test/auc", 3), ("1/ε_B@0.3", "test/rej@0.3", 1),
-                         ("passing bkg", "passing", 0)]  # fmt: skip
+NOMINAL: list[Column] = [
+    ("AUC", "test/auc", 3),
+    ("1/ε_B@0.3", "test/rej@0.3", 1),
+    ("passing bkg", "passing", 0),
+]
 
 
 def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path) -> str:
@@ -138,8 +151,10 @@ def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path
         return result(group, key, digits)
 
     header = ["model", "seeds", *(c[0] for c in columns)]
-    rows = [[name, str(len(group)), *(value(group, key, d) for _, key, d in columns)]
-            for name, group in groups.items()]  # fmt: skip
+    rows = [
+        [name, str(len(group)), *(value(group, key, d) for _, key, d in columns)]
+        for name, group in groups.items()
+    ]
     write_csv(path, header, rows)
     return markdown(header, rows)
 
@@ -147,8 +162,11 @@ def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path
 def top_table(runs: list[dict], out: Path) -> str:
     # no step times: the runs shared the cores; bench.py --only models measures them side by side
     groups = grouped(runs)
-    boosted = [(f"{name} β={b}", f"boost/{key}@{b}", d) for b in ("0.5", "0.9")
-               for name, key, d in (("AUC", "auc", 3), ("1/ε_B", "rej@0.3", 1))]  # fmt: skip
+    boosted = [
+        (f"{name} β={b}", f"boost/{key}@{b}", d)
+        for b in ("0.5", "0.9")
+        for name, key, d in (("AUC", "auc", 3), ("1/ε_B", "rej@0.3", 1))
+    ]
     params = [("params", "params", 0)]
     return model_table(groups, NOMINAL + boosted + params, out / "top_table.csv")
 
@@ -162,9 +180,11 @@ def top_extrap(runs: list[dict], out: Path) -> str:
         ("AUC β=0.5 > 800 GeV", "boost/auc@0.5", 3),
     ]
     text = model_table(groups, columns, out / "top_extrap.csv")
-    panels = [("test/auc", "AUC, jets ≥ 800 GeV"),
-              ("test/rej@0.3", "1/ε_B at ε_S = 0.3, ≥ 800 GeV"),
-              ("boost/auc@0.5", "AUC at |β| = 0.5, ≥ 800 GeV")]  # fmt: skip
+    panels = [
+        ("test/auc", "AUC, jets ≥ 800 GeV"),
+        ("test/rej@0.3", "1/ε_B at ε_S = 0.3, ≥ 800 GeV"),
+        ("boost/auc@0.5", "AUC at |β| = 0.5, ≥ 800 GeV"),
+    ]
     title_text = "pT extrapolation: trained < 800 GeV (mean ± std over seeds; ◦ one seed)"
     plt.close(dot_plot(groups, panels, out / "top_extrap.png", title_text))
     return text
@@ -179,11 +199,13 @@ def dot_plot(groups: dict[str, list[dict]], panels: list[tuple[str, str]], path:
             for y, name in enumerate(names):
                 values = metric(groups[name], key)
                 mean, std = spread(values)
-                ax.errorbar(mean, y, xerr=std if np.isfinite(std) else None, fmt="o", color="C0",
-                            capsize=3)  # fmt: skip
+                ax.errorbar(
+                    mean, y, xerr=std if np.isfinite(std) else None, fmt="o", color="C0", capsize=3
+                )
                 ax.plot(values, [y] * len(values), "o", mfc="none", color="C1", markersize=4)
-            ax.set_yticks(range(len(names)), names if ax is axes[0] else [""] * len(names),
-                          fontsize=10)  # fmt: skip
+            ax.set_yticks(
+                range(len(names)), names if ax is axes[0] else [""] * len(names), fontsize=10
+            )
             ax.minorticks_off()
             ax.tick_params(axis="x", labelsize=10)
             ax.set_ylim(-0.7, len(names) - 0.3)
@@ -211,22 +233,39 @@ def top_efficiency(table: list[dict], runs: list[dict], out: Path) -> str:
     header = ["model", *(f"AUC, {s:,} jets" for s in sizes), "seeds"]
     rows, curves = [], {}
     for name, curve in sorted(by.items()):
-        rows.append([name, *(cell(metric(curve.get(s, []), "test/auc")) for s in sizes),
-                     "/".join(str(len(curve.get(s, []))) for s in sizes)])  # fmt: skip
+        rows.append(
+            [
+                name,
+                *(cell(metric(curve.get(s, []), "test/auc")) for s in sizes),
+                "/".join(str(len(curve.get(s, []))) for s in sizes),
+            ]
+        )
         points = [(s, *spread(metric(curve[s], "test/auc"))) for s in sizes if curve.get(s)]
         curves[name] = tuple(map(list, zip(*points)))
     write_csv(out / "top_efficiency.csv", header, rows)
-    fig = plot_curves(curves, out / "top_auc_vs_size.png", "training jets", "test AUC",
-                      "top tagging: AUC vs training-set size (mean ± std over seeds)",
-                      logy=False, logx=True)  # fmt: skip
+    fig = plot_curves(
+        curves,
+        out / "top_auc_vs_size.png",
+        "training jets",
+        "test AUC",
+        "top tagging: AUC vs training-set size (mean ± std over seeds)",
+        logy=False,
+        logx=True,
+    )
     plt.close(fig)
     return markdown(header, rows)
 
 
 def toy_covariant(runs: list[dict], out: Path) -> str:
     groups = grouped(runs)
-    betas = sorted({float(k.split("@")[1]) for r in runs for k in r["metrics"]
-                    if k.startswith("boost/mse@") and not k.endswith("_err")})  # fmt: skip
+    betas = sorted(
+        {
+            float(k.split("@")[1])
+            for r in runs
+            for k in r["metrics"]
+            if k.startswith("boost/mse@") and not k.endswith("_err")
+        }
+    )
     header = ["model", "seeds", "test MSE", *(f"MSE β={b:g}" for b in betas if b in SHOWN)]
     rows, curves = [], {}
     for name, group in sorted(groups.items()):
@@ -235,8 +274,13 @@ def toy_covariant(runs: list[dict], out: Path) -> str:
         points = [spread(metric(group, f"boost/mse@{b:g}")) for b in betas]
         curves[name] = (betas, [p[0] for p in points], [p[1] for p in points])
     write_csv(out / "toy_covariant.csv", header, rows)
-    fig = plot_curves(curves, out / "toy_covariant_vs_boost.png", "boost |β| of every test event",
-                      "test MSE", "covariant toy: MSE vs boost (mean ± std, seeds)")  # fmt: skip
+    fig = plot_curves(
+        curves,
+        out / "toy_covariant_vs_boost.png",
+        "boost |β| of every test event",
+        "test MSE",
+        "covariant toy: MSE vs boost (mean ± std, seeds)",
+    )
     plt.close(fig)
     return markdown(header, rows)
 

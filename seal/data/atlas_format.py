@@ -68,11 +68,18 @@ def write_atlas(output: Path, chunk_files: list, cfg, block_rows: int = 16384) -
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
         blocks = _scatter(chunk_files, position, record, block_rows, Path(scratch))
         with h5py.File(tmp, "w") as f:
-            datasets = {name: f.create_dataset(name, shape=(n, *shape), dtype=dtype,
-                                               chunks=(min(1024, n), *shape) if n else None)
-                        for name, dtype, shape in fields}  # fmt: skip
-            f.create_dataset("weights", data=weights.astype(np.float32),
-                             chunks=(min(1024, n),) if n else None)  # fmt: skip
+            datasets = {
+                name: f.create_dataset(
+                    name,
+                    shape=(n, *shape),
+                    dtype=dtype,
+                    chunks=(min(1024, n), *shape) if n else None,
+                )
+                for name, dtype, shape in fields
+            }
+            f.create_dataset(
+                "weights", data=weights.astype(np.float32), chunks=(min(1024, n),) if n else None
+            )
             for block, path in blocks:
                 rows = np.fromfile(path, dtype=record)
                 rows = rows[np.argsort(rows["position"])]
@@ -89,8 +96,9 @@ def write_atlas(output: Path, chunk_files: list, cfg, block_rows: int = 16384) -
     os.replace(tmp, output)
 
 
-def _scatter(chunk_files, position, record, block_rows, scratch: Path,
-             budget: int = 256 * 2**20) -> list:  # fmt: skip
+def _scatter(
+    chunk_files, position, record, block_rows, scratch: Path, budget: int = 256 * 2**20
+) -> list:
     """Every chunk's rows, in output units, appended to the scratch file of their output block;
     returns [(block, file)] in block order. Rows wait in memory until ``budget`` bytes are
     buffered, so each scratch file is opened a few times, not once per chunk."""

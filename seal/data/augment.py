@@ -20,8 +20,14 @@ class BoostAugmentation:
         Four-vector entries to transform when present.
     """
 
-    def __init__(self, group: str | Group = "lorentz", beta_max=0.5, magnitude="uniform",
-                 output="scalar", keys=("p4", "jet_p4")):  # fmt: skip
+    def __init__(
+        self,
+        group: str | Group = "lorentz",
+        beta_max=0.5,
+        magnitude="uniform",
+        output="scalar",
+        keys=("p4", "jet_p4"),
+    ):
         self.group = group if isinstance(group, Group) else make_group(group, beta_max, magnitude)
         if output not in ("scalar", "vector"):
             raise ValueError(f"unknown output kind {output!r}; choose 'scalar' or 'vector'")

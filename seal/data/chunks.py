@@ -102,9 +102,11 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
     pending = [args for args in todo if _marker(args[2]).exists()]
     if pending and not wait:  # submitted by an earlier run that did not wait: leave them be
         todo = [args for args in todo if not _marker(args[2]).exists()]
-        message = (f"{desc}: {len(pending)} chunks were submitted by an earlier run and have "
-                   f"not landed yet; they are not submitted again (if those jobs died, rerun "
-                   f"without --no-wait or remove {folder}/.*.submitted)")  # fmt: skip
+        message = (
+            f"{desc}: {len(pending)} chunks were submitted by an earlier run and have "
+            f"not landed yet; they are not submitted again (if those jobs died, rerun "
+            f"without --no-wait or remove {folder}/.*.submitted)"
+        )
         tqdm.write(message, file=sys.stderr)
     if not todo and not pending:
         return _summary(0, 0.0, start)  # every chunk is there: the caller merges
@@ -114,9 +116,12 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
         with _signals_raise():
             jobs = executor.map_array(_make_many, groups) if groups else []
     except Interrupted as stop:  # no job handles yet: nothing to cancel from here
-        tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name} while submitting; "
-                   f"jobs already submitted may run (see {executor.folder}). Run the same "
-                   f"command again to resume.", file=sys.stderr)  # fmt: skip
+        tqdm.write(
+            f"{desc}: stopped by {signal.Signals(stop.signum).name} while submitting; "
+            f"jobs already submitted may run (see {executor.folder}). Run the same "
+            f"command again to resume.",
+            file=sys.stderr,
+        )
         raise
     if not wait:
         for _, _, path in todo:
@@ -124,9 +129,12 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
         if not jobs:
             return None
         ids = f"{jobs[0].job_id} … {jobs[-1].job_id}"
-        print(f"{desc}: submitted {len(todo)} chunks as {len(jobs)} jobs ({ids}); chunks land "
-              f"in {folder}. Run the same command again when they have finished: it merges "
-              f"them.", file=sys.stderr)  # fmt: skip
+        print(
+            f"{desc}: submitted {len(todo)} chunks as {len(jobs)} jobs ({ids}); chunks land "
+            f"in {folder}. Run the same command again when they have finished: it merges "
+            f"them.",
+            file=sys.stderr,
+        )
         return None
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="chunk", desc=desc)
     failed = []
@@ -136,9 +144,11 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
                 try:
                     results = job.result()
                 except Exception as error:  # the chunk files say what is missing
-                    failed.append(f"job {job.job_id}: {type(error).__name__}: "
-                                  f"{str(error).strip().splitlines()[-1] if str(error) else ''} "
-                                  f"(log: {job.paths.stderr})")  # fmt: skip
+                    failed.append(
+                        f"job {job.job_id}: {type(error).__name__}: "
+                        f"{str(error).strip().splitlines()[-1] if str(error) else ''} "
+                        f"(log: {job.paths.stderr})"
+                    )
                     bar.update(0)
                     continue
                 for n, seconds in results:
@@ -149,10 +159,12 @@ def _run_jobs(todo, tasks, desc, unit, executor, chunks_per_job, wait) -> dict |
         for job in jobs:
             if not job.done():  # (a local job's controller prints submitit's KeyboardInterrupt)
                 job.cancel(check=False)
-        tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name}; unfinished jobs "
-                   f"cancelled; {sum(Path(p).exists() for p, _ in tasks)} of {len(tasks)} "
-                   f"chunks are complete in {folder}. Run the same command again to resume.",
-                   file=sys.stderr)  # fmt: skip
+        tqdm.write(
+            f"{desc}: stopped by {signal.Signals(stop.signum).name}; unfinished jobs "
+            f"cancelled; {sum(Path(p).exists() for p, _ in tasks)} of {len(tasks)} "
+            f"chunks are complete in {folder}. Run the same command again to resume.",
+            file=sys.stderr,
+        )
         raise
     bar.close()
     if failed:
@@ -183,13 +195,16 @@ def check_resume(chunk_dir: Path, settings: dict) -> None:
     record = Path(chunk_dir) / "config.json"
     if record.exists():
         earlier = json.loads(record.read_text())
-        differ = sorted(k for k in set(earlier) | set(settings)
-                        if earlier.get(k) != settings.get(k))  # fmt: skip
+        differ = sorted(
+            k for k in set(earlier) | set(settings) if earlier.get(k) != settings.get(k)
+        )
         if differ:
             changes = ", ".join(f"{k}: {earlier.get(k)!r} → {settings.get(k)!r}" for k in differ)
-            raise ValueError(f"{chunk_dir} holds chunks made with other settings ({changes}); "
-                             f"use the earlier settings to resume, or delete {chunk_dir} to "
-                             f"start over")  # fmt: skip
+            raise ValueError(
+                f"{chunk_dir} holds chunks made with other settings ({changes}); "
+                f"use the earlier settings to resume, or delete {chunk_dir} to "
+                f"start over"
+            )
         return
     record.write_text(json.dumps(settings, indent=1))
 
@@ -266,8 +281,9 @@ def run_chunks(
     main = threading.current_thread() is threading.main_thread()
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS) if main else None
     try:
-        pool = multiprocessing.get_context("fork").Pool(min(processes, max(1, len(todo))),
-                                                        initializer=_worker_signals)  # fmt: skip
+        pool = multiprocessing.get_context("fork").Pool(
+            min(processes, max(1, len(todo))), initializer=_worker_signals
+        )
     except BaseException:
         if main:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -279,8 +295,12 @@ def run_chunks(
             for n, seconds in pool.imap_unordered(_make, todo):
                 made, busy = made + n, busy + seconds
                 elapsed = time.perf_counter() - start
-                bar.set_postfix({f"{unit}/s": f"{made / elapsed:.1f}",
-                                 "per_core": f"{made / max(busy, 1e-9):.1f}"})  # fmt: skip
+                bar.set_postfix(
+                    {
+                        f"{unit}/s": f"{made / elapsed:.1f}",
+                        "per_core": f"{made / max(busy, 1e-9):.1f}",
+                    }
+                )
                 bar.update()
             pool.close()
         except Interrupted as stop:
@@ -294,9 +314,12 @@ def run_chunks(
                     stale.unlink(missing_ok=True)
             done = sum(Path(path).exists() for path, _ in tasks)
             folder = Path(tasks[0][0]).parent if tasks else Path(".")
-            tqdm.write(f"{desc}: stopped by {signal.Signals(stop.signum).name}; {done} of "
-                       f"{len(tasks)} chunks are complete in {folder}. Run the same command "
-                       f"again to resume from there.", file=sys.stderr)  # fmt: skip
+            tqdm.write(
+                f"{desc}: stopped by {signal.Signals(stop.signum).name}; {done} of "
+                f"{len(tasks)} chunks are complete in {folder}. Run the same command "
+                f"again to resume from there.",
+                file=sys.stderr,
+            )
             raise
         except BaseException:
             pool.terminate()

@@ -83,8 +83,11 @@ def generator_main(config_cls, generate, doc: str, unit: str) -> None:
         parser.error(f"--chunks-per-job must be >= 1; got {args.chunks_per_job}")
     jobs = {}
     if args.executor != "pool":
-        jobs = {"executor": make_executor(args, args.out.with_name(args.out.name + ".jobs")),
-                "chunks_per_job": args.chunks_per_job, "wait": not args.no_wait}  # fmt: skip
+        jobs = {
+            "executor": make_executor(args, args.out.with_name(args.out.name + ".jobs")),
+            "chunks_per_job": args.chunks_per_job,
+            "wait": not args.no_wait,
+        }
     try:
         summary = generate(cfg, args.out, args.processes, **jobs)
     except Interrupted as stop:  # the chunks are kept and the resume command was printed

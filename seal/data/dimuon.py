@@ -169,8 +169,9 @@ def leading_pt(p4: np.ndarray) -> np.ndarray:
     return np.hypot(p4[..., 1], p4[..., 2]).max(1)
 
 
-def generate_dimuon(cfg: DimuonConfig, output: Path, processes: int | None = None,
-                    **jobs) -> dict | None:  # fmt: skip
+def generate_dimuon(
+    cfg: DimuonConfig, output: Path, processes: int | None = None, **jobs
+) -> dict | None:
     """Generate, smear, reweight and write ``output``; resumable (chunks in OUTPUT.chunks/).
     ``jobs``: submitit options of :func:`~seal.data.chunks.run_chunks`."""
     output = Path(output)
@@ -178,8 +179,9 @@ def generate_dimuon(cfg: DimuonConfig, output: Path, processes: int | None = Non
     chunk_dir.mkdir(parents=True, exist_ok=True)
     check_resume(chunk_dir, asdict(cfg))
     tasks = [(chunk_dir / f"chunk_{c[2]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
-    timing = run_chunks(_dimuon_chunk, tasks, f"generating {output.name}", "events", processes,
-                        **jobs)  # fmt: skip
+    timing = run_chunks(
+        _dimuon_chunk, tasks, f"generating {output.name}", "events", processes, **jobs
+    )
     if timing is None:  # submitted, not waited for
         return None
     parts = [load_chunk(path) for path, _ in tasks]

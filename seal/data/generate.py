@@ -23,10 +23,15 @@ from seal.data.chunks import check_resume, run_chunks
 
 NEUTRINOS = (12, 14, 16)
 QUIET = [
-    "Next:numberCount = 0", "Next:numberShowEvent = 0", "Next:numberShowInfo = 0",
-    "Next:numberShowProcess = 0", "Init:showChangedSettings = off", "Init:showProcesses = off",
-    "Init:showChangedParticleData = off", "Print:quiet = on",
-]  # fmt: skip
+    "Next:numberCount = 0",
+    "Next:numberShowEvent = 0",
+    "Next:numberShowInfo = 0",
+    "Next:numberShowProcess = 0",
+    "Init:showChangedSettings = off",
+    "Init:showProcesses = off",
+    "Init:showChangedParticleData = off",
+    "Print:quiet = on",
+]
 
 
 @dataclass
@@ -79,8 +84,10 @@ class GeneratorConfig:
         if not self.radius > 0:
             raise ValueError(f"radius (anti-kT R) must be > 0; got {self.radius}")
         if self.trim and (not 0 < self.trim_radius < self.radius or not 0 <= self.trim_fcut < 1):
-            raise ValueError(f"trimming needs 0 < trim_radius < radius and 0 <= trim_fcut < 1; "
-                             f"got {self.trim_radius}, {self.trim_fcut}")  # fmt: skip
+            raise ValueError(
+                f"trimming needs 0 < trim_radius < radius and 0 <= trim_fcut < 1; "
+                f"got {self.trim_radius}, {self.trim_fcut}"
+            )
         if self.accept not in ("slice", "window"):
             raise ValueError(f"accept must be 'slice' or 'window'; got {self.accept!r}")
         if not self.pileup_mu >= 0:
@@ -111,15 +118,28 @@ class GeneratorConfig:
 def pythia_settings(cfg: GeneratorConfig, process: str, slice_index: int, seed: int) -> list[str]:
     """Pythia 8 settings for one chunk."""
     lo, hi = cfg.slice_edges(slice_index)
-    common = [f"Beams:eCM = {cfg.sqrt_s}", f"PartonLevel:MPI = {'on' if cfg.mpi else 'off'}",
-              "Random:setSeed = on", f"Random:seed = {seed}", *QUIET]  # fmt: skip
+    common = [
+        f"Beams:eCM = {cfg.sqrt_s}",
+        f"PartonLevel:MPI = {'on' if cfg.mpi else 'off'}",
+        "Random:setSeed = on",
+        f"Random:seed = {seed}",
+        *QUIET,
+    ]
     if process == "ttbar":  # pT̂ = top pT; the jet carries most of it
-        hard = ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off",
-                "24:onIfAny = 1 2 3 4 5", f"PhaseSpace:pTHatMin = {0.85 * lo}",
-                f"PhaseSpace:pTHatMax = {1.2 * hi}"]  # fmt: skip
+        hard = [
+            "Top:gg2ttbar = on",
+            "Top:qqbar2ttbar = on",
+            "24:onMode = off",
+            "24:onIfAny = 1 2 3 4 5",
+            f"PhaseSpace:pTHatMin = {0.85 * lo}",
+            f"PhaseSpace:pTHatMax = {1.2 * hi}",
+        ]
     else:
-        hard = ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {0.8 * lo}",
-                f"PhaseSpace:pTHatMax = {1.2 * hi}"]  # fmt: skip
+        hard = [
+            "HardQCD:all = on",
+            f"PhaseSpace:pTHatMin = {0.8 * lo}",
+            f"PhaseSpace:pTHatMax = {1.2 * hi}",
+        ]
     return common + hard
 
 
@@ -160,8 +180,9 @@ def top_partons(ids, d1, d2, p, counts=None) -> np.ndarray:
         w = np.where(copy, first[w], w)
     quark = lambda i: (np.abs(i) > 0) & (np.abs(i) <= 5)  # noqa: E731
     q1, q2 = (_first_in_range(ids, first[w], last[w], quark, nth) for nth in (0, 1))
-    n_quarks = sum((_first_in_range(ids, first[w], last[w], quark, nth) >= 0).astype(int)
-                   for nth in range(3))  # fmt: skip
+    n_quarks = sum(
+        (_first_in_range(ids, first[w], last[w], quark, nth) >= 0).astype(int) for nth in range(3)
+    )
     ok = n_quarks == 2  # exactly two quarks from the W
     tops, b, q1, q2 = tops[ok], b[ok], q1[ok], q2[ok]
     owner = event[tops]
@@ -189,8 +210,9 @@ def _matched(jets: np.ndarray, partons: np.ndarray, radius: float) -> np.ndarray
         return np.zeros(jets.shape[:2], dtype=bool)
     j_eta, j_phi = eta_phi(jets)  # (E, J)
     p_eta, p_phi = eta_phi(partons)  # (E, T, 4)
-    dr = _delta_r(j_eta[:, :, None, None], j_phi[:, :, None, None], p_eta[:, None],
-                  p_phi[:, None])  # (E, J, T, 4); NaN for missing tops → False  # fmt: skip
+    dr = _delta_r(
+        j_eta[:, :, None, None], j_phi[:, :, None, None], p_eta[:, None], p_phi[:, None]
+    )  # (E, J, T, 4); NaN for missing tops → False
     return (dr < radius).all(-1).any(-1)
 
 
@@ -204,8 +226,10 @@ def _padded(array, n: int, fields=("px", "py", "pz", "E")) -> np.ndarray:
     """Awkward (rows × var) four-vectors → (rows, n, 4), zero-padded or cut."""
     import awkward as ak
 
-    return np.stack([ak.to_numpy(ak.fill_none(ak.pad_none(array[f], n, clip=True), 0.0))
-                     for f in fields], axis=-1)  # fmt: skip
+    return np.stack(
+        [ak.to_numpy(ak.fill_none(ak.pad_none(array[f], n, clip=True), 0.0)) for f in fields],
+        axis=-1,
+    )
 
 
 def _trimmed(jets, constituents, cfg) -> tuple:
@@ -271,8 +295,14 @@ def _visible(batch):
     return ak.zip({"px": p.px, "py": p.py, "pz": p.pz, "E": p.e})
 
 
-def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets: int, seed: int,
-                   n_constituents: int | None = None) -> dict:  # fmt: skip
+def generate_chunk(
+    cfg: GeneratorConfig,
+    process: str,
+    slice_index: int,
+    n_jets: int,
+    seed: int,
+    n_constituents: int | None = None,
+) -> dict:
     """Run Pythia until ``n_jets`` jets are accepted; returns jets as numpy arrays.
 
     Returns ``{"jet": (n, 4) px py pz E, "constituents": (n, C, 4) pT-ordered, zero-padded
@@ -308,8 +338,11 @@ def generate_chunk(cfg: GeneratorConfig, process: str, slice_index: int, n_jets:
         jets_out.append(jets)
         cons_out.append(cons)
         accepted += len(jets)
-    return {"jet": np.concatenate(jets_out)[:n_jets],
-            "constituents": np.concatenate(cons_out)[:n_jets], "events": events}  # fmt: skip
+    return {
+        "jet": np.concatenate(jets_out)[:n_jets],
+        "constituents": np.concatenate(cons_out)[:n_jets],
+        "events": events,
+    }
 
 
 def _minimum_bias(cfg: GeneratorConfig, seed: int):
@@ -318,8 +351,13 @@ def _minimum_bias(cfg: GeneratorConfig, seed: int):
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
-    for line in [f"Beams:eCM = {cfg.sqrt_s}", "SoftQCD:inelastic = on", "Random:setSeed = on",
-                 f"Random:seed = {seed % PYTHIA_MAX_SEED + 1}", *QUIET]:  # fmt: skip
+    for line in [
+        f"Beams:eCM = {cfg.sqrt_s}",
+        "SoftQCD:inelastic = on",
+        "Random:setSeed = on",
+        f"Random:seed = {seed % PYTHIA_MAX_SEED + 1}",
+        *QUIET,
+    ]:
         pythia.readString(line)
     if not pythia.init():
         raise RuntimeError("Pythia failed to initialise minimum-bias events for pile-up")
@@ -354,10 +392,15 @@ def to_atlas_arrays(jets: np.ndarray, constituents: np.ndarray) -> dict:
     jet_eta, jet_phi = eta_phi(jets)
     jet_m = np.sqrt(np.maximum(jets[:, 3] ** 2 - (jets[:, :3] ** 2).sum(-1), 0.0))
     return {
-        "fjet_clus_pt": pt, "fjet_clus_eta": eta, "fjet_clus_phi": phi,
-        "fjet_clus_E": constituents[..., 3], "fjet_pt": jet_pt, "fjet_eta": jet_eta,
-        "fjet_phi": jet_phi, "fjet_m": jet_m,
-    }  # fmt: skip
+        "fjet_clus_pt": pt,
+        "fjet_clus_eta": eta,
+        "fjet_clus_phi": phi,
+        "fjet_clus_E": constituents[..., 3],
+        "fjet_pt": jet_pt,
+        "fjet_eta": jet_eta,
+        "fjet_phi": jet_phi,
+        "fjet_m": jet_m,
+    }
 
 
 PYTHIA_MAX_SEED = 900_000_000
@@ -376,8 +419,9 @@ def _jet_chunk(payload) -> dict:
     return arrays
 
 
-def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None,
-             **jobs) -> dict | None:  # fmt: skip
+def generate(
+    cfg: GeneratorConfig, output: Path, processes: int | None = None, **jobs
+) -> dict | None:
     """Generate ``cfg`` into ``output`` (ATLAS layout); resumable. Returns the timing summary
     (``made`` jets, ``seconds``, ``per_s``, ``per_s_per_core``). ``jobs``: ``executor``,
     ``chunks_per_job``, ``wait`` of :func:`~seal.data.chunks.run_chunks` (submitit); with
@@ -387,8 +431,14 @@ def generate(cfg: GeneratorConfig, output: Path, processes: int | None = None,
     chunk_dir.mkdir(parents=True, exist_ok=True)
     check_resume(chunk_dir, asdict(cfg))
     paths = [chunk_dir / f"chunk_{c[3]:05d}.npz" for c in cfg.chunks()]
-    timing = run_chunks(_jet_chunk, [(path, (cfg, c)) for path, c in zip(paths, cfg.chunks())],
-                        f"generating {output.name}", "jets", processes, **jobs)  # fmt: skip
+    timing = run_chunks(
+        _jet_chunk,
+        [(path, (cfg, c)) for path, c in zip(paths, cfg.chunks())],
+        f"generating {output.name}",
+        "jets",
+        processes,
+        **jobs,
+    )
     if timing is None:  # submitted, not waited for
         return None
     write_atlas(output, paths, cfg)

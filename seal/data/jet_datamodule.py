@@ -54,9 +54,19 @@ class JetStream(IterableDataset):
     more would wait forever in its gradient all-reduce), whatever the sizes of the chunks.
     """
 
-    def __init__(self, path, n_constituents, selected, batch_size, shuffle=False,
-                 chunk_rows=16384, transform=None, by_rank=True, num_workers=0,
-                 seed=None):  # fmt: skip
+    def __init__(
+        self,
+        path,
+        n_constituents,
+        selected,
+        batch_size,
+        shuffle=False,
+        chunk_rows=16384,
+        transform=None,
+        by_rank=True,
+        num_workers=0,
+        seed=None,
+    ):
         super().__init__()
         # the shared chunk order: after seed_everything, the run's seed on every rank
         self.seed = torch.initial_seed() if seed is None else int(seed)
@@ -98,8 +108,11 @@ class JetStream(IterableDataset):
         return max(1, batches) if world > 1 else batches
 
     def _chunk_starts(self) -> list[int]:
-        return [a for a in range(0, len(self.selected), self.chunk_rows)
-                if self.selected[a : a + self.chunk_rows].any()]  # fmt: skip
+        return [
+            a
+            for a in range(0, len(self.selected), self.chunk_rows)
+            if self.selected[a : a + self.chunk_rows].any()
+        ]
 
     def _shards(self) -> tuple[int, int, int]:
         """(this shard, shards, workers of this rank): one shard per (rank, worker)."""
@@ -225,9 +238,22 @@ class JetDataModule(pl.LightningDataModule):
     augment : callable, optional — applied to training batches.
     """
 
-    def __init__(self, path, n_constituents=80, split=(0.8, 0.1, 0.1), train_pt=None,
-                 val_pt=None, test_pt=None, batch_size=256, num_workers=0, chunk_rows=16384,
-                 max_jets=None, train_jets=None, generate=None, augment=None):  # fmt: skip
+    def __init__(
+        self,
+        path,
+        n_constituents=80,
+        split=(0.8, 0.1, 0.1),
+        train_pt=None,
+        val_pt=None,
+        test_pt=None,
+        batch_size=256,
+        num_workers=0,
+        chunk_rows=16384,
+        max_jets=None,
+        train_jets=None,
+        generate=None,
+        augment=None,
+    ):
         super().__init__()
         if len(split) != 3 or min(split) < 0 or sum(split) > 1.0 + 1e-9 or sum(split) <= 0:
             raise ValueError(
@@ -301,17 +327,32 @@ class JetDataModule(pl.LightningDataModule):
             keep = chosen[start : start + self.chunk_rows]
             if keep.any():
                 n += len(file.read(start, start + len(keep), keep)["target"])
-        log.info("%s: checked %d jets of the three splits in %.1f s (finite, E ≥ 0)", self.path,
-                 n, time.perf_counter() - start_time)  # fmt: skip
+        log.info(
+            "%s: checked %d jets of the three splits in %.1f s (finite, E ≥ 0)",
+            self.path,
+            n,
+            time.perf_counter() - start_time,
+        )
 
     def _loader(self, split, shuffle=False, transform=None, by_rank=True):
         stream = JetStream(
-            self.path, self.n_constituents, self.selected[split], self.batch_size, shuffle,
-            self.chunk_rows, transform, by_rank, self.num_workers,
-        )  # fmt: skip
-        return EpochLoader(stream, self._trainer_epoch, batch_size=None,
-                           num_workers=self.num_workers,
-                           persistent_workers=self.num_workers > 0)  # fmt: skip
+            self.path,
+            self.n_constituents,
+            self.selected[split],
+            self.batch_size,
+            shuffle,
+            self.chunk_rows,
+            transform,
+            by_rank,
+            self.num_workers,
+        )
+        return EpochLoader(
+            stream,
+            self._trainer_epoch,
+            batch_size=None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def _trainer_epoch(self) -> int | None:
         trainer = getattr(self, "trainer", None)

@@ -144,14 +144,18 @@ class JetFile:
         j_pt, j_eta, j_phi, j_m = (self.h5[k][start:stop].astype(np.float64) for k in JET_KEYS)
         j_pt, j_m = j_pt / MEV_PER_GEV, j_m / MEV_PER_GEV
         pz = j_pt * np.sinh(j_eta)
-        jet_p4 = np.stack((np.sqrt(j_m**2 + j_pt**2 + pz**2), j_pt * np.cos(j_phi),
-                           j_pt * np.sin(j_phi), pz), axis=-1)  # fmt: skip
+        jet_p4 = np.stack(
+            (np.sqrt(j_m**2 + j_pt**2 + pz**2), j_pt * np.cos(j_phi), j_pt * np.sin(j_phi), pz),
+            axis=-1,
+        )
         return {
-            "p4": _pad(p4, n), "mask": _pad(mask, n), "jet_p4": jet_p4.astype(np.float32),
+            "p4": _pad(p4, n),
+            "mask": _pad(mask, n),
+            "jet_p4": jet_p4.astype(np.float32),
             "jet_pt": j_pt.astype(np.float32),
             "target": self.h5["labels"][start:stop].astype(np.float32),
             "weight": self.h5[self.weight_key][start:stop].astype(np.float32),
-        }  # fmt: skip
+        }
 
     def _read_landscape(self, start, stop):
         comps = []
@@ -184,8 +188,13 @@ class JetFile:
             raise ValueError(f"{self.path}: negative constituent energy in jet {row}")
         empty = ~out["mask"].any(1)
         if empty.any():
-            log.warning("%s: dropped %d jets without constituents among rows %d–%d", self.path,
-                        int(empty.sum()), rows[0], rows[-1])  # fmt: skip
+            log.warning(
+                "%s: dropped %d jets without constituents among rows %d–%d",
+                self.path,
+                int(empty.sum()),
+                rows[0],
+                rows[-1],
+            )
             out = {k: v[~empty] for k, v in out.items()}
         return out
 

@@ -105,10 +105,21 @@ class ToyDataModule(pl.LightningDataModule):
     """
 
     def __init__(
-        self, n_train=100_000, n_val=20_000, n_test=20_000, n_particles=1, sampler="uniform",
-        truth="exact", c1=20.9983, c2=-0.8431, spurion=SPURION, batch_size=1000,
-        num_workers=0, seed=0, augment=None,
-    ):  # fmt: skip
+        self,
+        n_train=100_000,
+        n_val=20_000,
+        n_test=20_000,
+        n_particles=1,
+        sampler="uniform",
+        truth="exact",
+        c1=20.9983,
+        c2=-0.8431,
+        spurion=SPURION,
+        batch_size=1000,
+        num_workers=0,
+        seed=0,
+        augment=None,
+    ):
         super().__init__()
         for name, size in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
             if size < (0 if name == "n_test" else 1):
@@ -126,8 +137,9 @@ class ToyDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         for offset, (split, size) in enumerate(self.sizes.items()):
             if split not in self.splits:
-                self.splits[split] = make_toy(size, self.n_particles, self.seed + offset,
-                                              self.truth_fn, self.sampler)  # fmt: skip
+                self.splits[split] = make_toy(
+                    size, self.n_particles, self.seed + offset, self.truth_fn, self.sampler
+                )
 
     def _loader(self, split, batch_size, shuffle=False, transform=None):
         return loader(

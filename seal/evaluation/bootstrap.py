@@ -87,19 +87,26 @@ def spread(values: np.ndarray) -> float:
     return float(values.std(ddof=1))
 
 
-def tagging_errors(labels, scores, weights=None, prefix: str = "", resamples: int = RESAMPLES,
-                   seed: int = SEED) -> dict:  # fmt: skip
+def tagging_errors(
+    labels, scores, weights=None, prefix: str = "", resamples: int = RESAMPLES, seed: int = SEED
+) -> dict:
     """``{prefix}<metric>_err`` for AUC, accuracy and rej@ε: bootstrap standard deviations."""
-    blocks = [resampled_tagging_metrics(labels, scores, weights, counts)
-              for counts in count_blocks(len(scores), resamples, seed)]  # fmt: skip
-    return {f"{prefix}{name}_err": spread(np.concatenate([b[name] for b in blocks]))
-            for name in blocks[0]}  # fmt: skip
+    blocks = [
+        resampled_tagging_metrics(labels, scores, weights, counts)
+        for counts in count_blocks(len(scores), resamples, seed)
+    ]
+    return {
+        f"{prefix}{name}_err": spread(np.concatenate([b[name] for b in blocks]))
+        for name in blocks[0]
+    }
 
 
 def mean_error(values, weights=None, resamples: int = RESAMPLES, seed: int = SEED) -> float:
     """Bootstrap standard deviation of the (weighted) mean of per-event ``values``."""
     values = np.asarray(values, dtype=np.float64)
     weights = np.ones_like(values) if weights is None else np.asarray(weights, np.float64)
-    means = [(c * weights) @ values / (c * weights).sum(axis=1)
-             for c in count_blocks(len(values), resamples, seed)]  # fmt: skip
+    means = [
+        (c * weights) @ values / (c * weights).sum(axis=1)
+        for c in count_blocks(len(values), resamples, seed)
+    ]
     return spread(np.concatenate(means))

@@ -130,8 +130,7 @@ def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[
     else:
         main = nominal
     rows_of = _Rows(runs)
-    header = ["model", "variant", *rows_of.keys, "seeds", *NOMINAL, *EXTRAP, "params",
-              "step [ms]"]  # fmt: skip
+    header = ["model", "variant", *rows_of.keys, "seeds", *NOMINAL, *EXTRAP, "params", "step [ms]"]
     rows, records = [], []
     groups, extrap_groups = rows_of.group(main), rows_of.group(extrap)
     for key in sorted(set(groups) | set(extrap_groups)):
@@ -139,12 +138,21 @@ def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[
         params = _values(g or e, "model/params")
         seeds = f"{_seeds(g)}+{_seeds(e)}" if e else str(_seeds(g))
         cells = [_stat(g, m) for m in NOMINAL.values()] + [_stat(e, m) for m in EXTRAP.values()]
-        rows.append([*key, seeds, *cells, f"{int(params[0]):,}" if params else "–",
-                     _stat(g or e, "train/step_ms")])  # fmt: skip
+        rows.append(
+            [
+                *key,
+                seeds,
+                *cells,
+                f"{int(params[0]):,}" if params else "–",
+                _stat(g or e, "train/step_ms"),
+            ]
+        )
         records.append(dict(zip(header, rows[-1])))
     text = f"### {name}\n\n"
-    text += ("One run: value ± bootstrap error over test events; several seeds: mean ± standard "
-             "deviation over seeds.")  # fmt: skip
+    text += (
+        "One run: value ± bootstrap error over test events; several seeds: mean ± standard "
+        "deviation over seeds."
+    )
     if extrap:
         text += " `seeds` counts nominal + extrapolation runs."
     if len(sizes) > 1:
@@ -162,17 +170,25 @@ def _learning_curve(name, rows_of, runs, sizes, out):
     for key, group in rows_of.group(runs).items():
         for run in group:
             by_size[key][int(run["n_train"])].append(run)
-    rows = [[*key, *(_stat(by_size[key].get(s, []), "test/auc") for s in sizes)]
-            for key in sorted(by_size)]  # fmt: skip
+    rows = [
+        [*key, *(_stat(by_size[key].get(s, []), "test/auc") for s in sizes)]
+        for key in sorted(by_size)
+    ]
     curves = {}
     for key in sorted(by_size):
         xs = [s for s in sizes if _values(by_size[key].get(s, []), "test/auc")]
         points = [_spread(by_size[key][s], "test/auc") for s in xs]
         curves[_Rows.label(key)] = (xs, [p[0] for p in points], [p[1] for p in points])
     path = out / f"{name}_auc_vs_size.png"
-    fig = plot_curves(curves, path, "training events", "test AUC",
-                      f"{name}: AUC vs training-set size (error: spread over seeds)",
-                      logy=False, logx=True)  # fmt: skip
+    fig = plot_curves(
+        curves,
+        path,
+        "training events",
+        "test AUC",
+        f"{name}: AUC vs training-set size (error: spread over seeds)",
+        logy=False,
+        logx=True,
+    )
     plt.close(fig)
     header = ["model", "variant", *rows_of.keys, *(f"AUC n={s:,}" for s in sizes)]
     return f"AUC vs training size (mean ± std over seeds), figure `{path.name}`:\n\n" + _table(
@@ -184,8 +200,14 @@ def _boost_figure(name, groups, out):
     panels = {"auc": {}, "rej@0.3": {}}
     for key, group in sorted(groups.items()):
         prefix = "boost/auc@"
-        betas = sorted({float(k[len(prefix) :]) for r in group for k in r["metrics"]
-                        if k.startswith(prefix) and not k.endswith("_err")})  # fmt: skip
+        betas = sorted(
+            {
+                float(k[len(prefix) :])
+                for r in group
+                for k in r["metrics"]
+                if k.startswith(prefix) and not k.endswith("_err")
+            }
+        )
         if not betas:
             continue
         for metric, curves in panels.items():
@@ -195,9 +217,12 @@ def _boost_figure(name, groups, out):
         return ""
     path = out / f"{name}_vs_boost.png"
     what = f"{name}: tagging vs boost (errors: seed spread, or bootstrap for one run)"
-    fig = plot_panels([(panels["auc"], "AUC", False),
-                       (panels["rej@0.3"], "1/ε_B at ε_S = 0.3", True)], path,
-                      "boost |β| of every test event (random directions)", what)  # fmt: skip
+    fig = plot_panels(
+        [(panels["auc"], "AUC", False), (panels["rej@0.3"], "1/ε_B at ε_S = 0.3", True)],
+        path,
+        "boost |β| of every test event (random directions)",
+        what,
+    )
     plt.close(fig)
     return f"AUC and rejection vs test boost: `{path.name}`.\n"
 
@@ -212,8 +237,12 @@ def _shift_figure(name, groups, out):
     if not shifts:
         return ""
     path = out / f"{name}_output_shift.png"
-    fig = plot_shift_histograms(shifts, path, "|σ(f(Λx)) − σ(f(x))| per test event",
-                                f"{name}: output shift under a boost (seeds pooled)")  # fmt: skip
+    fig = plot_shift_histograms(
+        shifts,
+        path,
+        "|σ(f(Λx)) − σ(f(x))| per test event",
+        f"{name}: output shift under a boost (seeds pooled)",
+    )
     plt.close(fig)
     return f"Output shifts under a boost, every row overlaid: `{path.name}`.\n"
 

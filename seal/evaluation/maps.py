@@ -47,9 +47,20 @@ def ratios(runs: list[dict], metric: str) -> list[dict]:
             continue
         base = float(np.mean(baseline[truth]))
         mean, spread, n = _mean([float(r["metrics"][metric]) / base for r in group])
-        rows.append({"truth": truth, "loss": loss, "lambda": weight, "beta_max": beta,
-                     "metric": metric, "ratio": mean, "spread": spread, "seeds": n,
-                     "baseline": base, "baseline_seeds": len(baseline[truth])})  # fmt: skip
+        rows.append(
+            {
+                "truth": truth,
+                "loss": loss,
+                "lambda": weight,
+                "beta_max": beta,
+                "metric": metric,
+                "ratio": mean,
+                "spread": spread,
+                "seeds": n,
+                "baseline": base,
+                "baseline_seeds": len(baseline[truth]),
+            }
+        )
     return rows
 
 
@@ -76,10 +87,10 @@ def plot_map(rows: list[dict], truth: str, metrics: list[tuple[str, str]], path:
                     i, j = lambdas.index(r["lambda"]), betas.index(float(r["beta_max"]))
                     grid[i, j] = r["ratio"]
                     spread = "" if np.isnan(r["spread"]) else f"\n±{r['spread']:.2f}"
-                    ax.text(j, i, f"{r['ratio']:.2f}{spread}", ha="center", va="center",
-                            fontsize=8)  # fmt: skip
-            image = ax.imshow(np.clip(grid, 0.1, 10.0), cmap="RdBu_r", norm=norm, origin="lower",
-                              aspect="auto")  # fmt: skip
+                    ax.text(j, i, f"{r['ratio']:.2f}{spread}", ha="center", va="center", fontsize=8)
+            image = ax.imshow(
+                np.clip(grid, 0.1, 10.0), cmap="RdBu_r", norm=norm, origin="lower", aspect="auto"
+            )
             ax.set_xticks(range(len(betas)), [f"{b:g}" for b in betas])
             ax.set_yticks(range(len(lambdas)), [f"{w:g}" for w in lambdas])
             ax.set(xlabel=tex("training β_max"), ylabel="λ")
@@ -87,9 +98,11 @@ def plot_map(rows: list[dict], truth: str, metrics: list[tuple[str, str]], path:
             fig.colorbar(image, ax=ax, label="test MSE ratio to plain")
         ax = axes[-1]
         for metric, label in metrics:
-            line = sorted((r["lambda"], r["ratio"], r["spread"]) for r in rows
-                          if r["truth"] == truth and r["loss"] == "dsymm"
-                          and r["metric"] == metric)  # fmt: skip
+            line = sorted(
+                (r["lambda"], r["ratio"], r["spread"])
+                for r in rows
+                if r["truth"] == truth and r["loss"] == "dsymm" and r["metric"] == metric
+            )
             if line:
                 xs, ys, es = zip(*line)
                 ax.errorbar(xs, ys, yerr=np.nan_to_num(es), marker="o", capsize=2, label=label)
@@ -98,8 +111,9 @@ def plot_map(rows: list[dict], truth: str, metrics: list[tuple[str, str]], path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=9)
         title(ax, "δSEAL ÷ plain")
-    fig.suptitle(f"toy, {truth} truth: where the symmetry loss helps (< 1) and hurts (> 1)",
-                 fontsize=12)  # fmt: skip
+    fig.suptitle(
+        f"toy, {truth} truth: where the symmetry loss helps (< 1) and hurts (> 1)", fontsize=12
+    )
     save(fig, path)
     plt.close(fig)
     return path

@@ -33,8 +33,11 @@ def subplots(ncols: int = 1, width: float = 6.4, height: float = 4.8):
 
 def tex(text: str) -> str:
     """Efficiencies and β_max as math text (the HEP font has no sub-scripted glyphs)."""
-    for plain, math_text in (("ε_S", r"$\varepsilon_S$"), ("ε_B", r"$\varepsilon_B$"),
-                             ("β_max", r"$\beta_\mathrm{max}$")):  # fmt: skip
+    for plain, math_text in (
+        ("ε_S", r"$\varepsilon_S$"),
+        ("ε_B", r"$\varepsilon_B$"),
+        ("β_max", r"$\beta_\mathrm{max}$"),
+    ):
         text = text.replace(plain, math_text)
     return text
 
@@ -60,21 +63,48 @@ def _errorbars(ax, curves: dict, marker, line: bool) -> None:
         if yerr is not None:  # an infinite error (a rejection the test set cannot fix): no bar
             yerr = np.asarray(yerr, dtype=float)
             yerr = np.where(np.isfinite(yerr), yerr, np.nan)
-        ax.errorbar(xs, ys, yerr=yerr, xerr=xerr, marker=marker, markersize=4, capsize=2,
-                    linestyle=style, label=tex(label))  # fmt: skip
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=yerr,
+            xerr=xerr,
+            marker=marker,
+            markersize=4,
+            capsize=2,
+            linestyle=style,
+            label=tex(label),
+        )
 
 
-def plot_curves(curves: dict, path, xlabel: str, ylabel: str, title_text: str = "",
-                logy: bool = True, marker: str | None = "o", line: bool = True,
-                run_name: str = "", logx: bool = False):  # fmt: skip
+def plot_curves(
+    curves: dict,
+    path,
+    xlabel: str,
+    ylabel: str,
+    title_text: str = "",
+    logy: bool = True,
+    marker: str | None = "o",
+    line: bool = True,
+    run_name: str = "",
+    logx: bool = False,
+):
     """One line per entry of ``curves`` (label → (xs, ys) or (xs, ys, yerr[, xerr])), error
     bars where given (``line=False``: points only, for binned values); saves a PNG at ``path``."""
-    return plot_panels([(curves, ylabel, logy)], path, xlabel, title_text, marker, line, run_name,
-                       logx)  # fmt: skip
+    return plot_panels(
+        [(curves, ylabel, logy)], path, xlabel, title_text, marker, line, run_name, logx
+    )
 
 
-def plot_panels(panels: list, path, xlabel: str, title_text: str = "", marker="o",
-                line: bool = True, run_name: str = "", logx: bool = False):  # fmt: skip
+def plot_panels(
+    panels: list,
+    path,
+    xlabel: str,
+    title_text: str = "",
+    marker="o",
+    line: bool = True,
+    run_name: str = "",
+    logx: bool = False,
+):
     """Side-by-side panels sharing the x axis, each ``(curves, ylabel, logy)`` as in
     :func:`plot_curves`; the title goes over the first panel."""
     fig, axes = subplots(len(panels))

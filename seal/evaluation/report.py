@@ -184,9 +184,14 @@ def summarise(sweep_dir: Path) -> tuple[str, Path]:
         cells = [",".join(r["run"] for r in group)]
         cells += [_text(group[0][k]) for k in settings]
         cells += [str(len({str(r["seed"]) for r in group}))] if seeds else []
-        cells += [_cell([r.get(c, r["metrics"].get(c, "")) for r in group],
-                        [r["metrics"].get(f"{c}_err", "") for r in group], _runs(group))
-                  for c in kind["columns"]]  # fmt: skip
+        cells += [
+            _cell(
+                [r.get(c, r["metrics"].get(c, "")) for r in group],
+                [r["metrics"].get(f"{c}_err", "") for r in group],
+                _runs(group),
+            )
+            for c in kind["columns"]
+        ]
         table += "| " + " | ".join(cells) + " |\n"
     (sweep_dir / "report.md").write_text(f"# Sweep report: {sweep_dir}\n\n{table}")
     return table, _figure(sweep_dir, groups, kind)
@@ -199,8 +204,11 @@ def _figure(sweep_dir: Path, groups: list, kind: dict) -> Path:
     curves = {}
     for group in groups:
         metrics = group[0]["metrics"]
-        betas = sorted(float(k[len(prefix) :]) for k in metrics
-                       if k.startswith(prefix) and not k.endswith("_err"))  # fmt: skip
+        betas = sorted(
+            float(k[len(prefix) :])
+            for k in metrics
+            if k.startswith(prefix) and not k.endswith("_err")
+        )
         if not betas:
             continue
         ys = np.array([[r["metrics"].get(f"{prefix}{b:g}", np.nan) for b in betas] for r in group])
@@ -212,7 +220,13 @@ def _figure(sweep_dir: Path, groups: list, kind: dict) -> Path:
         curves[label] = (betas, list(ys.mean(axis=0)), list(spread))
     figure = sweep_dir / "report_vs_beta.png"
     if curves:
-        fig = plot_curves(curves, figure, "test boost |β| (random directions)", ylabel,
-                          f"{sweep_dir.name}: {ylabel} vs test boost", logy)  # fmt: skip
+        fig = plot_curves(
+            curves,
+            figure,
+            "test boost |β| (random directions)",
+            ylabel,
+            f"{sweep_dir.name}: {ylabel} vs test boost",
+            logy,
+        )
         plt.close(fig)
     return figure

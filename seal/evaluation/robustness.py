@@ -78,8 +78,14 @@ def boost_scan(predict, data: dict, truth, betas, along="random", seed=0, batch_
             sq_target += target.square().reshape(len(target), -1).sum(-1).sum().item()
         per_example = torch.cat(per_example).numpy()
         mse = float(per_example.mean())
-        rows.append({"beta": float(beta), "mse": mse, "mse_err": mean_error(per_example),
-                     "rel_rmse": (mse * n / sq_target) ** 0.5})  # fmt: skip
+        rows.append(
+            {
+                "beta": float(beta),
+                "mse": mse,
+                "mse_err": mean_error(per_example),
+                "rel_rmse": (mse * n / sq_target) ** 0.5,
+            }
+        )
     return rows
 
 
@@ -109,8 +115,9 @@ class RegressionRobustness:
                 raise ValueError(f"unknown boost direction {along!r}; choose from {ALONG}")
         self.directions, self.seed, self.batch_size = tuple(directions), seed, batch_size
 
-    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0,
-                 run_name: str = "") -> dict:  # fmt: skip
+    def __call__(
+        self, module, datamodule, out_dir: Path, loggers=(), step: int = 0, run_name: str = ""
+    ) -> dict:
         module.eval()
         device = next(module.parameters()).device
 
@@ -121,8 +128,9 @@ class RegressionRobustness:
         test = datamodule.splits["test"]
         rows, metrics = [], {}
         for along in self.directions:
-            for row in boost_scan(predict, test, datamodule.truth_fn, self.betas, along,
-                                  self.seed, self.batch_size):  # fmt: skip
+            for row in boost_scan(
+                predict, test, datamodule.truth_fn, self.betas, along, self.seed, self.batch_size
+            ):
                 rows.append({"direction": along, **row})
                 key = f"{METRIC_PREFIX[along]}/{{}}@{row['beta']:g}"
                 for name in ("mse", "rel_rmse"):
@@ -134,14 +142,22 @@ class RegressionRobustness:
             writer.writeheader()
             writer.writerows(rows)
         curves = {
-            f"boosts: {along}": ([r["beta"] for r in rows if r["direction"] == along],
-                                 [r["mse"] for r in rows if r["direction"] == along],
-                                 [r["mse_err"] for r in rows if r["direction"] == along])
+            f"boosts: {along}": (
+                [r["beta"] for r in rows if r["direction"] == along],
+                [r["mse"] for r in rows if r["direction"] == along],
+                [r["mse_err"] for r in rows if r["direction"] == along],
+            )
             for along in self.directions
-        }  # fmt: skip
+        }
         path = out_dir / "robustness.png"
-        fig = plot_curves(curves, path, "boost |β| of every test example", "test MSE",
-                          "test MSE vs boost (bootstrap errors)", run_name=run_name)  # fmt: skip
+        fig = plot_curves(
+            curves,
+            path,
+            "boost |β| of every test example",
+            "test MSE",
+            "test MSE vs boost (bootstrap errors)",
+            run_name=run_name,
+        )
         figures = {"robustness": (fig, path)}
         output = "vector" if test["target"].dim() == 2 else "scalar"
         found, bars = model_and_truth(module, test, datamodule.truth_fn, output, self.batch_size)

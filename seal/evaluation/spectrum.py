@@ -36,14 +36,17 @@ def model_and_truth(module, data: dict, truth=None, output="scalar", batch_size=
     ``truth`` (``p4 → target``) as ``truth_spectrum/…`` when given; → (metrics, bars)."""
     device = next(module.parameters()).device
     n = len(data["p4"])
-    chunks = [{k: v[a : a + batch_size].to(device) for k, v in data.items()}
-              for a in range(0, n, batch_size)]  # fmt: skip
+    chunks = [
+        {k: v[a : a + batch_size].to(device) for k, v in data.items()}
+        for a in range(0, n, batch_size)
+    ]
     bars = {"model": spectrum(*residuals(module, chunks, output))}
     metrics = dict(bars["model"])
     if truth is not None:
         bars["truth"] = spectrum(*residuals(lambda b: truth(b["p4"].double()), chunks, output))
-        metrics.update({k.replace("spectrum/", "truth_spectrum/"): v
-                        for k, v in bars["truth"].items()})  # fmt: skip
+        metrics.update(
+            {k.replace("spectrum/", "truth_spectrum/"): v for k, v in bars["truth"].items()}
+        )
     return metrics, bars
 
 
@@ -78,8 +81,14 @@ def plot_spectrum(bars: dict, path, title_text: str, run_name: str = ""):
         for i, (label, metrics) in enumerate(bars.items()):
             values = [metrics[f"spectrum/{g}"] for g in GENERATOR_NAMES]
             errors = [metrics[f"spectrum/{g}_err"] for g in GENERATOR_NAMES]
-            ax.bar(x + (i - (len(bars) - 1) / 2) * width, values, width, yerr=errors, capsize=2,
-                   label=label)  # fmt: skip
+            ax.bar(
+                x + (i - (len(bars) - 1) / 2) * width,
+                values,
+                width,
+                yerr=errors,
+                capsize=2,
+                label=label,
+            )
         ax.set_xticks(x, [f"${g[0]}_{g[1]}$" for g in GENERATOR_NAMES])
         ax.set_yscale("log", nonpositive="clip")
         ax.set(ylabel=r"$\langle (\partial_a f)^2 \rangle\,/\,\mathrm{Var}\,f$")

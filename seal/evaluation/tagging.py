@@ -69,8 +69,14 @@ class TaggingEvaluation:
     ``ptbin/auc@lo-hi``, and for hybrids ``mixing/w_inv_mean``.
     """
 
-    def __init__(self, betas=DEFAULT_BETAS, shift_beta=0.5, pt_bins=(400, 600, 800, 1000, 1200),
-                 seed=1, spectrum_jets=None):  # fmt: skip
+    def __init__(
+        self,
+        betas=DEFAULT_BETAS,
+        shift_beta=0.5,
+        pt_bins=(400, 600, 800, 1000, 1200),
+        seed=1,
+        spectrum_jets=None,
+    ):
         self.betas = check_betas(betas)
         self.shift_beta = check_betas([shift_beta])[0]
         self.pt_bins, self.seed = [float(b) for b in pt_bins], seed
@@ -101,8 +107,9 @@ class TaggingEvaluation:
                 labels.append(boosted["target"].cpu())
                 weights.append(boosted["weight"].cpu())
                 pts.append(torch.hypot(boosted["jet_p4"][:, 1], boosted["jet_p4"][:, 2]).cpu())
-                index.append(boosted["index"].cpu() if "index" in boosted
-                             else torch.full_like(pts[-1], -1))  # fmt: skip
+                index.append(
+                    boosted["index"].cpu() if "index" in boosted else torch.full_like(pts[-1], -1)
+                )
         out = {}
         for beta, (logits, labels, weights, pts, index) in columns.items():
             index = torch.cat(index).long().numpy()
@@ -111,8 +118,9 @@ class TaggingEvaluation:
             out[beta] = [torch.cat(x).numpy() for x in (logits, labels, weights, pts)] + [index]
         return out
 
-    def __call__(self, module, datamodule, out_dir: Path, loggers=(), step: int = 0,
-                 run_name: str = "") -> dict:  # fmt: skip
+    def __call__(
+        self, module, datamodule, out_dir: Path, loggers=(), step: int = 0, run_name: str = ""
+    ) -> dict:
         module.eval()
         self.run_name = run_name  # the first line of every figure title
         datamodule.setup("test")
@@ -122,8 +130,9 @@ class TaggingEvaluation:
         figures["roc"] = self._roc(labels, logits, weights, out_dir)
         metrics.update(self._boost_scan(scan, out_dir, figures))
         shifted = {"index": scan[self.shift_beta][4], "logits": scan[self.shift_beta][0]}
-        _write_predictions(out_dir / "predictions.csv", index, labels, weights, logits, shifted,
-                           self.shift_beta)  # fmt: skip
+        _write_predictions(
+            out_dir / "predictions.csv", index, labels, weights, logits, shifted, self.shift_beta
+        )
         metrics.update(self._pt_bins(labels, logits, weights, pt, out_dir, figures))
         metrics.update(self._spectrum(module, datamodule, out_dir, figures))
         if hasattr(getattr(module, "net", None), "mixing"):
@@ -138,9 +147,15 @@ class TaggingEvaluation:
         keep = eps_b > 0
         _write_csv(out_dir / "roc.csv", [{"eps_s": s, "eps_b": b} for s, b in zip(eps_s, eps_b)])
         path = out_dir / "roc.png"
-        fig = plot_curves({"test": (eps_s[keep], 1 / eps_b[keep])}, path, "signal efficiency ε_S",
-                          "background rejection 1/ε_B", "ROC (test jets)", marker=None,
-                          run_name=self.run_name)  # fmt: skip
+        fig = plot_curves(
+            {"test": (eps_s[keep], 1 / eps_b[keep])},
+            path,
+            "signal efficiency ε_S",
+            "background rejection 1/ε_B",
+            "ROC (test jets)",
+            marker=None,
+            run_name=self.run_name,
+        )
         return fig, path
 
     def _boost_scan(self, scan: dict, out_dir, figures) -> dict:
@@ -158,9 +173,10 @@ class TaggingEvaluation:
         _write_csv(out_dir / "boost_scan.csv", rows)
         betas = [r["beta"] for r in rows]
         auc = {"AUC": (betas, [r["auc"] for r in rows], [r["auc_err"] for r in rows])}
-        rejection = {f"ε_S = {e}": (betas, [r[f"rej@{e}"] for r in rows],
-                                    [r[f"rej@{e}_err"] for r in rows])
-                     for e in SIGNAL_EFFICIENCIES}  # fmt: skip
+        rejection = {
+            f"ε_S = {e}": (betas, [r[f"rej@{e}"] for r in rows], [r[f"rej@{e}_err"] for r in rows])
+            for e in SIGNAL_EFFICIENCIES
+        }
         path = out_dir / "boost_scan.png"
         fig = plot_panels(
             [(auc, "AUC", False), (rejection, "background rejection 1/ε_B", True)],
@@ -174,9 +190,13 @@ class TaggingEvaluation:
         metrics[f"shift/p90@{self.shift_beta:g}"] = float(np.quantile(shift, 0.9))
         _write_csv(out_dir / "output_shift.csv", [{"shift": float(s)} for s in shift])
         path = out_dir / "output_shift.png"
-        fig = plot_shift_histograms({"test jets": shift}, path,
-                                    f"|σ(f(Λx)) − σ(f(x))| at |β| = {self.shift_beta:g}",
-                                    "output shift under a boost", self.run_name)  # fmt: skip
+        fig = plot_shift_histograms(
+            {"test jets": shift},
+            path,
+            f"|σ(f(Λx)) − σ(f(x))| at |β| = {self.shift_beta:g}",
+            "output shift under a boost",
+            self.run_name,
+        )
         figures["output_shift"] = (fig, path)
         return metrics
 
@@ -185,9 +205,15 @@ class TaggingEvaluation:
         for lo, hi in zip(self.pt_bins[:-1], self.pt_bins[1:]):
             inside = (pt >= lo) & (pt < hi)
             if len(np.unique(labels[inside])) < 2:
-                log.warning("evaluation.pt_bins: the bin %g–%g GeV holds %d test jets, not both "
-                            "classes (test jets span %.0f–%.0f GeV): no metrics for it", lo, hi,
-                            int(inside.sum()), pt.min(), pt.max())  # fmt: skip
+                log.warning(
+                    "evaluation.pt_bins: the bin %g–%g GeV holds %d test jets, not both "
+                    "classes (test jets span %.0f–%.0f GeV): no metrics for it",
+                    lo,
+                    hi,
+                    int(inside.sum()),
+                    pt.min(),
+                    pt.max(),
+                )
                 continue
             metrics_in = _metrics_with_errors(labels[inside], logits[inside], weights[inside])
             row = {"pt_lo": lo, "pt_hi": hi, "jets": int(inside.sum()), **metrics_in}
@@ -260,17 +286,30 @@ class TaggingEvaluation:
         w_inv, cond = torch.cat(w_inv).numpy(), torch.cat(cond).numpy()
         edges = np.unique(np.quantile(cond, np.linspace(0, 1, 11)))
         index = np.clip(np.digitize(cond, edges) - 1, 0, len(edges) - 2)
-        rows = [{"cond_lo": edges[i], "cond_hi": edges[i + 1], "events": int((index == i).sum()),
-                 "cond_median": float(np.median(cond[index == i])),
-                 "w_inv_mean": float(w_inv[index == i].mean()),
-                 "w_inv_std": float(w_inv[index == i].std())}
-                for i in range(len(edges) - 1) if (index == i).any()]  # fmt: skip
+        rows = [
+            {
+                "cond_lo": edges[i],
+                "cond_hi": edges[i + 1],
+                "events": int((index == i).sum()),
+                "cond_median": float(np.median(cond[index == i])),
+                "w_inv_mean": float(w_inv[index == i].mean()),
+                "w_inv_std": float(w_inv[index == i].std()),
+            }
+            for i in range(len(edges) - 1)
+            if (index == i).any()
+        ]
         _write_csv(out_dir / "mixing.csv", rows)
         path = out_dir / "mixing.png"
         curve = {"mean w_inv": ([r["cond_median"] for r in rows], [r["w_inv_mean"] for r in rows])}
-        fig = plot_curves(curve, path, f"{net.condition} [GeV] (median of each test decile)",
-                          "weight on the invariant subnet", "hybrid: symmetry chosen",
-                          logy=False, run_name=self.run_name)  # fmt: skip
+        fig = plot_curves(
+            curve,
+            path,
+            f"{net.condition} [GeV] (median of each test decile)",
+            "weight on the invariant subnet",
+            "hybrid: symmetry chosen",
+            logy=False,
+            run_name=self.run_name,
+        )
         figures["mixing"] = (fig, path)
         return {"mixing/w_inv_mean": float(w_inv.mean())}
 

@@ -40,12 +40,18 @@ def uniform_rotation(n: int, generator=None) -> torch.Tensor:
     w, x, y, z = q.unbind(-1)
     r = torch.stack(
         (
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
         ),
         dim=-1,
-    ).unflatten(-1, (3, 3))  # fmt: skip
+    ).unflatten(-1, (3, 3))
     lam = q.new_zeros(n, 4, 4)
     lam[:, 0, 0] = 1.0
     lam[:, 1:, 1:] = r

@@ -8,6 +8,12 @@ from seal.models.torch_transformer import TorchTransformerTagger
 from seal.models.transformer import ConstituentTransformer
 
 __all__ = [
-    "FEATURE_NAMES", "MLP", "ConstituentTransformer", "HybridNet", "InvariantNet",
-    "TorchTransformerTagger", "constituent_features", "pair_invariants",
-]  # fmt: skip
+    "FEATURE_NAMES",
+    "MLP",
+    "ConstituentTransformer",
+    "HybridNet",
+    "InvariantNet",
+    "TorchTransformerTagger",
+    "constituent_features",
+    "pair_invariants",
+]

@@ -28,8 +28,10 @@ CONDITIONS = {
 def _latent_dim(net: nn.Module) -> int:
     dim = getattr(net, "latent_dim" if hasattr(net, "encode") else "out_dim", None)
     if dim is None or dim < 2:
-        raise TypeError(f"{type(net).__name__} cannot be a hybrid subnet: it needs `encode(batch)` "
-                        "and `latent_dim`, or a vector output `out_dim`")  # fmt: skip
+        raise TypeError(
+            f"{type(net).__name__} cannot be a hybrid subnet: it needs `encode(batch)` "
+            "and `latent_dim`, or a vector output `out_dim`"
+        )
     return dim
 
 
@@ -56,9 +58,15 @@ class HybridNet(nn.Module):
         Hidden width of the weight network.
     """
 
-    def __init__(self, invariant: nn.Module, general: nn.Module, latent_dim: int = 64,
-                 condition: str = "leading_pt", condition_scale: float = 100.0,
-                 weight_hidden: int = 16):  # fmt: skip
+    def __init__(
+        self,
+        invariant: nn.Module,
+        general: nn.Module,
+        latent_dim: int = 64,
+        condition: str = "leading_pt",
+        condition_scale: float = 100.0,
+        weight_hidden: int = 16,
+    ):
         super().__init__()
         self.invariant, self.general = invariant, general
         self.project_inv = nn.Linear(_latent_dim(invariant), latent_dim)
@@ -66,8 +74,9 @@ class HybridNet(nn.Module):
         self.weight_net = nn.Sequential(
             nn.Linear(1, weight_hidden), nn.GELU(), nn.Linear(weight_hidden, 2)
         )
-        self.head = nn.Sequential(nn.GELU(), nn.Linear(latent_dim, latent_dim), nn.GELU(),
-                                  nn.Linear(latent_dim, 1))  # fmt: skip
+        self.head = nn.Sequential(
+            nn.GELU(), nn.Linear(latent_dim, latent_dim), nn.GELU(), nn.Linear(latent_dim, 1)
+        )
         self.condition, self.condition_scale = condition, condition_scale
 
     def condition_value(self, batch: dict) -> torch.Tensor:

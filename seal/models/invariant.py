@@ -36,10 +36,14 @@ def pair_invariants(p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     PP = torch.einsum("bi,ij,bj->b", total, metric, total)  # (B,): P²
     n = p.shape[1]
     pairs = torch.stack(
-        (pp, pP[:, :, None].expand(-1, -1, n), pP[:, None, :].expand(-1, n, -1),
-         PP[:, None, None].expand(-1, n, n)),
+        (
+            pp,
+            pP[:, :, None].expand(-1, -1, n),
+            pP[:, None, :].expand(-1, n, -1),
+            PP[:, None, None].expand(-1, n, n),
+        ),
         dim=-1,
-    )  # fmt: skip  # (B, N, N, 4)
+    )  # (B, N, N, 4)
     pair_mask = (mask[:, :, None] & mask[:, None, :]).unsqueeze(-1)  # (B, N, N, 1)
     return torch.where(pair_mask, signed_log(pairs), torch.zeros_like(pairs))
 
@@ -70,8 +74,9 @@ class InvariantNet(nn.Module):
     ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
     """
 
-    def __init__(self, hidden: int = 64, latent_dim: int = 64, depth: int = 2,
-                 max_particles: int = 32):  # fmt: skip
+    def __init__(
+        self, hidden: int = 64, latent_dim: int = 64, depth: int = 2, max_particles: int = 32
+    ):
         super().__init__()
         if depth < 1 or max_particles < 1:
             raise ValueError(f"need depth ≥ 1 and max_particles ≥ 1; got {depth}, {max_particles}")

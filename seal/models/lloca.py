@@ -113,8 +113,12 @@ class LLoCaTagger(nn.Module):
         # as buffers, a .half()/.to(bfloat16) of the module would round them off the group
         self.references = reference_vectors(beam_reference, time_reference).tolist()
         self.anchor, self.handoff_gamma, self.regulator = anchor, handoff_gamma, regulator
-        self.equivectors = mlp_vectors(n_vectors=3, num_scalars=1 if self.references else 0,
-                                       hidden_channels=hidden, num_layers_mlp=layers)  # fmt: skip
+        self.equivectors = mlp_vectors(
+            n_vectors=3,
+            num_scalars=1 if self.references else 0,
+            hidden_channels=hidden,
+            num_layers_mlp=layers,
+        )
         self.backbone, self.scale = backbone, scale
         if hasattr(backbone, "latent_dim"):  # so that a hybrid can take this as its general net
             self.latent_dim = backbone.latent_dim

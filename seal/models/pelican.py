@@ -36,9 +36,16 @@ class PelicanTagger(nn.Module):
     ):
         super().__init__()
         pelican, *_ = _import_pelican()
-        self.net = pelican(in_channels_rank2=1, in_channels_rank1=0, in_channels_rank0=0,
-                           out_rank=0, out_channels=1, num_blocks=blocks, hidden_channels=hidden,
-                           dropout_prob=dropout)  # fmt: skip
+        self.net = pelican(
+            in_channels_rank2=1,
+            in_channels_rank1=0,
+            in_channels_rank0=0,
+            out_rank=0,
+            out_channels=1,
+            num_blocks=blocks,
+            hidden_channels=hidden,
+            dropout_prob=dropout,
+        )
         self.scale = scale
 
     def forward(self, batch: dict) -> torch.Tensor:

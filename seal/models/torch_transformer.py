@@ -28,9 +28,16 @@ class TorchTransformerTagger(nn.Module):
     ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
     """
 
-    def __init__(self, dim: int = 64, depth: int = 2, heads: int = 4, ff_dim: int = 128,
-                 dropout: float = 0.1, norm_first: bool = False,
-                 use_jet_p4: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        ff_dim: int = 128,
+        dropout: float = 0.1,
+        norm_first: bool = False,
+        use_jet_p4: bool = False,
+    ):
         super().__init__()
         self.embed = nn.Linear(len(FEATURE_NAMES), dim)
         layer = nn.TransformerEncoderLayer(

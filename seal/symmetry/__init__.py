@@ -9,9 +9,17 @@ from seal.symmetry.loss import PENALTIES, SymmetryLoss
 from seal.symmetry.routes import RouteError
 
 __all__ = [
-    "DSEAL", "GSEAL", "PENALTIES", "Copies", "Penalty", "RouteError", "SymmetryLoss",
-    "SymmetryRegularizer", "dseal", "gseal",
-]  # fmt: skip
+    "DSEAL",
+    "GSEAL",
+    "PENALTIES",
+    "Copies",
+    "Penalty",
+    "RouteError",
+    "SymmetryLoss",
+    "SymmetryRegularizer",
+    "dseal",
+    "gseal",
+]
 
 
 def __getattr__(name):

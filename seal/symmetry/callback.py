@@ -47,21 +47,41 @@ class SymmetryRegularizer(pl.Callback):
         Its state is checkpointed, so a resumed run draws the same elements.
     """
 
-    def __init__(self, penalty="gsymm", group: str | Group = "lorentz", weight: float = 1.0,
-                 beta_max: float = 0.5, magnitude: str = "uniform", fraction: float = 1.0,
-                 implementation: str = "auto", weighted: bool = False, warmup_steps: int = 0,
-                 seed: int | None = None, **options):  # fmt: skip
+    def __init__(
+        self,
+        penalty="gsymm",
+        group: str | Group = "lorentz",
+        weight: float = 1.0,
+        beta_max: float = 0.5,
+        magnitude: str = "uniform",
+        fraction: float = 1.0,
+        implementation: str = "auto",
+        weighted: bool = False,
+        warmup_steps: int = 0,
+        seed: int | None = None,
+        **options,
+    ):
         if not weight >= 0:
             raise ValueError(f"symmetry weight λ must be >= 0; got {weight}")
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0; got {warmup_steps}")
         self._generator, self._val_generator = torch.Generator(), torch.Generator()
-        self.loss = SymmetryLoss(penalty, group, fraction, implementation, weighted,
-                                 self._generator, beta_max, magnitude, **options)  # fmt: skip
+        self.loss = SymmetryLoss(
+            penalty,
+            group,
+            fraction,
+            implementation,
+            weighted,
+            self._generator,
+            beta_max,
+            magnitude,
+            **options,
+        )
         self.penalty, self.group = self.loss.penalty, self.loss.group
         # validation: the whole batch, group elements of its own (the same every epoch)
-        self.val_loss = SymmetryLoss(self.penalty, self.group, weighted=weighted,
-                                     generator=self._val_generator)  # fmt: skip
+        self.val_loss = SymmetryLoss(
+            self.penalty, self.group, weighted=weighted, generator=self._val_generator
+        )
         self.weight, self.warmup_steps, self.seed = float(weight), int(warmup_steps), seed
         self.batches = 0  # training batches regularised so far: drives the warm-up
         self._restored_generator = False

@@ -83,8 +83,16 @@ class DSEAL(Penalty):
 
     name = "dsymm"
 
-    def __init__(self, output="scalar", method="exact", eps=1e-3, stochastic=False,
-                 reduction="sum", key="p4", extra_keys=("jet_p4",)):  # fmt: skip
+    def __init__(
+        self,
+        output="scalar",
+        method="exact",
+        eps=1e-3,
+        stochastic=False,
+        reduction="sum",
+        key="p4",
+        extra_keys=("jet_p4",),
+    ):
         super().__init__(output, key, extra_keys)
         if method not in METHODS:
             raise ValueError(f"unknown δSEAL method {method!r}; choose one of {METHODS}")
@@ -143,8 +151,9 @@ class DSEAL(Penalty):
 
         return Copies(copies, batch_size(batch), score, needs_base=self.output == "vector")
 
-    def values(self, fn, batch: dict, group: Group, generator, separate: bool = False,
-               replay=lambda: None) -> torch.Tensor:  # fmt: skip
+    def values(
+        self, fn, batch: dict, group: Group, generator, separate: bool = False, replay=lambda: None
+    ) -> torch.Tensor:
         """Exact δSEAL per example (B,). ``separate``: the straightforward reference — one
         forward (after ``replay()``, so dropout masks agree) and backward per generator."""
         derivative, y, gens, factor = self._derivative(

@@ -19,10 +19,18 @@ def _from_global_rng(generator):
     return torch.Generator().manual_seed(int(torch.randint(2**62, ())))
 
 
-def gseal(fn, batch: dict, group: Group, output: str = "scalar", key: str = "p4",
-          extra_keys=("jet_p4",), generator: torch.Generator | None = None,
-          fraction: float = 1.0, implementation: str = "auto",
-          weighted: bool = False) -> torch.Tensor:  # fmt: skip
+def gseal(
+    fn,
+    batch: dict,
+    group: Group,
+    output: str = "scalar",
+    key: str = "p4",
+    extra_keys=("jet_p4",),
+    generator: torch.Generator | None = None,
+    fraction: float = 1.0,
+    implementation: str = "auto",
+    weighted: bool = False,
+) -> torch.Tensor:
     """Group-form SEAL ``mean_b ‖f(g_b·x_b) − ρ(g_b) f(x_b)‖²`` of ``fn`` on ``batch``.
 
     ``batch[key]`` is ``(B, N, 4)`` or ``(B, 4)`` (``batch["mask"]`` respected); one element
@@ -34,11 +42,22 @@ def gseal(fn, batch: dict, group: Group, output: str = "scalar", key: str = "p4"
     return SymmetryLoss(penalty, group, fraction, implementation, weighted, generator)(fn, batch)
 
 
-def dseal(fn, batch: dict, group: Group, output: str = "scalar", method: str = "exact",
-          eps: float = 1e-3, key: str = "p4", extra_keys=("jet_p4",),
-          generator: torch.Generator | None = None, fraction: float = 1.0,
-          stochastic: bool = False, implementation: str = "auto", reduction: str = "sum",
-          weighted: bool = False) -> torch.Tensor:  # fmt: skip
+def dseal(
+    fn,
+    batch: dict,
+    group: Group,
+    output: str = "scalar",
+    method: str = "exact",
+    eps: float = 1e-3,
+    key: str = "p4",
+    extra_keys=("jet_p4",),
+    generator: torch.Generator | None = None,
+    fraction: float = 1.0,
+    stochastic: bool = False,
+    implementation: str = "auto",
+    reduction: str = "sum",
+    weighted: bool = False,
+) -> torch.Tensor:
     """Infinitesimal SEAL ``mean_b Σ_a ‖J_f(x_b)·(T_a x_b) − T_a f(x_b)‖²`` (see :class:`DSEAL`)."""
     penalty = DSEAL(output, method, eps, stochastic, reduction, key, extra_keys)
     generator = _from_global_rng(generator) if stochastic else generator

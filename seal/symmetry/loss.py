@@ -81,10 +81,18 @@ class SymmetryLoss:
         from ``torch.initial_seed()`` — never the global RNG, whose stream is the task's.
     """
 
-    def __init__(self, penalty="gsymm", group: Group | str = "lorentz", fraction: float = 1.0,
-                 implementation: str = "auto", weighted: bool = False,
-                 generator: torch.Generator | None = None, beta_max: float = 0.5,
-                 magnitude: str = "uniform", **options):  # fmt: skip
+    def __init__(
+        self,
+        penalty="gsymm",
+        group: Group | str = "lorentz",
+        fraction: float = 1.0,
+        implementation: str = "auto",
+        weighted: bool = False,
+        generator: torch.Generator | None = None,
+        beta_max: float = 0.5,
+        magnitude: str = "uniform",
+        **options,
+    ):
         self.penalty = make_penalty(penalty, **options)
         self.group = group if isinstance(group, Group) else make_group(group, beta_max, magnitude)
         if not 0.0 < fraction <= 1.0:
@@ -107,8 +115,9 @@ class SymmetryLoss:
             return self.route
         self.penalty.keys(batch)
         if self.weighted and "weight" not in batch:
-            raise KeyError(f"weighted=True weights by batch['weight'], but the batch has only "
-                           f"{sorted(batch)}")  # fmt: skip
+            raise KeyError(
+                f"weighted=True weights by batch['weight'], but the batch has only {sorted(batch)}"
+            )
         try:
             traits = probe(model, batch, self.penalty.keys(batch))
         except Exception as err:
@@ -128,8 +137,14 @@ class SymmetryLoss:
             if not isinstance(model, torch.nn.Module)
             else (" in training" if model.training else " in eval mode")
         )
-        log.info("%s on %s%s: route %s (%s)", type(self.penalty).__name__, _output_owner(model),
-                 mode, self.route, self.reason)  # fmt: skip
+        log.info(
+            "%s on %s%s: route %s (%s)",
+            type(self.penalty).__name__,
+            _output_owner(model),
+            mode,
+            self.route,
+            self.reason,
+        )
         return self.route
 
     # -- evaluation ------------------------------------------------------------------------

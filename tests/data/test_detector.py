@@ -9,12 +9,15 @@ def massless(pt, eta, phi):
 
 
 def test_cells_merge_smear_threshold_and_acceptance():
-    p = np.array([
-        massless(100.0, 0.52, 0.31), massless(50.0, 0.53, 0.32),  # same cell
-        massless(80.0, -1.0, 2.0),  # its own cell
-        massless(0.01, 1.5, -1.0),  # far below the 0.5 GeV threshold
-        massless(30.0, 3.0, 0.0),  # outside |η| < 2.5
-    ])  # fmt: skip
+    p = np.array(
+        [
+            massless(100.0, 0.52, 0.31),
+            massless(50.0, 0.53, 0.32),  # same cell
+            massless(80.0, -1.0, 2.0),  # its own cell
+            massless(0.01, 1.5, -1.0),  # far below the 0.5 GeV threshold
+            massless(30.0, 3.0, 0.0),  # outside |η| < 2.5
+        ]
+    )
     energies = []
     for seed in range(400):
         cells = emulate_event(p, np.random.default_rng(seed))
@@ -31,10 +34,12 @@ def test_cells_merge_smear_threshold_and_acceptance():
 
 
 def test_awkward_interface_keeps_the_event_structure():
-    events = ak.Array([
-        {"px": [10.0, 0.0], "py": [0.0, 20.0], "pz": [1.0, 2.0], "E": [10.1, 20.2]},
-        {"px": [], "py": [], "pz": [], "E": []},
-    ])  # fmt: skip
+    events = ak.Array(
+        [
+            {"px": [10.0, 0.0], "py": [0.0, 20.0], "pz": [1.0, 2.0], "E": [10.1, 20.2]},
+            {"px": [], "py": [], "pz": [], "E": []},
+        ]
+    )
     cells = emulate(events, np.random.default_rng(0))
     assert ak.num(cells).tolist() == [2, 0] and set(cells.fields) == {"px", "py", "pz", "E"}
 
@@ -43,8 +48,7 @@ def test_a_batch_of_events_gives_the_cells_of_each_event_alone():
     rng = np.random.default_rng(1)
     events = [rng.normal(0, 30, (n, 3)) for n in (5, 0, 12)]
     events = [np.c_[e, np.linalg.norm(e, axis=1) + 1.0] for e in events]  # E > |p|
-    batch = ak.Array([{f: e[:, i] for i, f in enumerate(("px", "py", "pz", "E"))}
-                      for e in events])  # fmt: skip
+    batch = ak.Array([{f: e[:, i] for i, f in enumerate(("px", "py", "pz", "E"))} for e in events])
     cells = emulate(batch, np.random.default_rng(7))
     one = np.random.default_rng(7)  # the same stream, drawn event after event
     for i, event in enumerate(events):

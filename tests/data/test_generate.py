@@ -5,8 +5,16 @@ import pytest
 from seal.data.chunks import run_chunks
 from seal.data.generate import GeneratorConfig, _jet_chunk, chunk_seed, generate, top_partons
 
-TINY = dict(n_signal=6, n_background=6, pt_min=400.0, pt_max=600.0, n_slices=1, chunk_jets=3,
-            n_constituents=150, seed=3)  # fmt: skip
+TINY = dict(
+    n_signal=6,
+    n_background=6,
+    pt_min=400.0,
+    pt_max=600.0,
+    n_slices=1,
+    chunk_jets=3,
+    n_constituents=150,
+    seed=3,
+)
 
 
 def read_all(path):
@@ -60,8 +68,11 @@ def test_top_partons_follows_the_decay_chain():
     np.testing.assert_array_equal(partons, p[[2, 4, 6, 7]])
     # two events in a row (indices within each event): the second event's top is found too,
     # a top whose W has three quark daughters is not
-    ids2, d12, d22 = np.array([2212, -6, 5, -24, 1, -2, 3]), np.array([0, 2, 0, 4, 0, 0, 0]), \
-        np.array([0, 3, 0, 6, 0, 0, 0])  # fmt: skip
+    ids2, d12, d22 = (
+        np.array([2212, -6, 5, -24, 1, -2, 3]),
+        np.array([0, 2, 0, 4, 0, 0, 0]),
+        np.array([0, 3, 0, 6, 0, 0, 0]),
+    )
     p2 = -np.arange(28, dtype=float).reshape(7, 4)
     both = top_partons(np.r_[ids, ids2], np.r_[d1, d12], np.r_[d2, d22], np.r_[p, p2], [8, 7])
     assert both.shape == (2, 1, 4, 4)
@@ -111,24 +122,35 @@ def test_a_resume_with_other_settings_or_a_damaged_chunk_is_named(tmp_path):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--pt-min", "800", "--pt-max", "600"], "need 0 < pt_min < pt_max; got 800.0, 600.0"),
-    (["--eta-max", "-1"], "eta_max (the |η| cut) must be > 0; got -1.0"),
-    (["--chunks-per-job", "0"], "--chunks-per-job must be >= 1; got 0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--pt-min", "800", "--pt-max", "600"], "need 0 < pt_min < pt_max; got 800.0, 600.0"),
+        (["--eta-max", "-1"], "eta_max (the |η| cut) must be > 0; got -1.0"),
+        (["--chunks-per-job", "0"], "--chunks-per-job must be >= 1; got 0"),
+    ],
+)
 def test_the_generator_command_names_bad_settings_before_any_work(tmp_path, args, message):
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[2] / "scripts" / "generate_jets.py"
-    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "j.h5"), *args],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "j.h5"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and message in done.stderr
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    done = subprocess.run([sys.executable, str(script), "--out", str(blocker / "j.h5")],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(blocker / "j.h5")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert f"cannot write the output {blocker}/j.h5: {blocker} is a file" in done.stderr
     assert not list(tmp_path.glob("*.chunks"))  # nothing was started
 
@@ -143,8 +165,9 @@ def test_datamodule_generates_a_missing_file_once_with_the_detector(tmp_path):
 
     path = tmp_path / "sub" / "default.h5"
     settings = {**TINY, "n_signal": 3, "n_background": 3, "detector": True}
-    module = JetDataModule(path, n_constituents=40, split=(0.5, 0.5, 0.0), batch_size=4,
-                           generate=settings)  # fmt: skip
+    module = JetDataModule(
+        path, n_constituents=40, split=(0.5, 0.5, 0.0), batch_size=4, generate=settings
+    )
     module.prepare_data()
     assert path.exists()
     stamp = path.stat().st_mtime_ns
@@ -239,8 +262,12 @@ def test_the_generator_reproduces_the_committed_fixture_bit_for_bit(tmp_path):
 def _four_vectors(rows):
     import awkward as ak
 
-    return ak.zip({f: ak.Array([[p[i] for p in event] for event in rows])
-                   for i, f in enumerate(("px", "py", "pz", "E"))})  # fmt: skip
+    return ak.zip(
+        {
+            f: ak.Array([[p[i] for p in event] for event in rows])
+            for i, f in enumerate(("px", "py", "pz", "E"))
+        }
+    )
 
 
 def test_trimming_drops_soft_subjets_and_keeps_the_hard_ones():
@@ -278,8 +305,9 @@ def test_pileup_overlays_poisson_many_minimum_bias_events_on_each_event():
 def test_trimmed_jets_with_pileup_are_recorded_in_the_file(tmp_path):
     import json
 
-    cfg = GeneratorConfig(**{**TINY, "n_signal": 3, "n_background": 3, "trim": True,
-                             "pileup_mu": 1.0})  # fmt: skip
+    cfg = GeneratorConfig(
+        **{**TINY, "n_signal": 3, "n_background": 3, "trim": True, "pileup_mu": 1.0}
+    )
     generate(cfg, tmp_path / "atlas_like.h5", processes=2)
     with h5py.File(tmp_path / "atlas_like.h5") as f:
         settings = json.loads(f["metadata"].attrs["settings"])
@@ -315,10 +343,26 @@ def test_ctrl_c_while_waiting_for_jobs_cancels_them_and_says_how_to_resume(tmp_p
 
     script = Path(__file__).resolve().parents[2] / "scripts" / "generate_jets.py"
     out = tmp_path / "j.h5"
-    args = ["--out", str(out), "--n-signal", "4000", "--n-background", "0", "--n-slices", "1",
-            "--chunk-jets", "2000", "--executor", "local"]  # fmt: skip
-    process = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        "--out",
+        str(out),
+        "--n-signal",
+        "4000",
+        "--n-background",
+        "0",
+        "--n-slices",
+        "1",
+        "--chunk-jets",
+        "2000",
+        "--executor",
+        "local",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, str(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     jobs = tmp_path / "j.h5.jobs"
     deadline = time.monotonic() + 120
     while not list(jobs.glob("*/*_submitted.pkl")):  # the job array is out

@@ -19,8 +19,12 @@ FIXTURE = Path(__file__).with_name("fixture_jets.h5")  # made by scripts/generat
 def write_atlas_file(path, pt, eta, phi, energy, labels, weight_key="weights", **extra):
     """A minimal ATLAS-layout file from GeV arrays (n, C)."""
     with h5py.File(path, "w") as f:
-        for key, value in (("fjet_clus_pt", pt * 1e3), ("fjet_clus_eta", eta),
-                           ("fjet_clus_phi", phi), ("fjet_clus_E", energy * 1e3)):  # fmt: skip
+        for key, value in (
+            ("fjet_clus_pt", pt * 1e3),
+            ("fjet_clus_eta", eta),
+            ("fjet_clus_phi", phi),
+            ("fjet_clus_E", energy * 1e3),
+        ):
             f[key] = value
         px, py = (pt * np.cos(phi)).sum(1), (pt * np.sin(phi)).sum(1)
         f["fjet_pt"] = np.hypot(px, py) * 1e3
@@ -268,22 +272,30 @@ def test_top_data_config_reads_a_given_file(compose_cfg):
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_the_length_of_an_evaluation_loader_is_its_number_of_batches(num_workers):
     # Lightning stops an evaluation loop after len(loader) batches: an underestimate drops jets
-    module = JetDataModule(FIXTURE, n_constituents=16, batch_size=16, chunk_rows=32,
-                           num_workers=num_workers)  # fmt: skip
+    module = JetDataModule(
+        FIXTURE, n_constituents=16, batch_size=16, chunk_rows=32, num_workers=num_workers
+    )
     module.setup()
     for loader in (module.val_dataloader(), module.test_dataloader()):
         assert len(loader) == sum(1 for _ in loader)
 
 
 @pytest.mark.parametrize("world, num_workers", [(2, 0), (3, 0), (2, 2)])
-def test_shuffled_training_gives_every_rank_the_same_number_of_batches(monkeypatch, world,
-                                                                       num_workers):  # fmt: skip
+def test_shuffled_training_gives_every_rank_the_same_number_of_batches(
+    monkeypatch, world, num_workers
+):
     # chunks of unequal size (a pT window cuts them): each rank must still step len() times,
     # or DDP ranks fall out of lockstep (a rank's extra step waits forever in all-reduce)
     from seal.data import jet_datamodule
 
-    module = JetDataModule(FIXTURE, n_constituents=16, batch_size=16, chunk_rows=48,
-                           train_pt=[None, 650], num_workers=num_workers)  # fmt: skip
+    module = JetDataModule(
+        FIXTURE,
+        n_constituents=16,
+        batch_size=16,
+        chunk_rows=48,
+        train_pt=[None, 650],
+        num_workers=num_workers,
+    )
     module.setup()
     torch.manual_seed(0)  # seed_everything: the same initial seed on every rank
     loaders = [module.train_dataloader() for _ in range(world)]

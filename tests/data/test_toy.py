@@ -70,10 +70,14 @@ def test_splits_are_seeded_distinct_and_reproducible():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"n_train": -1}, "data.n_train must be a positive"), ({"n_val": 0}, "data.n_val"),
-     ({"sampler": "gaussian"}, "unknown toy sampler"), ({"truth": "x"}, "unknown toy truth 'x'"),
-     ({"batch_size": 0}, "data.batch_size must be >= 1")],
-)  # fmt: skip
+    [
+        ({"n_train": -1}, "data.n_train must be a positive"),
+        ({"n_val": 0}, "data.n_val"),
+        ({"sampler": "gaussian"}, "unknown toy sampler"),
+        ({"truth": "x"}, "unknown toy truth 'x'"),
+        ({"batch_size": 0}, "data.batch_size must be >= 1"),
+    ],
+)
 def test_bad_toy_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ToyDataModule(**kwargs)

@@ -52,12 +52,21 @@ if __name__ == "__main__":
     task, data = TaggingTask(model()), datamodule()
     regulariser = SymmetryRegularizer("gsymm", weight=1.0, seed=1)
     trainer = pl.Trainer(
-        max_epochs=1, limit_train_batches=3, accelerator="cpu", devices=2, strategy="ddp",
-        logger=False, enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=1,
+        limit_train_batches=3,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[regulariser, Record(out, regulariser),
-                   ModelCheckpoint(dirpath=out, save_last=True, save_top_k=0)],
-    )  # fmt: skip
+        callbacks=[
+            regulariser,
+            Record(out, regulariser),
+            ModelCheckpoint(dirpath=out, save_last=True, save_top_k=0),
+        ],
+    )
     trainer.fit(task, datamodule=data)
     dump(trainer, out, "val")
     trainer.test(task, datamodule=data)

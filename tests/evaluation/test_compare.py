@@ -6,15 +6,30 @@ from omegaconf import OmegaConf
 from seal.evaluation.compare import compare
 
 
-def fake_run(folder, task, net, metrics, symmetry=None, n_train=None, seed=0, test_pt=None,
-             overrides=(), shifts=None):  # fmt: skip
+def fake_run(
+    folder,
+    task,
+    net,
+    metrics,
+    symmetry=None,
+    n_train=None,
+    seed=0,
+    test_pt=None,
+    overrides=(),
+    shifts=None,
+):
     (folder / ".hydra").mkdir(parents=True)
-    cfg = {"task_name": task, "seed": seed, "symmetry": symmetry,
-           "model": {"net": {"_target_": f"seal.models.{net}"}},
-           "data": {"test_pt": test_pt, "augment": None, "n_train": n_train}}  # fmt: skip
+    cfg = {
+        "task_name": task,
+        "seed": seed,
+        "symmetry": symmetry,
+        "model": {"net": {"_target_": f"seal.models.{net}"}},
+        "data": {"test_pt": test_pt, "augment": None, "n_train": n_train},
+    }
     OmegaConf.save(OmegaConf.create(cfg), folder / ".hydra" / "config.yaml")
-    OmegaConf.save(OmegaConf.create([f"seed={seed}", *overrides]),
-                   folder / ".hydra" / "overrides.yaml")  # fmt: skip
+    OmegaConf.save(
+        OmegaConf.create([f"seed={seed}", *overrides]), folder / ".hydra" / "overrides.yaml"
+    )
     if metrics is not None:
         (folder / "metrics.json").write_text(json.dumps(metrics))
     if shifts is not None:
@@ -22,9 +37,16 @@ def fake_run(folder, task, net, metrics, symmetry=None, n_train=None, seed=0, te
 
 
 def tagging(auc, rej=10.0, params=1000, step=2.0, err=None):
-    metrics = {"test/auc": auc, "test/rej@0.3": rej, "boost/auc@0.5": auc - 0.1,
-               "boost/rej@0.3@0.5": rej / 2, "boost/auc@0": auc, "boost/rej@0.3@0": rej,
-               "model/params": params, "train/step_ms": step}  # fmt: skip
+    metrics = {
+        "test/auc": auc,
+        "test/rej@0.3": rej,
+        "boost/auc@0.5": auc - 0.1,
+        "boost/rej@0.3@0.5": rej / 2,
+        "boost/auc@0": auc,
+        "boost/rej@0.3@0": rej,
+        "model/params": params,
+        "train/step_ms": step,
+    }
     if err is not None:
         metrics.update(
             {f"{k}_err": err for k in list(metrics) if k.startswith(("test/", "boost/"))}
@@ -34,25 +56,53 @@ def tagging(auc, rej=10.0, params=1000, step=2.0, err=None):
 
 def test_compare_merges_extrapolation_averages_seeds_and_lists_failures(tmp_path):
     top, dimuon = tmp_path / "top", tmp_path / "dimuon"
-    fake_run(top / "0", "top_baseline", "ConstituentTransformer",
-             tagging(0.9, 40, 5000, 3.0, err=0.0123), shifts=np.logspace(-4, -1, 50))  # fmt: skip
-    fake_run(top / "1", "top_baseline_extrap", "ConstituentTransformer", tagging(0.8, 12),
-             test_pt=[800, None])  # fmt: skip
-    gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
-             "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
-    fake_run(top / "2", "top_gsymm", "ConstituentTransformer", tagging(0.88, 30, 5000, 6.0), gsymm,
-             shifts=np.logspace(-6, -3, 50))  # fmt: skip
+    fake_run(
+        top / "0",
+        "top_baseline",
+        "ConstituentTransformer",
+        tagging(0.9, 40, 5000, 3.0, err=0.0123),
+        shifts=np.logspace(-4, -1, 50),
+    )
+    fake_run(
+        top / "1",
+        "top_baseline_extrap",
+        "ConstituentTransformer",
+        tagging(0.8, 12),
+        test_pt=[800, None],
+    )
+    gsymm = {
+        "penalty": {"_target_": "seal.symmetry.GSEAL"},
+        "weight": 1.0,
+        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
+    }
+    fake_run(
+        top / "2",
+        "top_gsymm",
+        "ConstituentTransformer",
+        tagging(0.88, 30, 5000, 6.0),
+        gsymm,
+        shifts=np.logspace(-6, -3, 50),
+    )
     fake_run(top / "3", "top_invariant", "InvariantNet", None)  # crashed
-    for i, (n, seed, auc) in enumerate([(8000, 1, 0.70), (8000, 2, 0.72), (80000, 1, 0.80),
-                                        (80000, 2, 0.82)]):  # fmt: skip
+    for i, (n, seed, auc) in enumerate(
+        [(8000, 1, 0.70), (8000, 2, 0.72), (80000, 1, 0.80), (80000, 2, 0.82)]
+    ):
         fake_run(dimuon / str(i), "dimuon_general", "MLP", tagging(auc), n_train=n, seed=seed)
-        fake_run(dimuon / str(i + 10), "dimuon_invariant", "InvariantNet", tagging(0.75),
-                 n_train=n, seed=seed)  # fmt: skip
+        fake_run(
+            dimuon / str(i + 10),
+            "dimuon_invariant",
+            "InvariantNet",
+            tagging(0.75),
+            n_train=n,
+            seed=seed,
+        )
     text = compare([top, dimuon], tmp_path / "out")
     top_part = text.split("### top")[1]
     # one run: its bootstrap error; the extrapolation run counted beside the nominal one
-    assert ("| transformer | none | 1+1 | 0.900 ± 0.012 | 40.0 ± 0.012 | 0.800 ± 0.012 | "
-            "20.0 ± 0.012 | 0.800 | 12.0 | 5,000 | 3.00 |") in top_part  # fmt: skip
+    assert (
+        "| transformer | none | 1+1 | 0.900 ± 0.012 | 40.0 ± 0.012 | 0.800 ± 0.012 | "
+        "20.0 ± 0.012 | 0.800 | 12.0 | 5,000 | 3.00 |"
+    ) in top_part
     assert (
         "| transformer | gsymm λ=1 | 1 | 0.880 | 30.0 | 0.780 | 15.0 | – | – | 5,000 | 6.00 |"
         in (top_part)
@@ -63,20 +113,36 @@ def test_compare_merges_extrapolation_averages_seeds_and_lists_failures(tmp_path
     assert "| MLP | none | 2 | 0.810 ± 0.014 |" in dimuon_part  # mean ± sample std of 0.80, 0.82
     assert "| MLP | none | 0.710 ± 0.014 | 0.810 ± 0.014 |" in dimuon_part
     assert "| invariant | none | 0.750 ± 0 | 0.750 ± 0 |" in dimuon_part
-    for name in ("compare.md", "compare.csv", "dimuon_auc_vs_size.png", "top_vs_boost.png",
-                 "top_output_shift.png"):  # fmt: skip
+    for name in (
+        "compare.md",
+        "compare.csv",
+        "dimuon_auc_vs_size.png",
+        "top_vs_boost.png",
+        "top_output_shift.png",
+    ):
         assert (tmp_path / "out" / name).exists(), name
     assert "top_output_shift.png" in top_part and "dimuon_output_shift" not in text
 
 
 def test_compare_shows_a_column_for_each_varying_override_and_groups_seeds(tmp_path):
     sweep = tmp_path / "sweep"
-    gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
-             "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
-    for i, (truth, seed, auc) in enumerate([("exact", 1, 0.90), ("exact", 2, 0.92),
-                                            ("exact", 3, 0.94), ("spurion", 1, 0.80)]):  # fmt: skip
-        fake_run(sweep / str(i), "top_gsymm", "ConstituentTransformer", tagging(auc, err=0.01),
-                 gsymm, seed=seed, overrides=[f"data.truth={truth}"])  # fmt: skip
+    gsymm = {
+        "penalty": {"_target_": "seal.symmetry.GSEAL"},
+        "weight": 1.0,
+        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
+    }
+    for i, (truth, seed, auc) in enumerate(
+        [("exact", 1, 0.90), ("exact", 2, 0.92), ("exact", 3, 0.94), ("spurion", 1, 0.80)]
+    ):
+        fake_run(
+            sweep / str(i),
+            "top_gsymm",
+            "ConstituentTransformer",
+            tagging(auc, err=0.01),
+            gsymm,
+            seed=seed,
+            overrides=[f"data.truth={truth}"],
+        )
     text = compare([sweep], tmp_path / "out")
     assert "| model | variant | data.truth | seeds | AUC |" in text
     # the two truths are two rows, not four runs averaged into one

@@ -22,8 +22,9 @@ from ddp_metrics_job import datamodule, model  # noqa: E402
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    result = subprocess.run([sys.executable, str(JOB), str(out)], capture_output=True, text=True,
-                            timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(JOB), str(out)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 

@@ -30,10 +30,13 @@ def fit(tmp_path, *callbacks):
     data = ToyDataModule(n_train=64, n_val=32, n_test=32, batch_size=16)  # 4 steps per epoch
     task = RegressionTask(MLP(n_particles=1, width=16, depth=2))
     trainer = pl.Trainer(
-        max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=3,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True), NonFiniteGuard(), *callbacks],
         default_root_dir=tmp_path,
-    )  # fmt: skip
+    )
     trainer.fit(task, datamodule=data)
     return task
 
@@ -66,6 +69,9 @@ class InfOnThirdBatch(Penalty):
 def test_a_non_finite_symmetry_term_is_named(tmp_path):
     penalty = InfOnThirdBatch()
     regulariser = penalty.regulariser = SymmetryRegularizer(penalty, weight=1.0)
-    with pytest.raises(NonFiniteLossError, match=r"global step 2 \(epoch 0, batch 2\): the "
-                       r"symmetry term is inf\. Stopped.*none saved yet"):  # fmt: skip
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"global step 2 \(epoch 0, batch 2\): the "
+        r"symmetry term is inf\. Stopped.*none saved yet",
+    ):
         fit(tmp_path, regulariser)

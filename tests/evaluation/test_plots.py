@@ -17,21 +17,38 @@ def test_shift_bins_are_logarithmic_from_the_smallest_shift_up_to_one():
 
 def test_figures_carry_the_run_name_and_variants_overlay(tmp_path):
     name = "top_gsymm symmetry.weight=0.1 seed=2"
-    fig = plot_shift_histograms({"baseline": np.logspace(-3, -1, 20), "gsymm": np.r_[0, 1e-5]},
-                                tmp_path / "shift.png", "shift", "output shift", name)  # fmt: skip
+    fig = plot_shift_histograms(
+        {"baseline": np.logspace(-3, -1, 20), "gsymm": np.r_[0, 1e-5]},
+        tmp_path / "shift.png",
+        "shift",
+        "output shift",
+        name,
+    )
     ax = fig.axes[0]
     assert ax.get_title(loc="left").startswith(name) and ax.get_xscale() == "log"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[0].startswith("baseline: median") and "1 at 0" in labels[1]
-    fig = plot_panels([({"a": ([0, 0.5], [0.9, 0.8], [0.01, 0.02])}, "AUC", False),
-                       ({"a": ([0, 0.5], [30, 20], [3, np.inf])}, "1/ε_B", True)],
-                      tmp_path / "scan.png", "|β|", "scan", run_name=name)  # fmt: skip
+    fig = plot_panels(
+        [
+            ({"a": ([0, 0.5], [0.9, 0.8], [0.01, 0.02])}, "AUC", False),
+            ({"a": ([0, 0.5], [30, 20], [3, np.inf])}, "1/ε_B", True),
+        ],
+        tmp_path / "scan.png",
+        "|β|",
+        "scan",
+        run_name=name,
+    )
     assert len(fig.axes) == 2 and name in fig.axes[0].get_title(loc="left")
     assert (tmp_path / "scan.png").stat().st_size > 0
     assert tex("1/ε_B at ε_S = 0.3") == r"1/$\varepsilon_B$ at $\varepsilon_S$ = 0.3"
     # a run name with ${…} overrides is shown as typed, not parsed as math text
-    fig = plot_panels([({"a": ([0], [1])}, "y", False)], tmp_path / "dollar.png", "x", "t",
-                      run_name="toy a=${x_y_z} b=${now:%H-%M}")  # fmt: skip
+    fig = plot_panels(
+        [({"a": ([0], [1])}, "y", False)],
+        tmp_path / "dollar.png",
+        "x",
+        "t",
+        run_name="toy a=${x_y_z} b=${now:%H-%M}",
+    )
     assert "${x_y_z}" in fig.axes[0].get_title(loc="left").replace("\\$", "$")
 
 

@@ -14,13 +14,26 @@ def fake_run(folder, task, symmetry, metrics, test_pt=None):
 
 
 def test_tagging_sweep_table_lists_finished_and_failed_runs(tmp_path):
-    tagging = {"test/auc": 0.9, "test/rej@0.3": 40.0, "boost/auc@0.5": 0.7,
-               "boost/rej@0.3@0.5": 5.0, "boost/rej@0.3@0": 40.0}  # fmt: skip
+    tagging = {
+        "test/auc": 0.9,
+        "test/rej@0.3": 40.0,
+        "boost/auc@0.5": 0.7,
+        "boost/rej@0.3@0.5": 5.0,
+        "boost/rej@0.3@0": 40.0,
+    }
     fake_run(tmp_path / "0", "top_baseline_extrap", None, tagging, test_pt=[800, None])
-    gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
-             "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
-    fake_run(tmp_path / "1", "top_gsymm_extrap", gsymm, {**tagging, "boost/auc@0.5": 0.85},
-             test_pt=[800, None])  # fmt: skip
+    gsymm = {
+        "penalty": {"_target_": "seal.symmetry.GSEAL"},
+        "weight": 1.0,
+        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
+    }
+    fake_run(
+        tmp_path / "1",
+        "top_gsymm_extrap",
+        gsymm,
+        {**tagging, "boost/auc@0.5": 0.85},
+        test_pt=[800, None],
+    )
     fake_run(
         tmp_path / "2",
         "top_dsymm_extrap",
@@ -44,9 +57,16 @@ def test_tagging_sweep_table_lists_finished_and_failed_runs(tmp_path):
 
 
 def test_values_with_a_bootstrap_error_print_as_value_plus_minus_error(tmp_path):
-    metrics = {"test/auc": 0.91234, "test/auc_err": 0.0123, "test/rej@0.3": 40.0,
-               "boost/auc@0.5": 0.7, "boost/rej@0.3@0.5": 5.0, "boost/rej@0.3@0.5_err": 0.5,
-               "boost/rej@0.3@0": 40.0, "boost/rej@0.3@0_err": 4.0}  # fmt: skip
+    metrics = {
+        "test/auc": 0.91234,
+        "test/auc_err": 0.0123,
+        "test/rej@0.3": 40.0,
+        "boost/auc@0.5": 0.7,
+        "boost/rej@0.3@0.5": 5.0,
+        "boost/rej@0.3@0.5_err": 0.5,
+        "boost/rej@0.3@0": 40.0,
+        "boost/rej@0.3@0_err": 4.0,
+    }
     fake_run(tmp_path / "0", "top_baseline", None, metrics)
     table, _ = summarise(tmp_path)
     assert "| 0.9123 ± 0.012 | 40 | 0.7 | 5 ± 0.5 |" in table  # no error: the value alone
@@ -54,18 +74,31 @@ def test_values_with_a_bootstrap_error_print_as_value_plus_minus_error(tmp_path)
 
 
 def test_varying_overrides_get_columns_and_seeds_are_merged(tmp_path):
-    regression = {"test/mse": 1.0, "boost/mse@0": 1.0, "boost/mse@0.3": 2.0,
-                  "boost/mse@0.6": 3.0, "boost/mse@0.9": 4.0, "zboost/mse@0.5": 5.0}  # fmt: skip
-    gsymm = {"penalty": {"_target_": "seal.symmetry.GSEAL"}, "weight": 1.0,
-             "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5}}  # fmt: skip
+    regression = {
+        "test/mse": 1.0,
+        "boost/mse@0": 1.0,
+        "boost/mse@0.3": 2.0,
+        "boost/mse@0.6": 3.0,
+        "boost/mse@0.9": 4.0,
+        "zboost/mse@0.5": 5.0,
+    }
+    gsymm = {
+        "penalty": {"_target_": "seal.symmetry.GSEAL"},
+        "weight": 1.0,
+        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
+    }
 
     def sweep(seeds):
         for i, (truth, seed, scale) in enumerate(seeds):
             folder = tmp_path / str(i)
             if not folder.exists():
                 fake_run(folder, "toy_gsymm", gsymm, {k: v * scale for k, v in regression.items()})
-            overrides = ["+experiment=toy_gsymm", f"data.truth={truth}", f"seed={seed}",
-                         "logger.name=${task_name}_x"]  # an interpolation stays text  # fmt: skip
+            overrides = [
+                "+experiment=toy_gsymm",
+                f"data.truth={truth}",
+                f"seed={seed}",
+                "logger.name=${task_name}_x",
+            ]  # an interpolation stays text
             OmegaConf.save(OmegaConf.create(overrides), folder / ".hydra" / "overrides.yaml")
         return summarise(tmp_path)[0]
 

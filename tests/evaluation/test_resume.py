@@ -42,10 +42,15 @@ def fit(tmp_path, *callbacks, ckpt_path=None, augment=None):
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1)
     regulariser = SymmetryRegularizer("gsymm", weight=0.5, warmup_steps=6, fraction=0.5, seed=4)
     trainer = pl.Trainer(
-        max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=3,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         callbacks=[checkpoint, RNGCheckpoint(), regulariser, *callbacks],
-        default_root_dir=tmp_path, limit_val_batches=1, num_sanity_val_steps=0,
-    )  # fmt: skip
+        default_root_dir=tmp_path,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
     return task, regulariser
 

@@ -90,8 +90,9 @@ def test_hybrid_leading_pt_condition_and_pure_invariant_limit():
 
 def test_hybrid_accepts_an_mlp_subnet_and_rejects_a_scalar_one():
     batch = random_on_shell(4, 2, seed=8, pad=False)
-    model = HybridNet(InvariantNet(hidden=8, latent_dim=8), MLP(n_particles=2, out_dim=8, width=8),
-                      latent_dim=8).double()  # fmt: skip
+    model = HybridNet(
+        InvariantNet(hidden=8, latent_dim=8), MLP(n_particles=2, out_dim=8, width=8), latent_dim=8
+    ).double()
     assert model(batch).shape == (4,)
     with pytest.raises(TypeError, match="MLP cannot be a hybrid subnet"):
         HybridNet(InvariantNet(), MLP(n_particles=2, out_dim=1))
@@ -115,8 +116,11 @@ def test_lgatr_is_lorentz_invariant_and_spurions_break_it_to_z_rotations():
     torch.manual_seed(0)
     model = LGATrTagger(blocks=1, hidden_mv=4, hidden_s=8).double().eval()
     assert_invariant(model, batch, Lorentz(beta_max=0.8), atol=1e-8, rtol=1e-8)
-    broken = LGATrTagger(blocks=1, hidden_mv=4, hidden_s=8, beam_spurion="xyplane",
-                         time_spurion=True).double().eval()  # fmt: skip
+    broken = (
+        LGATrTagger(blocks=1, hidden_mv=4, hidden_s=8, beam_spurion="xyplane", time_spurion=True)
+        .double()
+        .eval()
+    )
     assert_invariant(broken, batch, ZBoostZRotation(beta_max=0.0), atol=1e-8, rtol=1e-8)
     with pytest.raises(AssertionError):
         assert_invariant(broken, batch, Lorentz(beta_max=0.8))

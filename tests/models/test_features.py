@@ -34,9 +34,15 @@ def test_features_equal_hand_computed_values_across_the_phi_seam():
     for i, (pt, eta, phi) in enumerate(parts):
         energy = pt * math.cosh(eta)
         dphi = wrap(phi - jet_phi)
-        expected = [math.log(pt), math.log(energy), math.log(pt / jet_pt),
-                    math.log(energy / jet[0]), eta - jet_eta, dphi,
-                    math.hypot(eta - jet_eta, dphi)]  # fmt: skip
+        expected = [
+            math.log(pt),
+            math.log(energy),
+            math.log(pt / jet_pt),
+            math.log(energy / jet[0]),
+            eta - jet_eta,
+            dphi,
+            math.hypot(eta - jet_eta, dphi),
+        ]
         torch.testing.assert_close(out[0, i], torch.tensor(expected, dtype=F64), **EXACT_F64)
         assert abs(dphi) < 0.2  # the seam did not produce a 2π jump
     assert torch.equal(out[0, 3], torch.zeros(7, dtype=F64))

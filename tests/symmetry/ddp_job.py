@@ -37,11 +37,17 @@ if __name__ == "__main__":
     pl.seed_everything(0, verbose=False)
     module = RegressionTask(MLP(n_particles=1, width=16), optimizer=default_optimizer(1e-2))
     trainer = pl.Trainer(
-        max_steps=3, accelerator="cpu", devices=2, strategy="ddp", logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        max_steps=3,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         callbacks=[SymmetryRegularizer(penalty, weight=5.0, seed=1), SaveWeights(out)],
         limit_val_batches=0,
-    )  # fmt: skip
+    )
     trainer.fit(module, loader(make_toy(96, seed=1), batch_size=16))
     assert "training_step" not in vars(module)
     # an undestroyed gloo group aborts the interpreter at exit now and then

@@ -35,12 +35,19 @@ def make_module(dropout=0.0, seed=0):
 def fit(module, callbacks, max_steps, n=64, batch_size=16, accumulate=1, ckpt_path=None, val=False):
     data = make_toy(n, seed=1, dtype=F64)
     trainer = pl.Trainer(
-        max_steps=max_steps, accelerator="cpu", devices=1, precision="64-true", logger=False,
+        max_steps=max_steps,
+        accelerator="cpu",
+        devices=1,
+        precision="64-true",
+        logger=False,
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-        enable_progress_bar=False, enable_model_summary=False,
-        accumulate_grad_batches=accumulate, callbacks=callbacks, num_sanity_val_steps=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accumulate_grad_batches=accumulate,
+        callbacks=callbacks,
+        num_sanity_val_steps=0,
         limit_val_batches=1.0 if val else 0,
-    )  # fmt: skip
+    )
     val_loader = loader(make_toy(32, seed=2, dtype=F64), batch_size) if val else None
     trainer.fit(module, loader(data, batch_size), val_loader, ckpt_path=ckpt_path)
     return trainer, data
@@ -80,8 +87,9 @@ def test_gradient_is_task_plus_weighted_penalty(penalty, options, accumulate):
     initial = copy.deepcopy(module)
     recorder = GradRecorder()
     callback = SymmetryRegularizer(penalty, weight=weight, beta_max=0.8, seed=seed, **options)
-    _, data = fit(module, [callback, recorder], max_steps=1, batch_size=batch_size,
-                  accumulate=accumulate)  # fmt: skip
+    _, data = fit(
+        module, [callback, recorder], max_steps=1, batch_size=batch_size, accumulate=accumulate
+    )
 
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
@@ -93,8 +101,12 @@ def test_gradient_is_task_plus_weighted_penalty(penalty, options, accumulate):
         else:
             symm = dseal(initial, batch, Lorentz(), generator=generator, **options)
         total = total + (task + weight * symm) / accumulate
-    expected = dict(zip([n for n, _ in initial.named_parameters()],
-                        torch.autograd.grad(total, list(initial.parameters()))))  # fmt: skip
+    expected = dict(
+        zip(
+            [n for n, _ in initial.named_parameters()],
+            torch.autograd.grad(total, list(initial.parameters())),
+        )
+    )
     assert len(recorder.grads) == 1
     for name, grad in recorder.grads[0].items():
         torch.testing.assert_close(grad, expected[name], **ROUTES_F64, msg=name)

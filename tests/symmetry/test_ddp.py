@@ -14,8 +14,10 @@ def test_two_process_ddp_keeps_replicas_identical(tmp_path, penalty):
     # all-reduced gradients must keep their weights identical
     result = subprocess.run(
         [sys.executable, str(JOB), str(tmp_path), penalty],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, (result.stdout[-1500:], result.stderr[-3000:])
     start, rank0, rank1 = (
         torch.load(tmp_path / f) for f in ("start_rank0.pt", "end_rank0.pt", "end_rank1.pt")

@@ -28,10 +28,17 @@ def jets(n=16, seed=3):
 
 def fit(task, callbacks, steps=4):
     trainer = pl.Trainer(
-        max_steps=steps, accelerator="cpu", devices=1, precision="64-true", logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=callbacks, limit_val_batches=0,
-    )  # fmt: skip
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        precision="64-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        limit_val_batches=0,
+    )
     data = {k: torch.cat([v, v.flip(0)]) for k, v in jets().items()}
     trainer.fit(task, loader(data, batch_size=8))
     return trainer
@@ -67,8 +74,11 @@ def test_probing_and_penalties_leave_rng_and_buffers_alone():
     loss = SymmetryLoss("gsymm", Lorentz(0.5))
     assert loss(model, jets()) > 0
     assert loss.route == "replay" and "norm (BatchNorm1d)" in loss.reason
-    assert loss.traits.mutated_buffers == ("norm.running_mean", "norm.running_var",
-                                           "norm.num_batches_tracked")  # fmt: skip
+    assert loss.traits.mutated_buffers == (
+        "norm.running_mean",
+        "norm.running_var",
+        "norm.num_batches_tracked",
+    )
     assert torch.equal(torch.get_rng_state(), rng)
     for name, value in model.named_buffers():
         assert torch.equal(value, buffers[name]), name
@@ -94,13 +104,15 @@ def test_callback_and_plain_api_give_the_same_penalty(fraction, weighted):
     task = TaggingTask(MLP(n_particles=6, width=16).double())
     batch = {k: v[:8] for k, v in jets().items()}
     options = {"fraction": fraction, "weighted": weighted}
-    plain = SymmetryLoss("gsymm", Lorentz(0.7), generator=torch.Generator().manual_seed(5),
-                         **options)(task, batch)  # fmt: skip
+    plain = SymmetryLoss(
+        "gsymm", Lorentz(0.7), generator=torch.Generator().manual_seed(5), **options
+    )(task, batch)
     callback = SymmetryRegularizer("gsymm", group=Lorentz(0.7), seed=5, **options)
     trainer = fit(task, [callback], steps=1)
     assert callback.loss.route == "fused"
-    torch.testing.assert_close(trainer.callback_metrics["train/symm_loss"], plain.detach(),
-                               **ROUTES_F64)  # fmt: skip
+    torch.testing.assert_close(
+        trainer.callback_metrics["train/symm_loss"], plain.detach(), **ROUTES_F64
+    )
 
 
 def test_zero_weight_logs_the_penalty_on_the_configured_fraction():
@@ -111,8 +123,9 @@ def test_zero_weight_logs_the_penalty_on_the_configured_fraction():
     value = expected(task, batch)
     callback = SymmetryRegularizer("gsymm", weight=0.0, seed=5, fraction=0.25)
     trainer = fit(task, [callback], steps=1)
-    torch.testing.assert_close(trainer.callback_metrics["train/symm_loss"], value.detach(),
-                               **ROUTES_F64)  # fmt: skip
+    torch.testing.assert_close(
+        trainer.callback_metrics["train/symm_loss"], value.detach(), **ROUTES_F64
+    )
 
 
 def test_weighted_penalties_are_weighted_means():
@@ -135,8 +148,9 @@ def test_weighted_penalties_are_weighted_means():
 def test_dseal_mean_reduction_is_the_sum_over_k(group, k):
     batch = jets()
     summed = dseal(first_pz, batch, group)
-    torch.testing.assert_close(dseal(first_pz, batch, group, reduction="mean"), summed / k,
-                               **EXACT_F64)  # fmt: skip
+    torch.testing.assert_close(
+        dseal(first_pz, batch, group, reduction="mean"), summed / k, **EXACT_F64
+    )
 
 
 class TakesTensor(torch.nn.Module):

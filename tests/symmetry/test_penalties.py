@@ -145,9 +145,17 @@ def test_dseal_parameter_gradients_through_layernorm_and_attention(
     model = tiny_attention(out_dim=1 if output == "scalar" else 4).double()
 
     def penalty():
-        return dseal(model, batch, Lorentz(), output=output, method=method, eps=1e-3,
-                     stochastic=stochastic, implementation=implementation,
-                     generator=torch.Generator().manual_seed(2))  # fmt: skip
+        return dseal(
+            model,
+            batch,
+            Lorentz(),
+            output=output,
+            method=method,
+            eps=1e-3,
+            stochastic=stochastic,
+            implementation=implementation,
+            generator=torch.Generator().manual_seed(2),
+        )
 
     _param_gradient_check(penalty, model)
 
@@ -171,8 +179,9 @@ def test_dropout_masks_are_shared_between_the_compared_forwards(tiny_attention):
     for implementation in ("auto", "separate"):
         assert gseal(model, batch, Boosts(0.0), implementation=implementation).item() == 0.0
     exact = dseal(model, batch, Lorentz())
-    fd = dseal(model, batch, Lorentz(), method="finite_difference", eps=1e-5,
-               implementation="separate")  # fmt: skip
+    fd = dseal(
+        model, batch, Lorentz(), method="finite_difference", eps=1e-5, implementation="separate"
+    )
     torch.testing.assert_close(exact, fd, **FINITE_DIFFERENCE_F64)
     assert exact > 0
 
@@ -227,8 +236,10 @@ def test_fused_and_separate_implementations_agree(tiny_attention, penalty, optio
         generator = torch.Generator().manual_seed(3)
         return fn(model, output=output, generator=generator, group=Lorentz(0.7), **kwargs)
 
-    values = [value(batch=batch, fraction=0.5, implementation=impl, **options)
-              for impl in ("fused", "separate")]  # fmt: skip
+    values = [
+        value(batch=batch, fraction=0.5, implementation=impl, **options)
+        for impl in ("fused", "separate")
+    ]
     assert values[0] > 1e-4
     torch.testing.assert_close(values[0], values[1], **ROUTES_F64)
     # a fraction is the penalty of the first rows: ceil(0.5 · 10) = 5
@@ -244,11 +255,21 @@ def test_stochastic_dseal_is_unbiased(tiny_attention, method, output):
     full = dseal(model, batch, Lorentz(), output=output, method=method, eps=1e-5)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad() if method == "finite_difference" else contextlib.nullcontext():
-        draws = torch.stack([
-            dseal(model, batch, Lorentz(), output=output, method=method, eps=1e-5,
-                  stochastic=True, generator=generator).detach()
-            for _ in range(400)
-        ])  # fmt: skip
+        draws = torch.stack(
+            [
+                dseal(
+                    model,
+                    batch,
+                    Lorentz(),
+                    output=output,
+                    method=method,
+                    eps=1e-5,
+                    stochastic=True,
+                    generator=generator,
+                ).detach()
+                for _ in range(400)
+            ]
+        )
     sigma = draws.std() / len(draws) ** 0.5
     assert abs(draws.mean() - full) < 3 * sigma, (draws.mean(), full, sigma)
     assert sigma < 0.1 * full  # a real test: the estimate is informative
@@ -281,8 +302,11 @@ def test_penalties_reach_every_parameter(tiny_attention):
         penalty.backward()
         assert penalty.dim() == 0
         # (float64: a fused forward sums the cancelling terms in another order than rounding-free)
-        reached = {n for n, p in model.named_parameters()
-                   if p.grad is not None and p.grad.abs().max() > 1e-12}  # fmt: skip
+        reached = {
+            n
+            for n, p in model.named_parameters()
+            if p.grad is not None and p.grad.abs().max() > 1e-12
+        }
         assert reached == {n for n, _ in model.named_parameters()} - constant_shifts
 
 

@@ -44,8 +44,10 @@ PENALTIES = {
     "δSEAL exact, per generator": ("dsymm", {"implementation": "separate"}),
     "δSEAL finite diff.": ("dsymm", {"method": "finite_difference"}),
     "δSEAL finite diff. stochastic, half": (
-        "dsymm", {"method": "finite_difference", "stochastic": True, "fraction": 0.5}),
-}  # fmt: skip
+        "dsymm",
+        {"method": "finite_difference", "stochastic": True, "fraction": 0.5},
+    ),
+}
 
 
 INVARIANT = {"seal InvariantNet", "L-GATr"}
@@ -69,10 +71,17 @@ def first_step_penalty(name, penalty, options, group):
     """train/symm_loss of one training step of the zoo model with the callback's defaults."""
     callback = SymmetryRegularizer(penalty, group=group, seed=1, **options)
     trainer = pl.Trainer(
-        max_steps=1, accelerator="cpu", devices=1, precision="64-true", logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[callback], limit_val_batches=0,
-    )  # fmt: skip
+        max_steps=1,
+        accelerator="cpu",
+        devices=1,
+        precision="64-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback],
+        limit_val_batches=0,
+    )
     trainer.fit(TaggingTask(build(name)), loader(jets(), batch_size=12))
     return trainer.callback_metrics["train/symm_loss"].item(), callback.loss
 
