@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv (if missing), torch from TORCH_SPEC (CPU wheel by default), then seal[EXTRAS] (dev: tests + the lloca extra, which brings L-GATr and PELICAN)
+install: $(STAMP) ## create .venv (if missing), torch from TORCH_SPEC (CPU wheel by default), then seal-hep[EXTRAS] (dev: tests + the lloca extra, which brings L-GATr and PELICAN)
 
 test: install ## run the fast CPU test suite (what CI runs); "no tests collected" fails
 	@$(PY) -m pytest -q; rc=$$?; \

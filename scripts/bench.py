@@ -37,9 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seal.data.generate import GeneratorConfig, generate_chunk, pythia_settings
 from seal.data.jet_datamodule import JetStream
 from seal.data.toy import make_toy
+from seal.generation.jets import GeneratorConfig, generate_chunk, pythia_settings
 from seal.groups import Lorentz, transform_batch
 from seal.models import MLP, ConstituentTransformer, TorchTransformerTagger
 from seal.symmetry import SymmetryLoss

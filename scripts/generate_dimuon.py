@@ -6,8 +6,8 @@
 Interrupted runs resume: finished chunks are kept in OUT.chunks/ until the merge.
 """
 
-from seal.data.cli import generator_main
-from seal.data.dimuon import DimuonConfig, generate_dimuon
+from seal.generation.cli import generator_main
+from seal.generation.dimuon import DimuonConfig, generate_dimuon
 
 if __name__ == "__main__":
     generator_main(DimuonConfig, generate_dimuon, __doc__, "events")

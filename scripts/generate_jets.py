@@ -6,8 +6,8 @@
 Interrupted runs resume: finished chunks are kept in OUT.chunks/ until the merge.
 """
 
-from seal.data.cli import generator_main
-from seal.data.generate import GeneratorConfig, generate
+from seal.generation.cli import generator_main
+from seal.generation.jets import GeneratorConfig, generate
 
 if __name__ == "__main__":
     generator_main(GeneratorConfig, generate, __doc__, "jets")

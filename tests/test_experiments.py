@@ -80,9 +80,9 @@ def check_predictions(path, test_auc):
 )
 def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
     if "lgatr" in experiment:
-        pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")
+        pytest.importorskip("lgatr", reason="the optional extra seal-hep[lgatr] is not installed")
     if "lloca" in experiment or "pelican" in experiment:
-        pytest.importorskip("lloca", reason="the optional extra seal[lloca] is not installed")
+        pytest.importorskip("lloca", reason="the optional extra seal-hep[lloca] is not installed")
     cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment), *model])
     assert cfg.task_name == experiment
     metrics = run(cfg)

@@ -183,7 +183,7 @@ STOPPABLE_GENERATION = """
 import os, sys, time
 from pathlib import Path
 import numpy as np
-from seal.data.chunks import Interrupted, run_chunks
+from seal.generation.chunks import Interrupted, run_chunks
 
 def work(seconds):
     (Path(sys.argv[1]) / f"worker_{os.getpid()}.pid").touch()

@@ -7,7 +7,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from seal.data.dimuon import DimuonConfig, generate_dimuon
+from seal.data.generated import generate_missing
 from seal.data.tensordict import loader
 
 REQUIRED = {"p4": 3, "labels": 1, "weights": 1}  # key → number of axes
@@ -49,7 +49,8 @@ class DimuonDataModule(pl.LightningDataModule):
     path : str — the file; generated once when missing and ``generate`` is given.
     n_train, n_val, n_test : events per split.
     batch_size, num_workers : loader settings.
-    generate : dict, optional — :class:`DimuonConfig` fields for a missing file.
+    generate : dict, optional — :class:`~seal.generation.dimuon.DimuonConfig` fields for a
+        missing file (generated on first use).
     augment : callable, optional — applied to training batches.
 
     Batches: ``p4 (B, 2, 4)`` GeV, ``mask (B, 2)``, ``target``, ``weight`` (background
@@ -76,9 +77,7 @@ class DimuonDataModule(pl.LightningDataModule):
         self.splits: dict[str, dict] = {}
 
     def prepare_data(self) -> None:
-        if not self.path.exists() and self.generate is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            generate_dimuon(DimuonConfig(**self.generate), self.path)
+        generate_missing(self.path, self.generate, "dimuon")
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

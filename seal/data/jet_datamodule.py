@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from seal.data.generate import GeneratorConfig, generate
+from seal.data.generated import generate_missing
 from seal.data.jets import NO_DATA_HINT, JetFile
 from seal.data.tensordict import rank_and_world
 
@@ -234,7 +234,8 @@ class JetDataModule(pl.LightningDataModule):
     max_jets : int, optional — use only the first rows of the file.
     train_jets : int, optional — train on only the first this many jets of the training split
         (after its pT window); validation and test are unchanged (data-efficiency curves).
-    generate : dict, optional — :class:`GeneratorConfig` fields for a missing file.
+    generate : dict, optional — :class:`~seal.generation.jets.GeneratorConfig` fields for a
+        missing file (generated on first use).
     augment : callable, optional — applied to training batches.
     """
 
@@ -269,9 +270,7 @@ class JetDataModule(pl.LightningDataModule):
         self.selected: dict[str, np.ndarray] = {}
 
     def prepare_data(self) -> None:
-        if not self.path.exists() and self.generate is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            generate(GeneratorConfig(**self.generate), self.path)
+        generate_missing(self.path, self.generate, "jets")
 
     def setup(self, stage: str | None = None) -> None:
         if self.selected:

@@ -3,7 +3,7 @@
 
 Two layouts are read unchanged:
 
-* **ATLAS top tagging** (open data record 15013, and what :mod:`seal.data.generate` writes):
+* **ATLAS top tagging** (open data record 15013, and what :mod:`seal.generation.jets` writes):
   ``fjet_clus_pt/eta/phi/E`` (n, C) in MeV, ``fjet_pt/eta/phi/m``, ``labels``, and
   ``weights`` or ``training_weights``;
 * **Top Tagging Landscape** (pandas HDF5, fixed format): columns ``E_i, PX_i, PY_i, PZ_i`` in GeV
@@ -18,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from seal.data.atlas_format import CONSTITUENT_KEYS, JET_KEYS, MEV_PER_GEV
+from seal.data.atlas_layout import CONSTITUENT_KEYS, JET_KEYS, MEV_PER_GEV
 
 log = logging.getLogger(__name__)
 NO_DATA_HINT = (

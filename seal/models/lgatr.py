@@ -1,4 +1,4 @@
-"""L-GATr (the Lorentz-equivariant geometric-algebra transformer, ``pip install seal[lgatr]``)
+"""L-GATr (the Lorentz-equivariant geometric-algebra transformer, ``pip install 'seal-hep[lgatr]'``)
 wrapped to the batch contract, so it trains with the same task, data and evaluation."""
 
 import torch
@@ -6,7 +6,7 @@ from torch import nn
 
 INSTALL_HINT = (
     "model=lgatr needs the `lgatr` package, which is an optional extra: "
-    "pip install 'seal[lgatr]'  (or: pip install lgatr)"
+    "pip install 'seal-hep[lgatr]'  (or: pip install lgatr)"
 )
 
 

@@ -1,4 +1,4 @@
-"""LLoCa (Lorentz local canonicalisation, ``pip install 'seal[lloca]'``) around any seal network:
+"""LLoCa (Lorentz local canonicalisation, ``pip install 'seal-hep[lloca]'``) around any network:
 an equivariant Frames-Net predicts one Lorentz frame per jet, the constituents are transformed
 into it, and the unchanged backbone sees only frame-independent momenta, so its output is
 exactly Lorentz-invariant — the exact counterpart of the soft symmetry loss on the same backbone.
@@ -9,7 +9,7 @@ from torch import nn
 
 INSTALL_HINT = (
     "model=lloca needs the `lloca` package, which is an optional extra: "
-    "pip install 'seal[lloca]'  (or: pip install lloca==2.0.0)"
+    "pip install 'seal-hep[lloca]'  (or: pip install lloca==2.0.0)"
 )
 BEAM_REFERENCES = {  # lloca's and L-GATr's beam spurions, as four-vectors (E, px, py, pz)
     "lightlike": (1.0, 0.0, 0.0, 1.0),

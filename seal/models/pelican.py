@@ -1,12 +1,12 @@
 """PELICAN (permutation-equivariant, Lorentz-invariant aggregator network; ``pelican-lite``,
-installed with ``pip install 'seal[lloca]'``) wrapped to the batch contract."""
+installed with ``pip install 'seal-hep[lloca]'``) wrapped to the batch contract."""
 
 import torch
 from torch import nn
 
 INSTALL_HINT = (
     "model=pelican needs the `pelican-lite` package, which comes with the optional extra: "
-    "pip install 'seal[lloca]'  (or: pip install pelican-lite)"
+    "pip install 'seal-hep[lloca]'  (or: pip install pelican-lite)"
 )
 
 

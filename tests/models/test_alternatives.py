@@ -109,7 +109,7 @@ def test_lgatr_without_the_extra_names_the_package(monkeypatch):
 
 
 def test_lgatr_is_lorentz_invariant_and_spurions_break_it_to_z_rotations():
-    pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")
+    pytest.importorskip("lgatr", reason="the optional extra seal-hep[lgatr] is not installed")
     from seal.models.lgatr import LGATrTagger
 
     batch = random_on_shell(6, 7, seed=9)

@@ -15,7 +15,7 @@ from seal.testing import assert_invariant, random_on_shell
 
 FIXTURE = Path(__file__).parents[1] / "data" / "fixture_jets.h5"
 
-pytest.importorskip("lloca", reason="the optional extra seal[lloca] is not installed")
+pytest.importorskip("lloca", reason="the optional extra seal-hep[lloca] is not installed")
 
 
 def jets(seed=9):

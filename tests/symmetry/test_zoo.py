@@ -62,7 +62,7 @@ def jets(n=12, particles=6):
 def build(name):
     factory = ZOO[name][0]
     if name == "L-GATr":
-        pytest.importorskip("lgatr", reason="the optional extra seal[lgatr] is not installed")
+        pytest.importorskip("lgatr", reason="the optional extra seal-hep[lgatr] is not installed")
     pl.seed_everything(0, verbose=False)
     return factory().double()
 

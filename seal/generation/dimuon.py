@@ -14,16 +14,15 @@ File layout (HDF5, float64): ``p4 (N, 2, 4)`` smeared muons (E, px, py, pz) in G
 
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from seal.data.atlas_format import flatten_weights
-from seal.data.chunks import check_resume, load_chunk, run_chunks
-from seal.data.generate import QUIET, chunk_seed
+from seal.generation.atlas import flatten_weights
+from seal.generation.chunks import generate_chunked, load_chunk
+from seal.generation.pythia import QUIET, chunk_seed, start_pythia
 
 MUON_MASS = 0.1056583755  # GeV
 GMZ_MODE = {"z": 2, "gamma": 1}
@@ -113,14 +112,7 @@ def _accepted(pairs: np.ndarray, cfg: DimuonConfig) -> np.ndarray:
 
 def generate_chunk(cfg: DimuonConfig, process: str, n_events: int, seed: int) -> np.ndarray:
     """Run Pythia until ``n_events`` events pass the acceptance: (n, 2, 4) true muons."""
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    settings = pythia_settings(cfg, process, seed)
-    for line in settings:
-        pythia.readString(line)
-    if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise for {process}: {'; '.join(settings[:7])}")
+    pythia = start_pythia(pythia_settings(cfg, process, seed), f"for {process}")
     kept, n = [], 0
     while n < n_events:
         pairs = _muon_pairs(pythia.nextBatch(200))
@@ -158,7 +150,7 @@ def smear_transverse(p4: np.ndarray, fraction: float, rng: np.random.Generator) 
     return out
 
 
-def _dimuon_chunk(payload) -> dict:
+def dimuon_chunk(payload) -> dict:
     cfg, (process, n_events, index) = payload
     muons = generate_chunk(cfg, process, n_events, seed=chunk_seed(cfg.seed, index))
     return {"p4_true": muons, "labels": np.full(len(muons), int(process == "z"), np.int8)}
@@ -173,34 +165,27 @@ def generate_dimuon(
     cfg: DimuonConfig, output: Path, processes: int | None = None, **jobs
 ) -> dict | None:
     """Generate, smear, reweight and write ``output``; resumable (chunks in OUTPUT.chunks/).
-    ``jobs``: submitit options of :func:`~seal.data.chunks.run_chunks`."""
-    output = Path(output)
-    chunk_dir = output.with_name(output.name + ".chunks")
-    chunk_dir.mkdir(parents=True, exist_ok=True)
-    check_resume(chunk_dir, asdict(cfg))
-    tasks = [(chunk_dir / f"chunk_{c[2]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
-    timing = run_chunks(
-        _dimuon_chunk, tasks, f"generating {output.name}", "events", processes, **jobs
-    )
-    if timing is None:  # submitted, not waited for
-        return None
-    parts = [load_chunk(path) for path, _ in tasks]
-    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    rng = np.random.default_rng([cfg.seed, 1])
-    order = rng.permutation(len(data["labels"]))
-    data = {k: v[order] for k, v in data.items()}
-    data["p4"] = smear_transverse(data["p4_true"], cfg.smear, rng)
-    data["weights"] = flatten_weights(leading_pt(data["p4"]), data["labels"], bins=40)
-    tmp = output.with_suffix(".tmp.h5")
-    with h5py.File(tmp, "w") as f:
-        for key, value in data.items():
-            f.create_dataset(key, data=value.astype(np.int8 if key == "labels" else np.float64))
-        meta = f.create_group("metadata")
-        meta.attrs["generator"] = (
-            "Pythia 8 (pythia8mc) f fbar -> gamma*/Z -> mu mu, written by seal"
-        )
-        meta.attrs["settings"] = json.dumps(asdict(cfg))
-        meta.attrs["timing"] = json.dumps(timing)
-    os.replace(tmp, output)
-    shutil.rmtree(chunk_dir)
-    return timing
+    ``jobs``: submitit options of :func:`~seal.generation.chunks.run_chunks`."""
+
+    def write(output: Path, paths: list[Path], timing: dict) -> None:
+        parts = [load_chunk(path) for path in paths]
+        data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        rng = np.random.default_rng([cfg.seed, 1])
+        order = rng.permutation(len(data["labels"]))
+        data = {k: v[order] for k, v in data.items()}
+        data["p4"] = smear_transverse(data["p4_true"], cfg.smear, rng)
+        data["weights"] = flatten_weights(leading_pt(data["p4"]), data["labels"], bins=40)
+        tmp = output.with_suffix(".tmp.h5")
+        with h5py.File(tmp, "w") as f:
+            for key, value in data.items():
+                dtype = np.int8 if key == "labels" else np.float64
+                f.create_dataset(key, data=value.astype(dtype))
+            meta = f.create_group("metadata")
+            meta.attrs["generator"] = (
+                "Pythia 8 (pythia8mc) f fbar -> gamma*/Z -> mu mu, written by seal"
+            )
+            meta.attrs["settings"] = json.dumps(asdict(cfg))
+            meta.attrs["timing"] = json.dumps(timing)
+        os.replace(tmp, output)
+
+    return generate_chunked(cfg, output, dimuon_chunk, "events", write, processes, **jobs)

@@ -10,28 +10,19 @@ ran, and finished chunks are kept on disk, so an interrupted run resumes where i
 
 import json
 import math
-import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from seal.data import detector
-from seal.data.atlas_format import write_atlas
-from seal.data.chunks import check_resume, run_chunks
+from seal.data.atlas_layout import CONSTITUENT_KEYS, JET_KEYS
+from seal.generation import detector
+from seal.generation.atlas import write_atlas
+from seal.generation.chunks import generate_chunked
+from seal.generation.pythia import PYTHIA_MAX_SEED, QUIET, chunk_seed, start_pythia
 
 NEUTRINOS = (12, 14, 16)
-QUIET = [
-    "Next:numberCount = 0",
-    "Next:numberShowEvent = 0",
-    "Next:numberShowInfo = 0",
-    "Next:numberShowProcess = 0",
-    "Init:showChangedSettings = off",
-    "Init:showProcesses = off",
-    "Init:showChangedParticleData = off",
-    "Print:quiet = on",
-]
 
 
 @dataclass
@@ -42,7 +33,7 @@ class GeneratorConfig:
     pt_min, pt_max, eta_max : jet acceptance; ``n_slices`` pT slices fill it evenly.
     radius : anti-kT R; top jets need the top and its decay quarks within ΔR < R.
     mpi, detector : multiparton interactions; the calorimeter emulation of
-    :mod:`seal.data.detector`.
+    :mod:`seal.generation.detector`.
     n_constituents : constituents stored per jet (pT-ordered, zero-padded).
     chunk_jets : jets per chunk (the unit of work, of resume and of the progress bar).
     seed : base seed; ``sqrt_s`` : collision energy.
@@ -232,7 +223,7 @@ def _padded(array, n: int, fields=("px", "py", "pz", "E")) -> np.ndarray:
     )
 
 
-def _trimmed(jets, constituents, cfg) -> tuple:
+def trimmed(jets, constituents, cfg) -> tuple:
     """Trim every jet (events × jets): kT subjets of R = ``trim_radius`` from its constituents,
     those with pT < ``trim_fcut`` × the jet's pT dropped; returns the kept constituents and
     their sums as the jets, in the same layout."""
@@ -265,7 +256,7 @@ def _accepted(batch, sequence, cfg, lo, hi, process, n_constituents) -> tuple:
     order = ak.argsort(np.hypot(jets.px, jets.py), axis=1, ascending=False)[:, :2]
     jets, constituents = jets[order], constituents[order]
     if cfg.trim:
-        jets, constituents = _trimmed(jets, constituents, cfg)
+        jets, constituents = trimmed(jets, constituents, cfg)
     dense = _padded(jets, 2)  # (E, 2, 4), missing jets all zero
     present = ak.to_numpy(ak.fill_none(ak.pad_none(ak.ones_like(jets.px), 2, clip=True), 0)) > 0
     pt = np.hypot(dense[..., 0], dense[..., 1])
@@ -283,7 +274,7 @@ def _accepted(batch, sequence, cfg, lo, hi, process, n_constituents) -> tuple:
     return dense[keep], _padded(cons, n_constituents)
 
 
-def _visible(batch):
+def visible(batch):
     """Final-state particles that a detector sees (no neutrinos), awkward (events × particles)."""
     import awkward as ak
 
@@ -309,28 +300,21 @@ def generate_chunk(
     (C = ``n_constituents``, default the config's), "events": int}``.
     """
     import fastjet
-    import pythia8mc
 
-    pythia = pythia8mc.Pythia("", False)
-    for line in pythia_settings(cfg, process, slice_index, seed):
-        pythia.readString(line)
-    if not pythia.init():
-        settings = "; ".join(pythia_settings(cfg, process, slice_index, seed)[:5])
-        raise RuntimeError(
-            f"Pythia failed to initialise for {process}, slice {slice_index}: {settings}"
-        )
+    settings = pythia_settings(cfg, process, slice_index, seed)
+    pythia = start_pythia(settings, f"for {process}, slice {slice_index}")
     window = cfg.slice_edges(slice_index) if cfg.accept == "slice" else (cfg.pt_min, cfg.pt_max)
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.radius)
     n_constituents = n_constituents or cfg.n_constituents
-    minimum_bias = _minimum_bias(cfg, seed) if cfg.pileup_mu > 0 else None
+    pileup = minimum_bias(cfg, seed) if cfg.pileup_mu > 0 else None
     jets_out, cons_out, accepted, events = [], [], 0, 0
     while accepted < n_jets:
         batch = pythia.nextBatch(25)
         events += len(batch)
-        particles = _visible(batch)
-        if minimum_bias is not None:
+        particles = visible(batch)
+        if pileup is not None:
             rng = np.random.default_rng([seed, events, 1])
-            particles = _overlay(particles, minimum_bias, cfg.pileup_mu, rng)
+            particles = overlay(particles, pileup, cfg.pileup_mu, rng)
         if cfg.detector:
             particles = detector.emulate(particles, np.random.default_rng([seed, events]))
         sequence = fastjet.ClusterSequence(particles, definition)
@@ -345,26 +329,20 @@ def generate_chunk(
     }
 
 
-def _minimum_bias(cfg: GeneratorConfig, seed: int):
+def minimum_bias(cfg: GeneratorConfig, seed: int):
     """A second Pythia for pile-up: inelastic minimum-bias events (SoftQCD:inelastic), own
     seed."""
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    for line in [
+    settings = [
         f"Beams:eCM = {cfg.sqrt_s}",
         "SoftQCD:inelastic = on",
         "Random:setSeed = on",
         f"Random:seed = {seed % PYTHIA_MAX_SEED + 1}",
         *QUIET,
-    ]:
-        pythia.readString(line)
-    if not pythia.init():
-        raise RuntimeError("Pythia failed to initialise minimum-bias events for pile-up")
-    return pythia
+    ]
+    return start_pythia(settings, "minimum-bias events for pile-up")
 
 
-def _overlay(particles, minimum_bias, mu: float, rng: np.random.Generator):
+def overlay(particles, minimum_bias, mu: float, rng: np.random.Generator):
     """Add the visible particles of Poisson(μ) minimum-bias events to every event."""
     import awkward as ak
 
@@ -373,7 +351,7 @@ def _overlay(particles, minimum_bias, mu: float, rng: np.random.Generator):
         return particles
     batches, made = [], 0
     while made < counts.sum():  # Pythia skips events that fail: ask again until there are enough
-        batch = _visible(minimum_bias.nextBatch(int(counts.sum()) - made))
+        batch = visible(minimum_bias.nextBatch(int(counts.sum()) - made))
         batches.append(batch)
         made += len(batch)
     extra = batches[0] if len(batches) == 1 else ak.concatenate(batches)  # (pile-up × particles)
@@ -391,27 +369,11 @@ def to_atlas_arrays(jets: np.ndarray, constituents: np.ndarray) -> dict:
     jet_pt = np.hypot(jets[:, 0], jets[:, 1])
     jet_eta, jet_phi = eta_phi(jets)
     jet_m = np.sqrt(np.maximum(jets[:, 3] ** 2 - (jets[:, :3] ** 2).sum(-1), 0.0))
-    return {
-        "fjet_clus_pt": pt,
-        "fjet_clus_eta": eta,
-        "fjet_clus_phi": phi,
-        "fjet_clus_E": constituents[..., 3],
-        "fjet_pt": jet_pt,
-        "fjet_eta": jet_eta,
-        "fjet_phi": jet_phi,
-        "fjet_m": jet_m,
-    }
+    columns = (pt, eta, phi, constituents[..., 3], jet_pt, jet_eta, jet_phi, jet_m)
+    return dict(zip(CONSTITUENT_KEYS + JET_KEYS, columns))
 
 
-PYTHIA_MAX_SEED = 900_000_000
-
-
-def chunk_seed(seed: int, index: int) -> int:
-    """Pythia seed (1 … 9·10⁸, Pythia's range) of chunk ``index``, distinct across chunks."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0]) % PYTHIA_MAX_SEED + 1
-
-
-def _jet_chunk(payload) -> dict:
+def jet_chunk(payload) -> dict:
     cfg, (process, slice_index, n_jets, index) = payload
     out = generate_chunk(cfg, process, slice_index, n_jets, seed=chunk_seed(cfg.seed, index))
     arrays = to_atlas_arrays(out["jet"], out["constituents"])
@@ -422,27 +384,17 @@ def _jet_chunk(payload) -> dict:
 def generate(
     cfg: GeneratorConfig, output: Path, processes: int | None = None, **jobs
 ) -> dict | None:
-    """Generate ``cfg`` into ``output`` (ATLAS layout); resumable. Returns the timing summary
-    (``made`` jets, ``seconds``, ``per_s``, ``per_s_per_core``). ``jobs``: ``executor``,
-    ``chunks_per_job``, ``wait`` of :func:`~seal.data.chunks.run_chunks` (submitit); with
-    ``wait=False`` None is returned, and nothing merged, until every chunk is on disk."""
-    output = Path(output)
-    chunk_dir = output.with_name(output.name + ".chunks")
-    chunk_dir.mkdir(parents=True, exist_ok=True)
-    check_resume(chunk_dir, asdict(cfg))
-    paths = [chunk_dir / f"chunk_{c[3]:05d}.npz" for c in cfg.chunks()]
-    timing = run_chunks(
-        _jet_chunk,
-        [(path, (cfg, c)) for path, c in zip(paths, cfg.chunks())],
-        f"generating {output.name}",
-        "jets",
-        processes,
-        **jobs,
-    )
-    if timing is None:  # submitted, not waited for
-        return None
-    write_atlas(output, paths, cfg)
-    shutil.rmtree(chunk_dir)  # merged: the chunks were only kept to resume an interrupted run
-    with h5py.File(output, "a") as f:
-        f["metadata"].attrs["timing"] = json.dumps(timing)
-    return timing
+    """Generate ``cfg`` into ``output`` (ATLAS layout); resumable.
+
+    Returns the timing summary (``made`` jets, ``seconds``, ``per_s``, ``per_s_per_core``).
+    ``jobs``: ``executor``, ``chunks_per_job``, ``wait`` of
+    :func:`~seal.generation.chunks.run_chunks` (submitit); with ``wait=False`` None is returned,
+    and nothing merged, until every chunk is on disk.
+    """
+
+    def write(output: Path, paths: list[Path], timing: dict) -> None:
+        write_atlas(output, paths, cfg)
+        with h5py.File(output, "a") as f:
+            f["metadata"].attrs["timing"] = json.dumps(timing)
+
+    return generate_chunked(cfg, output, jet_chunk, "jets", write, processes, **jobs)

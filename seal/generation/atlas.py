@@ -1,8 +1,7 @@
-"""Writing the ATLAS top-tagging open-data layout (CERN open data record 15013).
+"""Writing the ATLAS top-tagging open-data layout (keys: :mod:`seal.data.atlas_layout`).
 
-Per jet ``i``: ``fjet_clus_pt/eta/phi/E[i, :]`` (constituents, pT-ordered, zero-padded; pT and
-E in MeV), ``fjet_pt/eta/phi/m[i]`` (MeV), ``labels[i]`` (1 = top) and ``weights[i]`` (training
-weights that flatten the background pT spectrum to the signal's), plus a ``metadata`` group.
+The generated file adds ``weights`` (training weights that flatten the background pT spectrum
+to the signal's) and a ``metadata`` group (settings, seed, versions, timing).
 """
 
 import json
@@ -15,10 +14,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-CONSTITUENT_KEYS = ("fjet_clus_pt", "fjet_clus_eta", "fjet_clus_phi", "fjet_clus_E")
-JET_KEYS = ("fjet_pt", "fjet_eta", "fjet_phi", "fjet_m")
-MEV_KEYS = ("fjet_clus_pt", "fjet_clus_E", "fjet_pt", "fjet_m")
-MEV_PER_GEV = 1000.0
+import seal
+from seal.data.atlas_layout import MEV_KEYS, MEV_PER_GEV
+from seal.generation.chunks import load_chunk
 
 
 def flatten_weights(pt: np.ndarray, labels: np.ndarray, bins: int = 20) -> np.ndarray:
@@ -45,8 +43,6 @@ def write_atlas(output: Path, chunk_files: list, cfg, block_rows: int = 16384) -
     block in order. The shuffle is one permutation of all rows (seeded by ``cfg.seed``), so the
     file does not depend on ``block_rows``.
     """
-    from seal.data.chunks import load_chunk
-
     output, chunk_files = Path(output), [Path(f) for f in chunk_files]
     for stale in output.parent.glob(f".{output.name}.*"):  # a merge killed earlier
         shutil.rmtree(stale, ignore_errors=True)
@@ -102,8 +98,6 @@ def _scatter(
     """Every chunk's rows, in output units, appended to the scratch file of their output block;
     returns [(block, file)] in block order. Rows wait in memory until ``budget`` bytes are
     buffered, so each scratch file is opened a few times, not once per chunk."""
-    from seal.data.chunks import load_chunk
-
     offset, used, buffered, size = 0, set(), {}, 0
 
     def flush():
@@ -136,6 +130,6 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("seal") + " / pythia8mc " + version("pythia8mc")
+        return f"{seal.__version__} / pythia8mc {version('pythia8mc')}"
     except PackageNotFoundError:
-        return "unknown"
+        return f"{seal.__version__} / pythia8mc unknown"

@@ -1,7 +1,7 @@
 import awkward as ak
 import numpy as np
 
-from seal.data.detector import ETA_MAX, emulate, emulate_event
+from seal.generation.detector import ETA_MAX, emulate, emulate_event
 
 
 def massless(pt, eta, phi):

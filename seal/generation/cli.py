@@ -5,8 +5,8 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from seal.data.chunks import Interrupted
 from seal.files import folder_problem
+from seal.generation.chunks import Interrupted
 
 
 def _check_writable(parser, out: Path) -> None:

@@ -6,15 +6,15 @@ import pytest
 import torch
 from conftest import FIXTURE_DIMUON
 
-from seal.data.atlas_format import flatten_weights
-from seal.data.dimuon import (
+from seal.data.dimuon_datamodule import DimuonDataModule, read_dimuon
+from seal.generation.atlas import flatten_weights
+from seal.generation.dimuon import (
     MUON_MASS,
     DimuonConfig,
     generate_dimuon,
     leading_pt,
     smear_transverse,
 )
-from seal.data.dimuon_datamodule import DimuonDataModule, read_dimuon
 
 
 def on_shell_muons(n, seed=0):

@@ -1,9 +1,10 @@
 import h5py
 import numpy as np
 import pytest
+from conftest import FIXTURE_JETS
 
-from seal.data.chunks import run_chunks
-from seal.data.generate import GeneratorConfig, _jet_chunk, chunk_seed, generate, top_partons
+from seal.generation.chunks import run_chunks
+from seal.generation.jets import GeneratorConfig, chunk_seed, generate, jet_chunk, top_partons
 
 TINY = dict(
     n_signal=6,
@@ -30,7 +31,7 @@ def test_generation_is_deterministic_and_resumes_without_redoing_chunks(tmp_path
     # an interrupted run: chunk 0 finished before the stop
     chunk_dir = tmp_path / "resumed.h5.chunks"
     chunk_dir.mkdir()
-    run_chunks(_jet_chunk, [(chunk_dir / "chunk_00000.npz", (cfg, cfg.chunks()[0]))], "one chunk")
+    run_chunks(jet_chunk, [(chunk_dir / "chunk_00000.npz", (cfg, cfg.chunks()[0]))], "one chunk")
     resumed = generate(cfg, tmp_path / "resumed.h5", processes=2)
     assert resumed["made"] == 9  # only the three missing chunks ran
     assert not chunk_dir.exists()  # merged, then cleaned up
@@ -97,8 +98,8 @@ def test_a_resume_with_other_settings_or_a_damaged_chunk_is_named(tmp_path):
     cfg = GeneratorConfig(**TINY)
     chunk_dir = tmp_path / "jets.h5.chunks"
     chunk_dir.mkdir()
-    run_chunks(_jet_chunk, [(chunk_dir / "chunk_00000.npz", (cfg, cfg.chunks()[0]))], "one")
-    from seal.data.chunks import check_resume
+    run_chunks(jet_chunk, [(chunk_dir / "chunk_00000.npz", (cfg, cfg.chunks()[0]))], "one")
+    from seal.generation.chunks import check_resume
 
     check_resume(chunk_dir, {**cfg.__dict__, "accept": "slice"})  # records the settings
     with pytest.raises(ValueError, match=r"other settings \(accept: 'slice' → 'window'\)"):
@@ -108,7 +109,7 @@ def test_a_resume_with_other_settings_or_a_damaged_chunk_is_named(tmp_path):
     bad_dir = tmp_path / "bad.h5.chunks"
     bad_dir.mkdir()
     tasks = [(bad_dir / f"chunk_{c[3]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
-    run_chunks(_jet_chunk, tasks, "chunks", processes=2)
+    run_chunks(jet_chunk, tasks, "chunks", processes=2)
     damaged = bytearray(tasks[2][0].read_bytes())
     damaged[200] ^= 0xFF  # a flipped byte inside the first record
     tasks[2][0].write_bytes(bytes(damaged))
@@ -213,13 +214,13 @@ def test_chunks_run_as_a_submitit_job_array_and_merge_into_the_same_file(tmp_pat
 
 
 def test_the_merge_is_streamed_in_blocks_and_a_corrupt_chunk_is_made_again(tmp_path, capsys):
-    from seal.data.atlas_format import write_atlas
+    from seal.generation.atlas import write_atlas
 
     cfg = GeneratorConfig(**TINY)
     chunk_dir = tmp_path / "jets.h5.chunks"
     chunk_dir.mkdir()
     tasks = [(chunk_dir / f"chunk_{c[3]:05d}.npz", (cfg, c)) for c in cfg.chunks()]
-    run_chunks(_jet_chunk, tasks, "chunks", processes=2)
+    run_chunks(jet_chunk, tasks, "chunks", processes=2)
     paths = [p for p, _ in tasks]
     write_atlas(tmp_path / "whole.h5", paths, cfg)  # one block holds the 12 jets
     write_atlas(tmp_path / "blocks.h5", paths, cfg, block_rows=5)  # 3 blocks of ≤ 5 rows
@@ -230,7 +231,7 @@ def test_the_merge_is_streamed_in_blocks_and_a_corrupt_chunk_is_made_again(tmp_p
     # a chunk cut short on disk is named, removed and made again, never merged
     good = paths[1].read_bytes()
     paths[1].write_bytes(good[: len(good) // 2])
-    made = run_chunks(_jet_chunk, tasks, "chunks", processes=1)
+    made = run_chunks(jet_chunk, tasks, "chunks", processes=1)
     assert made["made"] == 3 and paths[1].read_bytes() == good  # the same seed: the same chunk
     assert f"{paths[1]}: not a readable archive" in capsys.readouterr().err
 
@@ -239,9 +240,8 @@ def test_the_generator_reproduces_the_committed_fixture_bit_for_bit(tmp_path):
     # the fixture was written by the event-by-event generator; the array-level one (whole
     # batches of events, vectorised selection and truth matching) must give the same jets:
     # the same top mass peak, QCD mass spectrum and everything else
-    from pathlib import Path
 
-    fixture = Path(__file__).resolve().parent / "fixture_jets.h5"
+    fixture = FIXTURE_JETS
     cfg = GeneratorConfig(
         n_signal=150,
         n_background=150,
@@ -273,7 +273,7 @@ def _four_vectors(rows):
 def test_trimming_drops_soft_subjets_and_keeps_the_hard_ones():
     import awkward as ak
 
-    from seal.data.generate import _trimmed
+    from seal.generation.jets import trimmed
 
     cfg = GeneratorConfig(trim=True)  # R_sub 0.2, f_cut 0.05
     hard = [[300.0, 0.0, 0.0, 300.0], [280.0, 30.0, 0.0, 281.6], [200.0, -5.0, 0.0, 200.1]]
@@ -282,7 +282,7 @@ def test_trimming_drops_soft_subjets_and_keeps_the_hard_ones():
     constituents = [[[*hard, soft_far], [*hard, hard_far]]]  # one event, two jets
     cons = ak.Array([[_four_vectors([jet])[0] for jet in constituents[0]]])
     jets = ak.zip({f: ak.sum(cons[f], axis=2) for f in ("px", "py", "pz", "E")})
-    trimmed_jets, trimmed = _trimmed(jets, cons, cfg)
+    trimmed_jets, trimmed = trimmed(jets, cons, cfg)
     assert ak.num(trimmed, axis=2).tolist() == [[3, 4]]
     np.testing.assert_allclose(float(trimmed_jets.px[0, 0]), 780.0)  # the soft one is gone
     np.testing.assert_allclose(float(trimmed_jets.px[0, 1]), 840.0)
@@ -291,13 +291,13 @@ def test_trimming_drops_soft_subjets_and_keeps_the_hard_ones():
 def test_pileup_overlays_poisson_many_minimum_bias_events_on_each_event():
     import awkward as ak
 
-    from seal.data.generate import _minimum_bias, _overlay, _visible
+    from seal.generation.jets import minimum_bias, overlay, visible
 
     cfg = GeneratorConfig(pileup_mu=3.0)
     empty = _four_vectors([[], [], [], []])  # four hard events without particles
-    out = _overlay(empty, _minimum_bias(cfg, seed=5), 3.0, np.random.default_rng(0))
+    out = overlay(empty, minimum_bias(cfg, seed=5), 3.0, np.random.default_rng(0))
     counts = np.random.default_rng(0).poisson(3.0, 4)  # the same draw: the same pile-up
-    extra = ak.num(_visible(_minimum_bias(cfg, seed=5).nextBatch(int(counts.sum()))))
+    extra = ak.num(visible(minimum_bias(cfg, seed=5).nextBatch(int(counts.sum()))))
     groups = np.split(ak.to_numpy(extra), np.cumsum(counts)[:-1])
     assert ak.num(out).tolist() == [int(g.sum()) for g in groups] and sum(counts) > 0
 
@@ -316,7 +316,7 @@ def test_trimmed_jets_with_pileup_are_recorded_in_the_file(tmp_path):
 
 
 def test_window_acceptance_keeps_every_jet_of_the_whole_window():
-    from seal.data.generate import generate_chunk
+    from seal.generation.jets import generate_chunk
 
     common = dict(n_slices=4, pt_min=400.0, pt_max=800.0, n_constituents=60)
     per_event = {}

@@ -12,11 +12,13 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +330,45 @@ def run_chunks(
             pool.join()
     bar.close()
     return _summary(made, busy, start)
+
+
+def generate_chunked(
+    cfg, output: Path, worker, unit: str, write, processes: int | None = None, **jobs
+) -> dict | None:
+    """The skeleton every generator shares: chunks in ``OUTPUT.chunks/``, made, merged, removed.
+
+    Parameters
+    ----------
+    cfg : dataclass
+        The generator's settings; ``cfg.chunks()`` lists the chunks, the last field of each being
+        its index. Recorded in the chunk folder, so a resume with other settings is refused.
+    output : Path
+        The file to write.
+    worker : callable
+        Module-level ``(cfg, chunk) → dict of arrays``, run in worker processes or jobs.
+    unit : str
+        What a chunk counts (``"jets"``, ``"events"``), for the progress bar.
+    write : callable
+        ``(output, chunk_paths, timing)``: merges the chunks into ``output``.
+    processes, jobs
+        As :func:`run_chunks`.
+
+    Returns
+    -------
+    dict or None
+        The timing summary of :func:`run_chunks`; None when the jobs were submitted, not waited
+        for (nothing is merged until every chunk is on disk).
+    """
+    output = Path(output)
+    chunk_dir = output.with_name(output.name + ".chunks")
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    check_resume(chunk_dir, asdict(cfg))
+    chunks = cfg.chunks()
+    paths = [chunk_dir / f"chunk_{chunk[-1]:05d}.npz" for chunk in chunks]
+    tasks = [(path, (cfg, chunk)) for path, chunk in zip(paths, chunks)]
+    timing = run_chunks(worker, tasks, f"generating {output.name}", unit, processes, **jobs)
+    if timing is None:  # submitted, not waited for
+        return None
+    write(output, paths, timing)
+    shutil.rmtree(chunk_dir)  # merged: the chunks were only kept to resume an interrupted run
+    return timing
