@@ -8,7 +8,7 @@ folder), and the table is printed.
 import argparse
 from pathlib import Path
 
-from seal.evaluation.compare import compare
+from seal.reports.compare import compare
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from seal.config_checks import check_config
-from seal.train import _scalars, run_name
+from seal.train import run_name, scalars
 
 # testing needs the weights only; the training callbacks' state in the checkpoint is not used
 warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
@@ -75,7 +75,7 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
     )
     trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     metrics = {k: v for k, v in trained.items() if not k.startswith(("test/", "boost/"))}
-    metrics.update(_scalars(trainer.callback_metrics))
+    metrics.update(scalars(trainer.callback_metrics))
     metrics.update(
         evaluation(
             module,

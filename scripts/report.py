@@ -7,7 +7,7 @@ table and the figure's path.
 import argparse
 from pathlib import Path
 
-from seal.evaluation.report import summarise
+from seal.reports.sweep import summarise
 
 
 def main() -> None:

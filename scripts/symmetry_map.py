@@ -9,8 +9,8 @@ nominal and with every test event boosted by |β| = 0.5, and δSEAL vs λ) and `
 import argparse
 from pathlib import Path
 
-from seal.evaluation.maps import plot_map, ratios, write_csv
-from seal.evaluation.report import find_runs
+from seal.reports.maps import plot_map, ratios, write_csv
+from seal.reports.sweep import find_runs
 
 METRICS = [("test/mse", "nominal"), ("boost/mse@0.5", "|β| = 0.5")]
 

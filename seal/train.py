@@ -66,7 +66,7 @@ def _finish_wandb(loggers) -> None:
             logger.experiment.finish()  # one wandb run per job, also inside a multirun
 
 
-def _scalars(metrics) -> dict:
+def scalars(metrics) -> dict:
     return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
 
 
@@ -176,12 +176,12 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
         start, ckpt_path = time.perf_counter(), resolve_ckpt_path(cfg)
         _forget_rows_after(ckpt_path, loggers)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        metrics = _scalars(trainer.callback_metrics)
+        metrics = scalars(trainer.callback_metrics)
         metrics["time/fit_s"] = time.perf_counter() - start
         if cfg.get("test", True) and trainer.state.status == "finished":
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if best else None)
-            metrics.update(_scalars(trainer.callback_metrics))
+            metrics.update(scalars(trainer.callback_metrics))
             if best:
                 metrics["best_checkpoint"] = best
         if evaluation is not None and trainer.is_global_zero:

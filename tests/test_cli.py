@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import TINY
 
-from seal.evaluation.report import summarise
+from seal.reports.sweep import summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,6 @@ It prints the Markdown tables that docs/results.md quotes.
 """
 
 import argparse
-import csv
 import shutil
 import tempfile
 from collections import defaultdict
@@ -29,18 +28,17 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from seal.evaluation.compare import (
-    MODEL_NAMES,
-    _boost_figure,
-    _shift_figure,
-    _variant,
-    compare,
-)
 from seal.evaluation.plots import hep_style, plot_curves, save, subplots, tex, title
-from seal.evaluation.report import find_runs
+from seal.reports.compare import MODEL_NAMES, boost_figure, compare, shift_figure, variant
+from seal.reports.runs import find_runs
+from seal.reports.tables import Style, estimate, fixed, markdown, values, write_csv
 
 SHOWN = (0.5, 0.7, 0.9)  # the covariant toy's boosts in the table (the figure has all)
 TABLE_RUN_JETS = 8000  # training jets of the table runs: 0.16 × 50 000 (configs/data/top_window)
+
+# cells of mean ± spread over seeds (a single seed: its value alone)
+SEEDS_ONLY = Style(fixed(3), fixed(3), bootstrap=False)
+MSE = Style(fixed(1, "e"), fixed(1, "e"), bootstrap=False)
 
 
 def finished(path: Path) -> list[dict]:
@@ -51,34 +49,8 @@ def finished(path: Path) -> list[dict]:
 
 def label(run: dict) -> str:
     model = MODEL_NAMES.get(run["model"], run["model"])
-    variant = _variant(run, show_beta=False)
-    return {"none": model, "": model}.get(variant, f"{model} {variant}")
-
-
-def spread(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if np.isfinite(v)]
-    if not values:
-        return np.nan, np.nan
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
-
-
-def cell(values: list[float], digits: int = 3, fmt: str = "f") -> str:
-    mean, std = spread(values)
-    if not np.isfinite(mean):
-        return "–"
-    return f"{mean:.{digits}{fmt}}" + (f" ± {std:.{digits}{fmt}}" if np.isfinite(std) else "")
-
-
-def result(runs: list[dict], key: str, digits: int = 3) -> str:
-    """mean ± seed spread; a single run: its value ± its bootstrap error over the test jets (ᵇ)."""
-    if len(runs) == 1 and f"{key}_err" in runs[0]["metrics"]:
-        value, error = (float(runs[0]["metrics"][k]) for k in (key, f"{key}_err"))
-        return f"{value:.{digits}f} ± {error:.{digits}f}ᵇ"
-    return cell(metric(runs, key), digits)
-
-
-def metric(runs: list[dict], key: str) -> list[float]:
-    return [float(r["metrics"][key]) for r in runs if key in r["metrics"]]
+    name = variant(run, show_beta=False)
+    return {"none": model, "": model}.get(name, f"{model} {name}")
 
 
 def passing_background(run: dict) -> float:
@@ -86,18 +58,6 @@ def passing_background(run: dict) -> float:
     rows = np.loadtxt(Path(run["path"]) / "predictions.csv", delimiter=",", skiprows=1)
     n_background = int((rows[:, 1] == 0).sum())
     return n_background / float(run["metrics"]["test/rej@0.3"])
-
-
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 # the rows of every table in this order (a label starting with an entry takes its place; the
@@ -147,8 +107,8 @@ def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path
         if key == "passing":
             return f"{np.mean([passing_background(r) for r in group]):.0f}"
         if key == "params":
-            return f"{int(metric(group, 'model/params')[0]):,}"
-        return result(group, key, digits)
+            return f"{int(values(group, 'model/params')[0]):,}"
+        return Style(fixed(digits), fixed(digits), bootstrap_mark="ᵇ").cell(group, key)
 
     header = ["model", "seeds", *(c[0] for c in columns)]
     rows = [
@@ -197,12 +157,12 @@ def dot_plot(groups: dict[str, list[dict]], panels: list[tuple[str, str]], path:
     with hep_style():
         for ax, (key, xlabel) in zip(axes, panels):
             for y, name in enumerate(names):
-                values = metric(groups[name], key)
-                mean, std = spread(values)
+                found = values(groups[name], key)
+                mean, std = estimate(groups[name], key, bootstrap=False)
                 ax.errorbar(
                     mean, y, xerr=std if np.isfinite(std) else None, fmt="o", color="C0", capsize=3
                 )
-                ax.plot(values, [y] * len(values), "o", mfc="none", color="C1", markersize=4)
+                ax.plot(found, [y] * len(found), "o", mfc="none", color="C1", markersize=4)
             ax.set_yticks(
                 range(len(names)), names if ax is axes[0] else [""] * len(names), fontsize=10
             )
@@ -236,11 +196,11 @@ def top_efficiency(table: list[dict], runs: list[dict], out: Path) -> str:
         rows.append(
             [
                 name,
-                *(cell(metric(curve.get(s, []), "test/auc")) for s in sizes),
+                *(SEEDS_ONLY.cell(curve.get(s, []), "test/auc") for s in sizes),
                 "/".join(str(len(curve.get(s, []))) for s in sizes),
             ]
         )
-        points = [(s, *spread(metric(curve[s], "test/auc"))) for s in sizes if curve.get(s)]
+        points = [(s, *estimate(curve[s], "test/auc", False)) for s in sizes if curve.get(s)]
         curves[name] = tuple(map(list, zip(*points)))
     write_csv(out / "top_efficiency.csv", header, rows)
     fig = plot_curves(
@@ -269,9 +229,9 @@ def toy_covariant(runs: list[dict], out: Path) -> str:
     header = ["model", "seeds", "test MSE", *(f"MSE β={b:g}" for b in betas if b in SHOWN)]
     rows, curves = [], {}
     for name, group in sorted(groups.items()):
-        shown = [cell(metric(group, f"boost/mse@{b:g}"), 1, "e") for b in betas if b in SHOWN]
-        rows.append([name, str(len(group)), cell(metric(group, "test/mse"), 1, "e"), *shown])
-        points = [spread(metric(group, f"boost/mse@{b:g}")) for b in betas]
+        shown = [MSE.cell(group, f"boost/mse@{b:g}") for b in betas if b in SHOWN]
+        rows.append([name, str(len(group)), MSE.cell(group, "test/mse"), *shown])
+        points = [estimate(group, f"boost/mse@{b:g}", False) for b in betas]
         curves[name] = (betas, [p[0] for p in points], [p[1] for p in points])
     write_csv(out / "toy_covariant.csv", header, rows)
     fig = plot_curves(
@@ -308,8 +268,8 @@ def main() -> None:
     table = stage("table") + stage("alternatives") + stage("equivariant")
     if table:  # compare.py's figures (its table's step times would be from shared cores)
         groups = {(name,): runs for name, runs in grouped(table).items()}  # one curve per row
-        _boost_figure("top", groups, args.out)
-        _shift_figure("top", groups, args.out)
+        boost_figure("top", groups, args.out)
+        shift_figure("top", groups, args.out)
         print("## top tagging\n\n" + top_table(table, args.out) + "\n")
     large = stage("large_test")
     if large:

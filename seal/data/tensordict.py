@@ -104,7 +104,7 @@ class ResumableLoader(DataLoader):
 
     ``state_dict`` records the epoch and the batches yielded so far, which Lightning 2.6 asks for
     after the step that consumed the last of them (checkpoints are written in batch-end and
-    validation hooks, before the next batch is fetched; pinned by tests/evaluation/test_resume.py);
+    validation hooks, before the next batch is fetched; pinned by tests/callbacks/test_resume.py);
     ``load_state_dict`` makes that epoch continue from the next batch with the same
     order, so a run killed mid-epoch resumes on exactly the batches it would have seen.
     """

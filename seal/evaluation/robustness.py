@@ -11,11 +11,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from seal.evaluation.bootstrap import mean_error
-from seal.evaluation.logging import log_results
+from seal.callbacks.loggers import log_results
 from seal.evaluation.plots import plot_curves
 from seal.evaluation.spectrum import model_and_truth, plot_spectrum
 from seal.groups import boost_matrix, transform_batch
+from seal.metrics.bootstrap import mean_error
 
 ALONG = ("random", "z")
 METRIC_PREFIX = {"random": "boost", "z": "zboost"}

@@ -12,9 +12,9 @@ p_z (K_z, J_x, J_y) and not in the others.
 import numpy as np
 import torch
 
-from seal.evaluation.bootstrap import count_blocks, spread
 from seal.evaluation.plots import hep_style, save, subplots, title
 from seal.groups import Lorentz
+from seal.metrics.bootstrap import count_blocks, spread
 from seal.symmetry import DSEAL
 
 GENERATOR_NAMES = ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")

@@ -8,13 +8,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from seal.evaluation.bootstrap import tagging_errors
-from seal.evaluation.logging import log_results
-from seal.evaluation.metrics import SIGNAL_EFFICIENCIES, roc, tagging_metrics
+from seal.callbacks.loggers import log_results
 from seal.evaluation.plots import plot_curves, plot_panels, plot_shift_histograms
 from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_boosts
 from seal.evaluation.spectrum import plot_spectrum, residuals, spectrum
 from seal.groups import transform_batch
+from seal.metrics.bootstrap import tagging_errors
+from seal.metrics.tagging import SIGNAL_EFFICIENCIES, roc, tagging_metrics
 
 log = logging.getLogger(__name__)
 

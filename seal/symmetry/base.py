@@ -6,7 +6,8 @@ the model's outputs on them into one penalty value per example — and the
 :class:`~seal.symmetry.loss.SymmetryLoss` decides how the copies are evaluated (one forward
 joined with the originals, or forwards that replay one RNG state), from what it found the
 model to be. A penalty that needs derivatives of the model (exact δSEAL) implements
-``values`` instead and gets told whether examples may share one backward.
+``values`` instead and is told whether to take every direction from one backward or one per
+generator (``separate``). The contract, with a worked example: ``docs/design.md``, Penalties.
 
 To add a penalty: subclass :class:`Penalty`, implement ``copies`` (or set ``uses_copies =
 False`` and implement ``values``), give it a ``name``, and point a config's
@@ -62,10 +63,34 @@ class Penalty:
         """Copies of every row of ``batch`` (the caller passes the rows to penalise)."""
         raise NotImplementedError
 
-    def values(self, fn, batch: dict, group: Group, generator, joined: bool) -> torch.Tensor:
+    def values(
+        self, fn, batch: dict, group: Group, generator, separate: bool = False, replay=lambda: None
+    ) -> torch.Tensor:
         """Per-example penalty ``(B,)`` computed from ``fn`` directly (``uses_copies=False``).
 
-        ``joined``: examples may share one forward and backward (they do not interact).
+        Parameters
+        ----------
+        fn : callable
+            The model: batch dict → output ``(B,)`` or ``(B, 4)``.
+        batch : dict
+            The rows to penalise.
+        group : Group
+            The group whose generators or elements the penalty uses.
+        generator : torch.Generator
+            The only source of random numbers the penalty may draw from.
+        separate : bool
+            True on the loss's replay route: one forward and backward per generator (the
+            straightforward reference). False: every direction from one forward and one double
+            backward of the batch sum (the loss passes False only where examples do not
+            interact, so the batch sum separates them).
+        replay : callable
+            Call before *every* forward of ``fn``: it restores the RNG state of the task's
+            forward (so dropout draws the same masks) and resets written buffers.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B,)`` per-example penalty, differentiable in the model's parameters.
         """
         raise NotImplementedError
 

@@ -37,14 +37,18 @@ from seal.symmetry.routes import IMPLEMENTATIONS, choose_route
 
 log = logging.getLogger("seal.symmetry")
 PENALTIES = {cls.name: cls for cls in (GSEAL, DSEAL)}
+# the class names' spelling, accepted beside the config names gsymm/dsymm
+ALIASES = {"gseal": "gsymm", "dseal": "dsymm"}
 
 
 def make_penalty(penalty, **options) -> Penalty:
-    """A :class:`Penalty` from an instance or a name (``gsymm``, ``dsymm``) and its options."""
+    """A :class:`Penalty` from an instance or a name (``gsymm``/``gseal``, ``dsymm``/``dseal``)
+    and its options."""
     if isinstance(penalty, Penalty):
         if options:
             raise TypeError(f"options {sorted(options)} given beside a built {penalty!r}")
         return penalty
+    penalty = ALIASES.get(penalty, penalty)
     if penalty not in PENALTIES:
         raise ValueError(f"unknown symmetry penalty {penalty!r}; choose one of {sorted(PENALTIES)}")
     cls = PENALTIES[penalty]

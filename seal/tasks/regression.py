@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from seal.evaluation.bootstrap import mean_error
+from seal.metrics.bootstrap import mean_error
 from seal.tasks.base import NetTask
 
 

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seal.evaluation.bootstrap import tagging_errors
-from seal.evaluation.metrics import tagging_metrics
+from seal.metrics.bootstrap import tagging_errors
+from seal.metrics.tagging import tagging_metrics
 from seal.tasks.base import NetTask
 
 

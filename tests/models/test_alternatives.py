@@ -104,7 +104,7 @@ def test_lgatr_without_the_extra_names_the_package(monkeypatch):
     from seal.models.lgatr import LGATrTagger
 
     monkeypatch.setitem(sys.modules, "lgatr", None)  # as if not installed
-    with pytest.raises(ImportError, match=r"pip install 'seal\[lgatr\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'seal-hep\[lgatr\]'"):
         LGATrTagger()
 
 

@@ -2,7 +2,7 @@
 plain training on the same truth, nominal and on boosted inputs, with the spread over seeds.
 
 ``scripts/symmetry_map.py`` runs it on sweep folders; each run is read by
-:func:`seal.evaluation.report.find_runs`, so any Hydra multirun over ``symmetry.weight``,
+:func:`seal.reports.sweep.find_runs`, so any Hydra multirun over ``symmetry.weight``,
 ``symmetry.group.beta_max``, ``data.truth`` and ``seed`` can be mapped.
 """
 

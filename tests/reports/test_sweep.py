@@ -2,7 +2,7 @@ import json
 
 from omegaconf import OmegaConf
 
-from seal.evaluation.report import summarise
+from seal.reports.sweep import summarise
 
 
 def fake_run(folder, task, symmetry, metrics, test_pt=None):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 from omegaconf import OmegaConf
 
-from seal.evaluation.compare import compare
+from seal.reports.compare import compare
 
 
 def fake_run(

@@ -5,13 +5,13 @@ import time
 import numpy as np
 import pytest
 
-from seal.evaluation.bootstrap import (
+from seal.metrics.bootstrap import (
     mean_error,
     resample_counts,
     resampled_tagging_metrics,
     tagging_errors,
 )
-from seal.evaluation.metrics import tagging_metrics
+from seal.metrics.tagging import tagging_metrics
 
 
 def sample(n=600, seed=0, ties=False):

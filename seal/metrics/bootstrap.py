@@ -8,7 +8,7 @@ a second. The error of a metric is the standard deviation of its resampled value
 
 import numpy as np
 
-from seal.evaluation.metrics import SIGNAL_EFFICIENCIES
+from seal.metrics.tagging import SIGNAL_EFFICIENCIES
 
 RESAMPLES = 200
 SEED = 20_231
@@ -62,7 +62,7 @@ def _background_at(eps_b, eps_s, target: float) -> np.ndarray:
 
 
 def resampled_tagging_metrics(labels, scores, weights, counts) -> dict:
-    """Every tagging metric (as :func:`seal.evaluation.metrics.tagging_metrics`) on each
+    """Every tagging metric (as :func:`seal.metrics.tagging.tagging_metrics`) on each
     resample given by ``counts`` (R, n) → {name: (R,) array}."""
     labels = np.asarray(labels, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)

@@ -7,8 +7,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from seal.callbacks.monitors import NonFiniteGuard, NonFiniteLossError
 from seal.data.toy import ToyDataModule
-from seal.evaluation.monitors import NonFiniteGuard, NonFiniteLossError
 from seal.models import MLP
 from seal.symmetry import Penalty, SymmetryRegularizer
 from seal.tasks import RegressionTask

@@ -1,8 +1,8 @@
 import numpy as np
 from test_compare import fake_run
 
-from seal.evaluation.maps import plot_map, ratios
-from seal.evaluation.report import find_runs
+from seal.reports.maps import plot_map, ratios
+from seal.reports.sweep import find_runs
 
 
 def gsymm(weight, beta_max):

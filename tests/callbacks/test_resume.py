@@ -5,10 +5,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from seal.callbacks.monitors import RNGCheckpoint
 from seal.data.augment import BoostAugmentation
 from seal.data.tensordict import ResumableLoader, TensorDictDataset, collate_dict
 from seal.data.toy import ToyDataModule
-from seal.evaluation.monitors import RNGCheckpoint
 from seal.models import MLP
 from seal.symmetry import SymmetryRegularizer
 from seal.tasks import RegressionTask

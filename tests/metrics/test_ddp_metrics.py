@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from seal.evaluation.metrics import tagging_metrics
+from seal.metrics.tagging import tagging_metrics
 from seal.symmetry import SymmetryRegularizer
 from seal.tasks import TaggingTask
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from seal.evaluation.metrics import background_efficiency_at, roc, tagging_metrics
 from seal.groups import Lorentz
+from seal.metrics.tagging import background_efficiency_at, roc, tagging_metrics
 from seal.models import ConstituentTransformer
 from seal.symmetry import dseal
 from seal.testing import random_on_shell

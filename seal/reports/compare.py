@@ -14,7 +14,6 @@ against size. Figures: ``<workload>_vs_boost.png`` (AUC and rejection vs the tes
 bars) and ``<workload>_output_shift.png`` (the per-jet output shifts of every row, overlaid).
 """
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from seal.evaluation.plots import plot_curves, plot_panels, plot_shift_histograms
-from seal.evaluation.report import _varying, find_runs
+from seal.reports.runs import find_runs, varying
+from seal.reports.tables import Style, estimate, markdown, values, write_records
 
 MODEL_NAMES = {
     "MLP": "MLP",
@@ -46,7 +46,7 @@ EXTRAP = {"AUC > pT cut": "test/auc", "1/ε_B@0.3 > pT cut": "test/rej@0.3"}
 NOT_VARIANTS = {"model", "data.n_train", "data.train_pt", "data.val_pt", "data.test_pt"}
 
 
-def _variant(run: dict, show_beta: bool) -> str:
+def variant(run: dict, show_beta: bool) -> str:
     if run["loss"] in ("gsymm", "dsymm"):
         text = f"{run['loss']} λ={float(run['weight']):g}"
         if show_beta and run["beta_max"] != "":
@@ -55,7 +55,8 @@ def _variant(run: dict, show_beta: bool) -> str:
     return run["loss"]
 
 
-def _fmt(x: float) -> str:
+def number(x: float) -> str:
+    """3 significant digits; thousands with separators."""
     if not np.isfinite(x):
         return str(x)
     if abs(x) >= 100:
@@ -63,34 +64,7 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}" if abs(x) < 1 else f"{x:#.3g}"
 
 
-def _stat(runs: list[dict], key: str) -> str:
-    """One run: ``value ± bootstrap error``; several: ``mean ± std`` over them; none: ``–``."""
-    values = _values(runs, key)
-    if not values:
-        return "–"
-    if len(values) == 1:
-        error = runs[0]["metrics"].get(f"{key}_err") if len(runs) == 1 else None
-        return _fmt(values[0]) + (f" ± {error:.2g}" if isinstance(error, float) else "")
-    return f"{_fmt(float(np.mean(values)))} ± {np.std(values, ddof=1):.2g}"
-
-
-def _spread(runs: list[dict], key: str) -> tuple[float, float]:
-    """(mean, error): the spread over seeds, or one run's bootstrap error."""
-    values = _values(runs, key)
-    if len(values) > 1:
-        return float(np.mean(values)), float(np.std(values, ddof=1))
-    if values:
-        return values[0], float(runs[0]["metrics"].get(f"{key}_err", np.nan))
-    return np.nan, np.nan
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
-
-
-def _values(runs, key):
-    return [float(r["metrics"][key]) for r in runs if key in r["metrics"]]
+STYLE = Style(value=number)  # one run: value ± bootstrap error; several: mean ± std
 
 
 def _seeds(runs) -> int:
@@ -101,14 +75,14 @@ class _Rows:
     """Groups a workload's runs into table rows: (model, variant, varying overrides...)."""
 
     def __init__(self, runs: list[dict]):
-        self.keys = [k for k in _varying(runs) if k not in NOT_VARIANTS]
+        self.keys = [k for k in varying(runs) if k not in NOT_VARIANTS]
         betas = {str(r["beta_max"]) for r in runs if r["loss"] == "gsymm"}
         self.show_beta = len(betas) > 1
 
     def key(self, run: dict) -> tuple:
         model = MODEL_NAMES.get(run["model"], run["model"])
         overrides = tuple(run["overrides"].get(k, "") for k in self.keys)
-        return (model, _variant(run, self.show_beta), *overrides)
+        return (model, variant(run, self.show_beta), *overrides)
 
     def group(self, runs: list[dict]) -> dict:
         groups = defaultdict(list)
@@ -135,16 +109,18 @@ def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[
     groups, extrap_groups = rows_of.group(main), rows_of.group(extrap)
     for key in sorted(set(groups) | set(extrap_groups)):
         g, e = groups.get(key, []), extrap_groups.get(key, [])
-        params = _values(g or e, "model/params")
+        params = values(g or e, "model/params")
         seeds = f"{_seeds(g)}+{_seeds(e)}" if e else str(_seeds(g))
-        cells = [_stat(g, m) for m in NOMINAL.values()] + [_stat(e, m) for m in EXTRAP.values()]
+        cells = [STYLE.cell(g, m) for m in NOMINAL.values()] + [
+            STYLE.cell(e, m) for m in EXTRAP.values()
+        ]
         rows.append(
             [
                 *key,
                 seeds,
                 *cells,
                 f"{int(params[0]):,}" if params else "–",
-                _stat(g or e, "train/step_ms"),
+                STYLE.cell(g or e, "train/step_ms"),
             ]
         )
         records.append(dict(zip(header, rows[-1])))
@@ -157,11 +133,11 @@ def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[
         text += " `seeds` counts nominal + extrapolation runs."
     if len(sizes) > 1:
         text += f" Main table at n_train = {sizes[-1]:,}."
-    text += "\n\n" + _table(header, rows)
+    text += "\n\n" + markdown(header, rows) + "\n"
     if len(sizes) > 1:
         text += "\n" + _learning_curve(name, rows_of, nominal, sizes, out)
-    text += "\n" + _boost_figure(name, groups, out)
-    text += _shift_figure(name, groups, out)
+    text += "\n" + boost_figure(name, groups, out)
+    text += shift_figure(name, groups, out)
     return text, records
 
 
@@ -171,13 +147,13 @@ def _learning_curve(name, rows_of, runs, sizes, out):
         for run in group:
             by_size[key][int(run["n_train"])].append(run)
     rows = [
-        [*key, *(_stat(by_size[key].get(s, []), "test/auc") for s in sizes)]
+        [*key, *(STYLE.cell(by_size[key].get(s, []), "test/auc") for s in sizes)]
         for key in sorted(by_size)
     ]
     curves = {}
     for key in sorted(by_size):
-        xs = [s for s in sizes if _values(by_size[key].get(s, []), "test/auc")]
-        points = [_spread(by_size[key][s], "test/auc") for s in xs]
+        xs = [s for s in sizes if values(by_size[key].get(s, []), "test/auc")]
+        points = [estimate(by_size[key][s], "test/auc") for s in xs]
         curves[_Rows.label(key)] = (xs, [p[0] for p in points], [p[1] for p in points])
     path = out / f"{name}_auc_vs_size.png"
     fig = plot_curves(
@@ -191,12 +167,14 @@ def _learning_curve(name, rows_of, runs, sizes, out):
     )
     plt.close(fig)
     header = ["model", "variant", *rows_of.keys, *(f"AUC n={s:,}" for s in sizes)]
-    return f"AUC vs training size (mean ± std over seeds), figure `{path.name}`:\n\n" + _table(
-        header, rows
+    return (
+        f"AUC vs training size (mean ± std over seeds), figure `{path.name}`:\n\n"
+        + markdown(header, rows)
+        + "\n"
     )
 
 
-def _boost_figure(name, groups, out):
+def boost_figure(name, groups, out):
     panels = {"auc": {}, "rej@0.3": {}}
     for key, group in sorted(groups.items()):
         prefix = "boost/auc@"
@@ -211,7 +189,7 @@ def _boost_figure(name, groups, out):
         if not betas:
             continue
         for metric, curves in panels.items():
-            points = [_spread(group, f"boost/{metric}@{b:g}") for b in betas]
+            points = [estimate(group, f"boost/{metric}@{b:g}") for b in betas]
             curves[_Rows.label(key)] = (betas, [p[0] for p in points], [p[1] for p in points])
     if not panels["auc"]:
         return ""
@@ -227,7 +205,7 @@ def _boost_figure(name, groups, out):
     return f"AUC and rejection vs test boost: `{path.name}`.\n"
 
 
-def _shift_figure(name, groups, out):
+def shift_figure(name, groups, out):
     shifts = {}
     for key, group in sorted(groups.items()):
         files = [Path(r["path"]) / "output_shift.csv" for r in group]
@@ -268,9 +246,5 @@ def compare(sweep_dirs: list[Path], out: Path) -> str:
         )
     (out / "compare.md").write_text(text)
     if records:
-        fields = list(dict.fromkeys(k for record in records for k in record))
-        with open(out / "compare.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(records)
+        write_records(out / "compare.csv", records)
     return text

@@ -1,0 +1,1 @@
+"""Metrics the tasks compute during validation and test: ROC, AUC, rejections, bootstrap errors."""
