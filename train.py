@@ -23,4 +23,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from seal.config_checks import renamed_experiments
+
+    if renamed := renamed_experiments(sys.argv[1:]):
+        sys.exit("\n".join(renamed))
     main()

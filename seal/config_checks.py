@@ -167,3 +167,36 @@ def _creatable(config: DictConfig, key: str) -> None:
             f"writable folder, e.g. {key}=outputs/my_run or paths.log_dir=/scratch/$USER/seal\n"
         )
         raise SystemExit(1) from None
+
+
+# experiments that became overlays: old name → (pattern of the old name, the new spelling)
+RENAMED = (("_extrap", "+experiment={base} +extrap=pt800"),)
+
+
+def renamed_experiments(args: list[str]) -> list[str]:
+    """A message for every experiment on the command line that is spelt another way now.
+
+    Parameters
+    ----------
+    args : list of str
+        The command line (``sys.argv[1:]``), e.g. ``["-m", "+experiment=top_gsymm_extrap"]``.
+
+    Returns
+    -------
+    list of str
+        One line per old name, naming the new spelling; empty when there are none.
+    """
+    messages = []
+    for arg in args:
+        key, _, value = arg.lstrip("+~").partition("=")
+        if key != "experiment":
+            continue
+        for name in value.strip("[]").split(","):
+            for suffix, spelling in RENAMED:
+                if name.endswith(suffix):
+                    new = spelling.format(base=name[: -len(suffix)])
+                    messages.append(
+                        f"experiment {name} is now spelt `{new}` (one pT-extrapolation overlay "
+                        f"for every top experiment, configs/extrap/pt800.yaml)"
+                    )
+    return messages

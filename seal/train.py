@@ -117,11 +117,12 @@ def run_name(cfg: DictConfig) -> str:
 
     overrides = []
     if HydraConfig.initialized():
-        skip = ("experiment=", "hydra.", "hydra/", "paths.", "data.path=")
+        skip = ("experiment=", "extrap=", "hydra.", "hydra/", "paths.", "data.path=")
         overrides = [
             o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith(skip)
         ]
-    name = " ".join([str(cfg.get("task_name", "")), *overrides]).strip()
+    task = str(cfg.get("task_name", "")) + str(cfg.get("name_suffix") or "")
+    name = " ".join([task, *overrides]).strip()
     return name if len(name) <= 200 else name[:199] + "…"
 
 

@@ -27,10 +27,10 @@ def test_experiments_are_discovered():
     assert {"toy_baseline", "toy_gsymm", "toy_dsymm", "toy_augment"} <= set(EXPERIMENTS)
 
 
-def tiny_overrides(experiment: str) -> list[str]:
+def tiny_overrides(experiment: str, extrap: bool = False) -> list[str]:
     if experiment.startswith("toy_"):
         return TINY
-    extrap = EXTRAP_TINY if experiment.endswith("_extrap") else []
+    extrap = EXTRAP_TINY if extrap else []
     if experiment.startswith("top_invariant"):
         return [*TOP_DATA_TINY, *INVARIANT_TINY, "model.net.max_particles=6", *extrap]
     if experiment.startswith("top_hybrid"):
@@ -62,7 +62,9 @@ STOCK = [
     if e.startswith("top_") and e.split("_")[1] in ("baseline", "gsymm", "dsymm", "augment")
 ]
 STOCK_TINY = ["model=torch_transformer"]
+EXTRAP = ["+extrap=pt800"]  # the pT-extrapolation overlay, on every top experiment
 CASES = [(e, []) for e in EXPERIMENTS] + [(e, STOCK_TINY) for e in STOCK]
+CASES += [(e, EXTRAP) for e in EXPERIMENTS if e.startswith("top_")]
 
 
 def check_predictions(path, test_auc):
@@ -76,15 +78,20 @@ def check_predictions(path, test_auc):
 
 
 @pytest.mark.parametrize(
-    ("experiment", "model"), CASES, ids=[e + ("+torch_transformer" if m else "") for e, m in CASES]
+    ("experiment", "model"),
+    CASES,
+    ids=[e + "".join(f"+{m[0].strip('+')}" for _ in m[:1]) for e, m in CASES],
 )
 def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
     if "lgatr" in experiment:
         pytest.importorskip("lgatr", reason="the optional extra seal-hep[lgatr] is not installed")
     if "lloca" in experiment or "pelican" in experiment:
         pytest.importorskip("lloca", reason="the optional extra seal-hep[lloca] is not installed")
-    cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment), *model])
-    assert cfg.task_name == experiment
+    extrap = model == EXTRAP
+    cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment, extrap), *model])
+    assert cfg.task_name + cfg.name_suffix == experiment + ("_extrap" if extrap else "")
+    if extrap:  # the overlay's windows, made tiny for the fixture's 400–800 GeV
+        assert list(cfg.data.test_pt) == [600, None] and list(cfg.data.train_pt) == [None, 600]
     metrics = run(cfg)
     assert metrics["trainer/global_step"] >= 1
     saved = json.loads((tmp_path / "metrics.json").read_text())

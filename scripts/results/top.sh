@@ -22,11 +22,11 @@ case $stage in
   equivariant)  # the costly networks (LLoCa + references, PELICAN, L-GATr): 35 min a seed on CPU
     runs=(+experiment=top_lloca_beam,top_pelican,top_lgatr) ;;
   extrap)       # train below 800 GeV, test above it (on the spare rows too): 25 min
-    soft=top_baseline_extrap,top_gsymm_extrap,top_dsymm_extrap,top_augment_extrap
-    runs=(+experiment=$soft,top_invariant_extrap,top_hybrid_extrap "data.split=[0.16,0.04,0.8]")
+    soft=top_baseline,top_gsymm,top_dsymm,top_augment
+    runs=(+experiment=$soft,top_invariant,top_hybrid +extrap=pt800 "data.split=[0.16,0.04,0.8]")
     betas="[0.0,0.5]" ;;
   extrap_equivariant)  # the costly networks above 800 GeV (no spectrum: the table has none): 70 min
-    runs=(+experiment=top_lloca_extrap,top_lloca_beam_extrap,top_pelican_extrap,top_lgatr_extrap
+    runs=(+experiment=top_lloca,top_lloca_beam,top_pelican,top_lgatr +extrap=pt800
           "data.split=[0.16,0.04,0.8]")
     spectrum=++evaluation.spectrum_jets=100
     betas="[0.0,0.5]" ;;

@@ -60,7 +60,7 @@ def load_run(run_dir: Path) -> dict:
     row = {
         "run": run_dir.name,
         "path": str(run_dir),
-        "task": str(cfg.get("task_name", "")),
+        "task": str(cfg.get("task_name", "")) + str(cfg.get("name_suffix") or ""),
         "loss": loss,
         "weight": symm.get("weight", "") if symm else "",
         "beta_max": OmegaConf.select(symm, "group.beta_max", default="") if loss == "gsymm" else "",

@@ -23,6 +23,9 @@ class NetTask(pl.LightningModule):
     optimizer : callable, optional
         ``params → torch.optim.Optimizer``, e.g. the Hydra node
         ``{_target_: torch.optim.AdamW, _partial_: true, lr: 1e-3}``; default Adam.
+    scheduler : object with ``build(optimizer, trainer_steps)``, optional
+        A learning-rate schedule stepped after every optimiser step, e.g.
+        :class:`~seal.tasks.schedules.WarmupCosine` (``model/scheduler=cosine``); default none.
     compile : bool or str
         Run ``net`` through ``torch.compile`` (true: inductor, or a backend name). The compiled
         module stays out of the module tree (checkpoints hold ``net.*`` only); callers that need
@@ -31,10 +34,15 @@ class NetTask(pl.LightningModule):
 
     default_lr = 1e-3
 
-    def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False):
+    def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False, scheduler=None):
         super().__init__()
-        self.net = net
+        self.net, self.scheduler = net, scheduler
         self.optimizer = optimizer if optimizer is not None else default_optimizer(self.default_lr)
+        if scheduler is not None and not callable(getattr(scheduler, "build", None)):
+            raise TypeError(
+                f"scheduler must have build(optimizer, trainer_steps), e.g. "
+                f"seal.tasks.schedules.WarmupCosine; got {scheduler!r}"
+            )
         if not callable(self.optimizer):
             raise TypeError(
                 f"optimizer must build an optimiser from parameters (a Hydra node with "
@@ -62,4 +70,8 @@ class NetTask(pl.LightningModule):
         return torch.cat([g[:, : int(n)] for g, n in zip(gathered, sizes)], dim=1).cpu()
 
     def configure_optimizers(self):
-        return self.optimizer(self.parameters())
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        schedule = self.scheduler.build(optimizer, self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

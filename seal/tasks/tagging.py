@@ -23,8 +23,8 @@ class TaggingTask(NetTask):
 
     default_lr = 5e-4
 
-    def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False):
-        super().__init__(net, optimizer, compile)
+    def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False, scheduler=None):
+        super().__init__(net, optimizer, compile, scheduler)
         self._outputs: list = []
 
     def _loss(self, logits, batch):
