@@ -10,10 +10,10 @@ from seal.tasks.base import NetTask
 class RegressionTask(NetTask):
     """Fit ``net(batch)`` to ``batch["target"]`` ((B,) or (B, 4)) with a (weighted) MSE.
 
-    ``net(batch)`` predicts; see :class:`~seal.tasks.base.NetTask` for ``optimizer``, ``scheduler`` and
-    ``compile`` (default Adam, lr 1e-3). Validation and test losses are computed once over the
-    whole split (every rank's examples gathered); the test epoch also logs ``test/mse`` with its
-    bootstrap error ``test/mse_err``.
+    ``net(batch)`` predicts; see :class:`~seal.tasks.base.NetTask` for ``optimizer``,
+    ``scheduler`` and ``compile`` (default Adam, lr 1e-3). Validation and test losses are
+    computed once over the whole split (every rank's examples gathered); the test epoch also logs
+    ``test/mse`` with its bootstrap error ``test/mse_err``.
     """
 
     def __init__(self, net, optimizer=None, compile: bool | str = False, scheduler=None):

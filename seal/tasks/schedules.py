@@ -28,7 +28,8 @@ class WarmupCosine:
     ):
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(
-                f"model.scheduler.warmup_steps must be a whole number of steps >= 0; got {warmup_steps!r}"
+                "model.scheduler.warmup_steps must be a whole number of steps >= 0; "
+                f"got {warmup_steps!r}"
             )
         if not 0.0 <= float(min_factor) <= 1.0:
             raise ValueError(f"model.scheduler.min_factor must be in [0, 1]; got {min_factor!r}")
