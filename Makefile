@@ -32,6 +32,9 @@ lint: install ## ruff lint + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+docs: install ## build the docs site into site/ strictly: a broken link, reference or docstring fails
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 format: install ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
@@ -59,10 +62,10 @@ data: install ## generate the default top-tagging set data/top_default.h5 (~2.5 
 		--pt-min 400 --pt-max 1200 --n-slices 8 --chunk-jets 250 --seed 12345
 
 clean: ## remove caches and outputs (keeps .venv; `make distclean` removes it too)
-	rm -rf outputs .pytest_cache .ruff_cache build *.egg-info
+	rm -rf outputs .pytest_cache .ruff_cache build dist site *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help install test test-slow lint format demo bench fixture data clean distclean
+.PHONY: help install test test-slow lint docs format demo bench fixture data clean distclean

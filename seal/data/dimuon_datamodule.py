@@ -53,6 +53,8 @@ class DimuonDataModule(pl.LightningDataModule):
         missing file (generated on first use).
     augment : callable, optional — applied to training batches.
 
+    Notes
+    -----
     Batches: ``p4 (B, 2, 4)`` GeV, ``mask (B, 2)``, ``target``, ``weight`` (background
     reweighted to the signal's leading-muon pT), ``jet_p4`` (the dimuon system).
     """

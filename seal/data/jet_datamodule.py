@@ -42,7 +42,13 @@ class JetStream(IterableDataset):
     by_rank : bool
         Share the chunks out over DDP ranks (training, validation, test); ``False`` gives one
         process every row (the post-training evaluation on rank 0).
+    num_workers : int
+        DataLoader workers the chunks are shared out over.
+    seed : int, optional
+        Seed of the shuffled chunk order; default ``torch.initial_seed()`` (the run's seed).
 
+    Notes
+    -----
     Chunks are shared out over DataLoader workers (and DDP ranks), so each row is read once per
     epoch across the whole job. Batches carry ``index``, each jet's row in the file.
 

@@ -149,7 +149,10 @@ class ZBoostZRotation(_BetaBall):
     ----------
     beta_max, magnitude
         As for :class:`Boosts`, applied to |β_z|; the sign of β_z is uniform.
-    Rotation angle φ is uniform in [0, 2π). Generators: K_z, J_z.
+
+    Notes
+    -----
+    The rotation angle φ is uniform in [0, 2π). Generators: K_z, J_z.
     """
 
     name = "zboost_zrotation"

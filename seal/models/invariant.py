@@ -71,6 +71,8 @@ class InvariantNet(nn.Module):
     depth : int — hidden layers of the edge MLP (≥ 1).
     max_particles : int — constituent slots used (pairs cost O(N²)).
 
+    Notes
+    -----
     ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
     """
 

@@ -47,6 +47,8 @@ class ConstituentTransformer(nn.Module):
     use_jet_p4 : bool
         Take the jet axis from ``batch["jet_p4"]`` instead of the constituent sum.
 
+    Notes
+    -----
     ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
     """
 

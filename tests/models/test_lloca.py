@@ -120,10 +120,10 @@ def test_lloca_bad_settings_and_missing_package_are_named(monkeypatch):
         LLoCaTagger(backbone)(empty)
     monkeypatch.setitem(sys.modules, "lloca", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "lloca.equivectors", None)
-    with pytest.raises(ImportError, match=r"pip install 'seal\[lloca\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'seal-hep\[lloca\]'"):
         LLoCaTagger(backbone)
     monkeypatch.setitem(sys.modules, "pelican", None)
-    with pytest.raises(ImportError, match=r"pip install 'seal\[lloca\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'seal-hep\[lloca\]'"):
         PelicanTagger()
 
 
