@@ -67,9 +67,9 @@ class DSEAL(Penalty):
     method : {"exact", "finite_difference"}
         ``exact``: reverse-mode double backward — for a scalar output one backward of the batch
         sum gives every direction (examples must not interact); a four-vector output takes one
-        pass per component (forward-mode AD gives wrong parameter gradients through LayerNorm,
-        docs/design.md, traps). Runs under the math SDPA backend and eagerly (compiled graphs have no
-        double backward). ``finite_difference``: central differences
+        pass per component (forward-mode AD gives wrong parameter gradients through LayerNorm;
+        see docs/design.md). Runs under the math SDPA backend and eagerly (compiled graphs have
+        no double backward). ``finite_difference``: central differences
         ``(f(x + ε T_a x) − f(x − ε T_a x)) / 2ε`` as transformed copies, forwards only.
     eps : float
         Finite-difference step, in rapidity/angle units.

@@ -140,7 +140,8 @@ def _param_gradient_check(penalty, model, seed=0):
 def test_dseal_parameter_gradients_through_layernorm_and_attention(
     tiny_attention, output, method, stochastic, implementation
 ):
-    # docs/design.md (traps): forward-mode AD got these gradients 15–99 % wrong; every route is checked
+    # docs/design.md (traps): forward-mode AD got these gradients 15–99 % wrong; every route is
+    # checked
     batch = random_on_shell(6, 5, seed=3)
     model = tiny_attention(out_dim=1 if output == "scalar" else 4).double()
 
