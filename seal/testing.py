@@ -75,3 +75,20 @@ def assert_invariant(fn, batch: dict, group: Group, **options) -> None:
 def assert_covariant(fn, batch: dict, group: Group, **options) -> None:
     """:func:`assert_equivariant` for a four-vector output that should transform as Λ."""
     assert_equivariant(fn, batch, group, covariant=True, **options)
+
+
+def quiet_trainer(**options):
+    """A Lightning ``Trainer`` for tests: CPU, no logger, progress bar or model summary.
+
+    Parameters
+    ----------
+    **options
+        Any other ``pl.Trainer`` argument (``max_steps``, ``callbacks``, ``precision``, …); these
+        override the defaults above too.
+    """
+    import pytorch_lightning as pl  # only here: the plain-PyTorch helpers need no Lightning
+
+    defaults = dict(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    return pl.Trainer(**{**defaults, **options})

@@ -17,6 +17,7 @@ from seal.data.toy import make_toy
 from seal.models import MLP
 from seal.tasks import RegressionTask, TaggingTask
 from seal.tasks.schedules import WarmupCosine
+from seal.testing import quiet_trainer
 from seal.train import run
 
 
@@ -67,11 +68,8 @@ def fit_lrs(task, steps, ckpt_path=None, callbacks=()):
         def on_before_optimizer_step(self, trainer, pl_module, optimizer):
             lrs.append(optimizer.param_groups[0]["lr"])
 
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_steps=steps,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         enable_checkpointing=bool(callbacks),
         callbacks=[Record(), *callbacks],
         limit_val_batches=0,

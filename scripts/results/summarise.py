@@ -150,6 +150,13 @@ def top_extrap(runs: list[dict], out: Path) -> str:
     return text
 
 
+def table_and_figure(path: Path, header, rows, curves, figure: Path, labels, options) -> str:
+    """Write the table as CSV and its curves as a figure; return the table as Markdown."""
+    write_csv(path, header, rows)
+    plt.close(plot_curves(curves, figure, *labels, **options))
+    return markdown(header, rows)
+
+
 def dot_plot(groups: dict[str, list[dict]], panels: list[tuple[str, str]], path: Path, text: str):
     """One row per model, one panel per metric: mean ± seed spread, and every seed as a dot."""
     fig, axes = subplots(len(panels), width=4.6, height=0.45 * len(groups) + 1.6)
@@ -202,18 +209,10 @@ def top_efficiency(table: list[dict], runs: list[dict], out: Path) -> str:
         )
         points = [(s, *estimate(curve[s], "test/auc", False)) for s in sizes if curve.get(s)]
         curves[name] = tuple(map(list, zip(*points)))
-    write_csv(out / "top_efficiency.csv", header, rows)
-    fig = plot_curves(
-        curves,
-        out / "top_auc_vs_size.png",
-        "training jets",
-        "test AUC",
-        "top tagging: AUC vs training-set size (mean ± std over seeds)",
-        logy=False,
-        logx=True,
-    )
-    plt.close(fig)
-    return markdown(header, rows)
+    what = "top tagging: AUC vs training-set size (mean ± std over seeds)"
+    labels = ("training jets", "test AUC", what)
+    figure = curves, out / "top_auc_vs_size.png", labels, dict(logy=False, logx=True)
+    return table_and_figure(out / "top_efficiency.csv", header, rows, *figure)
 
 
 def toy_covariant(runs: list[dict], out: Path) -> str:
@@ -233,16 +232,13 @@ def toy_covariant(runs: list[dict], out: Path) -> str:
         rows.append([name, str(len(group)), MSE.cell(group, "test/mse"), *shown])
         points = [estimate(group, f"boost/mse@{b:g}", False) for b in betas]
         curves[name] = (betas, [p[0] for p in points], [p[1] for p in points])
-    write_csv(out / "toy_covariant.csv", header, rows)
-    fig = plot_curves(
-        curves,
-        out / "toy_covariant_vs_boost.png",
+    labels = (
         "boost |β| of every test event",
         "test MSE",
         "covariant toy: MSE vs boost (mean ± std, seeds)",
     )
-    plt.close(fig)
-    return markdown(header, rows)
+    figure = curves, out / "toy_covariant_vs_boost.png", labels, {}
+    return table_and_figure(out / "toy_covariant.csv", header, rows, *figure)
 
 
 def dimuon(folder: Path, out: Path) -> str:

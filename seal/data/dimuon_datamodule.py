@@ -4,11 +4,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytorch_lightning as pl
 import torch
 
 from seal.data.generated import generate_missing
-from seal.data.tensordict import loader
+from seal.data.tensordict import SplitLoaders, loader
 
 REQUIRED = {"p4": 3, "labels": 1, "weights": 1}  # key → number of axes
 
@@ -40,18 +39,23 @@ def read_dimuon(path: Path) -> dict:
     return data
 
 
-class DimuonDataModule(pl.LightningDataModule):
+class DimuonDataModule(SplitLoaders):
     """Dimuon events: train on the first ``n_train`` rows, validate and test on disjoint rows
     at the end of the file (so training sets of different sizes nest and share one test set).
 
     Parameters
     ----------
-    path : str — the file; generated once when missing and ``generate`` is given.
-    n_train, n_val, n_test : events per split.
-    batch_size, num_workers : loader settings.
-    generate : dict, optional — :class:`~seal.generation.dimuon.DimuonConfig` fields for a
+    path : str
+        The file; generated once when missing and ``generate`` is given.
+    n_train, n_val, n_test
+        Events per split.
+    batch_size, num_workers
+        Loader settings.
+    generate : dict, optional
+        :class:`~seal.generation.dimuon.DimuonConfig` fields for a
         missing file (generated on first use).
-    augment : callable, optional — applied to training batches.
+    augment : callable, optional
+        Applied to training batches.
 
     Notes
     -----
@@ -116,12 +120,3 @@ class DimuonDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
-
-    def train_dataloader(self):
-        return self._loader("train", shuffle=True, transform=self.augment)
-
-    def val_dataloader(self):
-        return self._loader("val")
-
-    def test_dataloader(self):
-        return self._loader("test")

@@ -8,13 +8,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from seal.data.generated import generate_missing
 from seal.data.jets import NO_DATA_HINT, JetFile
-from seal.data.tensordict import rank_and_world
+from seal.data.tensordict import SplitLoaders, rank_and_world
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,8 @@ class JetStream(IterableDataset):
 
     Parameters
     ----------
-    path, n_constituents : the file and constituents per jet (see :class:`JetFile`).
+    path, n_constituents
+        The file and constituents per jet (see :class:`JetFile`).
     selected : bool array (rows,)
         The rows of this split (index range and pT window).
     batch_size : int
@@ -222,7 +222,7 @@ class EpochLoader(DataLoader):
         return super().__iter__()
 
 
-class JetDataModule(pl.LightningDataModule):
+class JetDataModule(SplitLoaders):
     """Top-tagging data from one HDF5 file (ATLAS or Top Landscape layout).
 
     Parameters
@@ -232,17 +232,23 @@ class JetDataModule(pl.LightningDataModule):
         there once (``prepare_data``) and reused afterwards.
     n_constituents : int
         Constituents per jet fed to the model.
-    split : (train, val, test) fractions of the rows, in file order (files are shuffled); they
-        may sum to less than 1, leaving the last rows unused (a smaller test set, say).
+    split : (float, float, float)
+        Train, validation and test fractions of the rows, in file order (files are shuffled);
+        they may sum to less than 1, leaving the last rows unused (a smaller test set, say).
     train_pt, val_pt, test_pt : [lo, hi] in GeV or None
         Jet-pT windows per split (extrapolation: train/val below a cut, test above it).
-    batch_size, num_workers, chunk_rows : loader settings.
-    max_jets : int, optional — use only the first rows of the file.
-    train_jets : int, optional — train on only the first this many jets of the training split
+    batch_size, num_workers, chunk_rows
+        Loader settings.
+    max_jets : int, optional
+        Use only the first rows of the file.
+    train_jets : int, optional
+        Train on only the first this many jets of the training split
         (after its pT window); validation and test are unchanged (data-efficiency curves).
-    generate : dict, optional — :class:`~seal.generation.jets.GeneratorConfig` fields for a
+    generate : dict, optional
+        :class:`~seal.generation.jets.GeneratorConfig` fields for a
         missing file (generated on first use).
-    augment : callable, optional — applied to training batches.
+    augment : callable, optional
+        Applied to training batches.
     """
 
     def __init__(
@@ -362,15 +368,6 @@ class JetDataModule(pl.LightningDataModule):
     def _trainer_epoch(self) -> int | None:
         trainer = getattr(self, "trainer", None)
         return None if trainer is None else trainer.current_epoch
-
-    def train_dataloader(self):
-        return self._loader("train", shuffle=True, transform=self.augment)
-
-    def val_dataloader(self):
-        return self._loader("val")
-
-    def test_dataloader(self):
-        return self._loader("test")
 
     def evaluation_dataloader(self):
         """Every test jet, in one process (under DDP the test loader gives a rank its shard)."""

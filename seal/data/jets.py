@@ -46,7 +46,8 @@ class JetFile:
 
     Parameters
     ----------
-    path : path to an ATLAS-layout or Top-Landscape-layout HDF5 file.
+    path
+        Path to an ATLAS-layout or Top-Landscape-layout HDF5 file.
     n_constituents : int
         Keep the first N constituents (files store them pT-ordered); fewer stored → zero-padded.
     """

@@ -2,6 +2,7 @@
 
 import functools
 
+import pytorch_lightning as pl
 import torch
 from torch import distributed
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -144,3 +145,20 @@ def loader(tensors: dict, batch_size: int, shuffle=False, transform=None, seed=N
         return ResumableLoader(dataset, batch_size, seed, collate_fn=collate, **kwargs)
     sampler = ShardSampler(len(dataset))  # whole-split evaluation: each row once over ranks
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate, **kwargs)
+
+
+class SplitLoaders(pl.LightningDataModule):
+    """A datamodule whose three loaders come from one ``_loader(split, shuffle, transform)``.
+
+    Training batches are shuffled and go through ``self.augment``; validation and test batches
+    come in order, unaugmented.
+    """
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True, transform=self.augment)
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")

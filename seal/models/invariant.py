@@ -66,10 +66,14 @@ class InvariantNet(nn.Module):
 
     Parameters
     ----------
-    hidden : int — width of the edge and node MLPs.
-    latent_dim : int — size of the pooled representation (``encode``).
-    depth : int — hidden layers of the edge MLP (≥ 1).
-    max_particles : int — constituent slots used (pairs cost O(N²)).
+    hidden : int
+        Width of the edge and node MLPs.
+    latent_dim : int
+        Size of the pooled representation (``encode``).
+    depth : int
+        Hidden layers of the edge MLP (≥ 1).
+    max_particles : int
+        Constituent slots used (pairs cost O(N²)).
 
     Notes
     -----

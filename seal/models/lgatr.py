@@ -28,9 +28,14 @@ class LGATrTagger(nn.Module):
 
     Parameters
     ----------
-    blocks, hidden_mv, hidden_s, heads : depth, multivector and scalar channels, attention heads.
-    beam_spurion : str or None; time_spurion : bool — symmetry-breaking references.
-    scale : float — GeV; momenta are divided by it before embedding.
+    blocks, hidden_mv, hidden_s, heads
+        Depth, multivector and scalar channels, attention heads.
+    beam_spurion : str or None
+        A beam reference that breaks the invariance (``xyplane``, ``lightlike``, ...).
+    time_spurion : bool
+        The time axis as a second symmetry-breaking reference.
+    scale : float
+        GeV; momenta are divided by it before embedding.
     """
 
     def __init__(

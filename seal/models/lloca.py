@@ -76,17 +76,25 @@ class LLoCaTagger(nn.Module):
 
     Parameters
     ----------
-    backbone : nn.Module — the network to canonicalise (e.g. ConstituentTransformer).
-    hidden, layers : width and hidden layers of the Frames-Net's edge MLP.
-    beam_reference : None | "lightlike" | "timelike" | "spacelike" — beam vectors (±z) added as
+    backbone : nn.Module
+        The network to canonicalise (e.g. ConstituentTransformer).
+    hidden, layers
+        Width and hidden layers of the Frames-Net's edge MLP.
+    beam_reference : None | "lightlike" | "timelike" | "spacelike"
+        Beam vectors (±z) added as
         extra particles of the Frames-Net: the frames, hence the output, are then only invariant
         under the subgroup that fixes them (lloca's own symmetry breaking; see
         :func:`reference_vectors`).
-    time_reference : bool — add the time axis (1, 0, 0, 0) as a reference too.
-    handoff_gamma : float — γ ≥ 1 of a fixed boost along x after the frame (1: none).
-    anchor : "leading" | "mean" — whose vectors make the frame.
-    regulator : float — ε, in units of ``scale``.
-    scale : float — GeV; momenta are divided by it inside the Frames-Net only.
+    time_reference : bool
+        Add the time axis (1, 0, 0, 0) as a reference too.
+    handoff_gamma : float
+        γ ≥ 1 of a fixed boost along x after the frame (1: none).
+    anchor : "leading" | "mean"
+        Whose vectors make the frame.
+    regulator : float
+        ε, in units of ``scale``.
+    scale : float
+        GeV; momenta are divided by it inside the Frames-Net only.
     """
 
     def __init__(

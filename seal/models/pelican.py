@@ -9,6 +9,11 @@ INSTALL_HINT = (
     "pip install 'seal-hep[lloca]'  (or: pip install pelican-lite)"
 )
 
+# one rank-2 input channel (the pair products p_i·p_j), nothing per particle, one scalar out
+RANKS = dict(
+    in_channels_rank2=1, in_channels_rank1=0, in_channels_rank0=0, out_rank=0, out_channels=1
+)
+
 
 def _import_pelican():
     try:
@@ -26,9 +31,12 @@ class PelicanTagger(nn.Module):
 
     Parameters
     ----------
-    blocks, hidden : PELICAN blocks and edge channels.
-    dropout : float, optional — dropout in PELICAN's feed-forward layers.
-    scale : float — GeV; products are taken of ``p / scale`` and fed as ``sign·log(1 + |x|)``.
+    blocks, hidden
+        PELICAN blocks and edge channels.
+    dropout : float, optional
+        Dropout in PELICAN's feed-forward layers.
+    scale : float
+        GeV; products are taken of ``p / scale`` and fed as ``sign·log(1 + |x|)``.
     """
 
     def __init__(
@@ -36,16 +44,7 @@ class PelicanTagger(nn.Module):
     ):
         super().__init__()
         pelican, *_ = _import_pelican()
-        self.net = pelican(
-            in_channels_rank2=1,
-            in_channels_rank1=0,
-            in_channels_rank0=0,
-            out_rank=0,
-            out_channels=1,
-            num_blocks=blocks,
-            hidden_channels=hidden,
-            dropout_prob=dropout,
-        )
+        self.net = pelican(**RANKS, num_blocks=blocks, hidden_channels=hidden, dropout_prob=dropout)
         self.scale = scale
 
     def forward(self, batch: dict) -> torch.Tensor:

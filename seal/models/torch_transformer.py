@@ -23,11 +23,8 @@ class TorchTransformerTagger(nn.Module):
     norm_first : bool
         Pre-norm layers (the stock default is post-norm).
     use_jet_p4 : bool
-        Take the jet axis from ``batch["jet_p4"]`` instead of the constituent sum.
-
-    Notes
-    -----
-    ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
+        As for :class:`~seal.models.ConstituentTransformer`, whose batch contract (``p4``,
+        ``mask`` in; one logit per jet out) and features this tagger shares.
     """
 
     def __init__(

@@ -19,46 +19,51 @@ def _from_global_rng(generator):
     return torch.Generator().manual_seed(int(torch.randint(2**62, ())))
 
 
-def gseal(
-    fn,
-    batch: dict,
-    group: Group,
-    output: str = "scalar",
-    key: str = "p4",
-    extra_keys=("jet_p4",),
-    generator: torch.Generator | None = None,
-    fraction: float = 1.0,
-    implementation: str = "auto",
-    weighted: bool = False,
-) -> torch.Tensor:
+LOSS_OPTIONS = ("fraction", "implementation", "weighted")  # the rest go to the penalty
+
+
+def _value(penalty_class, fn, batch: dict, group: Group, generator, options: dict):
+    """The penalty of ``fn`` on ``batch``: ``options`` split between the penalty and the loss."""
+    loss_options = {k: options.pop(k) for k in LOSS_OPTIONS if k in options}
+    loss = SymmetryLoss(penalty_class(**options), group, generator=generator, **loss_options)
+    return loss(fn, batch)
+
+
+def gseal(fn, batch: dict, group: Group, generator=None, **options) -> torch.Tensor:
     """Group-form SEAL ``mean_b ‖f(g_b·x_b) − ρ(g_b) f(x_b)‖²`` of ``fn`` on ``batch``.
 
-    ``batch[key]`` is ``(B, N, 4)`` or ``(B, 4)`` (``batch["mask"]`` respected); one element
-    per example is drawn from ``group`` with ``generator``. See :class:`SymmetryLoss` for
-    ``fraction``, ``implementation`` and ``weighted``.
-    ``generator`` None: drawn from the global RNG.
+    Parameters
+    ----------
+    fn : callable
+        The model: batch dict → ``(B,)`` or ``(B, 4)``.
+    batch : dict
+        ``batch[key]`` is ``(B, N, 4)`` or ``(B, 4)``; ``batch["mask"]`` is respected.
+    group : Group
+        One element per example is drawn from it.
+    generator : torch.Generator, optional
+        The source of the group elements; None: one seeded from the global RNG.
+    **options
+        ``output``, ``key``, ``extra_keys`` of :class:`GSEAL`; ``fraction``, ``implementation``,
+        ``weighted`` of :class:`SymmetryLoss`.
     """
-    penalty, generator = GSEAL(output, key, extra_keys), _from_global_rng(generator)
-    return SymmetryLoss(penalty, group, fraction, implementation, weighted, generator)(fn, batch)
+    return _value(GSEAL, fn, batch, group, _from_global_rng(generator), options)
 
 
-def dseal(
-    fn,
-    batch: dict,
-    group: Group,
-    output: str = "scalar",
-    method: str = "exact",
-    eps: float = 1e-3,
-    key: str = "p4",
-    extra_keys=("jet_p4",),
-    generator: torch.Generator | None = None,
-    fraction: float = 1.0,
-    stochastic: bool = False,
-    implementation: str = "auto",
-    reduction: str = "sum",
-    weighted: bool = False,
-) -> torch.Tensor:
-    """Infinitesimal SEAL ``mean_b Σ_a ‖J_f(x_b)·(T_a x_b) − T_a f(x_b)‖²`` (see :class:`DSEAL`)."""
-    penalty = DSEAL(output, method, eps, stochastic, reduction, key, extra_keys)
-    generator = _from_global_rng(generator) if stochastic else generator
-    return SymmetryLoss(penalty, group, fraction, implementation, weighted, generator)(fn, batch)
+def dseal(fn, batch: dict, group: Group, generator=None, **options) -> torch.Tensor:
+    """Infinitesimal SEAL ``mean_b Σ_a ‖J_f(x_b)·(T_a x_b) − T_a f(x_b)‖²`` of ``fn``.
+
+    Parameters
+    ----------
+    fn, batch, group
+        As for :func:`gseal`; the group's generators give the directions.
+    generator : torch.Generator, optional
+        The source of the random directions of ``stochastic=True``; None: one seeded from the
+        global RNG.
+    **options
+        ``output``, ``method``, ``eps``, ``stochastic``, ``reduction``, ``key``, ``extra_keys``
+        of :class:`DSEAL`; ``fraction``, ``implementation``, ``weighted`` of
+        :class:`SymmetryLoss`.
+    """
+    if options.get("stochastic"):
+        generator = _from_global_rng(generator)
+    return _value(DSEAL, fn, batch, group, generator, options)

@@ -12,6 +12,7 @@ from seal.data.toy import ToyDataModule
 from seal.models import MLP
 from seal.symmetry import Penalty, SymmetryRegularizer
 from seal.tasks import RegressionTask
+from seal.testing import quiet_trainer
 
 
 class InjectNaN(pl.Callback):
@@ -29,11 +30,8 @@ def fit(tmp_path, *callbacks):
     pl.seed_everything(0)
     data = ToyDataModule(n_train=64, n_val=32, n_test=32, batch_size=16)  # 4 steps per epoch
     task = RegressionTask(MLP(n_particles=1, width=16, depth=2))
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_epochs=3,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[ModelCheckpoint(dirpath=tmp_path, save_last=True), NonFiniteGuard(), *callbacks],
         default_root_dir=tmp_path,
     )

@@ -12,6 +12,7 @@ from seal.data.toy import ToyDataModule
 from seal.models import MLP
 from seal.symmetry import SymmetryRegularizer
 from seal.tasks import RegressionTask
+from seal.testing import quiet_trainer
 
 
 class Kill(pl.Callback):
@@ -41,11 +42,8 @@ def fit(tmp_path, *callbacks, ckpt_path=None, augment=None):
     task = RegressionTask(MLP(n_particles=1, width=16, depth=2, dropout=0.2))
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=1)
     regulariser = SymmetryRegularizer("gsymm", weight=0.5, warmup_steps=6, fraction=0.5, seed=4)
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_epochs=3,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[checkpoint, RNGCheckpoint(), regulariser, *callbacks],
         default_root_dir=tmp_path,
         limit_val_batches=1,

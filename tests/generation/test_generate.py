@@ -1,3 +1,5 @@
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -239,21 +241,13 @@ def test_the_merge_is_streamed_in_blocks_and_a_corrupt_chunk_is_made_again(tmp_p
 def test_the_generator_reproduces_the_committed_fixture_bit_for_bit(tmp_path):
     # the fixture was written by the event-by-event generator; the array-level one (whole
     # batches of events, vectorised selection and truth matching) must give the same jets:
-    # the same top mass peak, QCD mass spectrum and everything else
-
-    fixture = FIXTURE_JETS
-    cfg = GeneratorConfig(
-        n_signal=150,
-        n_background=150,
-        pt_min=400.0,
-        pt_max=800.0,
-        n_slices=2,
-        n_constituents=80,
-        chunk_jets=75,
-        seed=7,
-    )  # `make fixture`
-    generate(cfg, tmp_path / "again.h5", processes=2)
-    a, b = read_all(fixture), read_all(tmp_path / "again.h5")
+    # the same top mass peak, QCD mass spectrum and everything else. The settings are the ones
+    # the fixture records (`make fixture`: 150 + 150 jets, 400–800 GeV, 2 slices, seed 7)
+    with h5py.File(FIXTURE_JETS) as f:
+        settings = json.loads(f["metadata"].attrs["settings"])
+    assert (settings["n_signal"], settings["pt_max"], settings["seed"]) == (150, 800.0, 7)
+    generate(GeneratorConfig(**settings), tmp_path / "again.h5", processes=2)
+    a, b = read_all(FIXTURE_JETS), read_all(tmp_path / "again.h5")
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -18,6 +18,7 @@ from seal.evaluation.tagging import TaggingEvaluation
 from seal.models import TorchTransformerTagger
 from seal.symmetry import SymmetryRegularizer
 from seal.tasks import TaggingTask
+from seal.testing import quiet_trainer
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture_jets.h5"
 
@@ -51,15 +52,11 @@ if __name__ == "__main__":
     pl.seed_everything(0, verbose=False)
     task, data = TaggingTask(model()), datamodule()
     regulariser = SymmetryRegularizer("gsymm", weight=1.0, seed=1)
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         limit_train_batches=3,
-        accelerator="cpu",
         devices=2,
         strategy="ddp",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         num_sanity_val_steps=0,
         callbacks=[
             regulariser,

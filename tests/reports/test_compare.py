@@ -5,6 +5,13 @@ from omegaconf import OmegaConf
 
 from seal.reports.compare import compare
 
+# the symmetry node of a GSEAL run (λ = 1, β_max = 0.5), as run folders store it
+GSEAL_RUN = {
+    "penalty": {"_target_": "seal.symmetry.GSEAL"},
+    "weight": 1.0,
+    "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
+}
+
 
 def fake_run(
     folder,
@@ -70,11 +77,7 @@ def test_compare_merges_extrapolation_averages_seeds_and_lists_failures(tmp_path
         tagging(0.8, 12),
         test_pt=[800, None],
     )
-    gsymm = {
-        "penalty": {"_target_": "seal.symmetry.GSEAL"},
-        "weight": 1.0,
-        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
-    }
+    gsymm = GSEAL_RUN
     fake_run(
         top / "2",
         "top_gsymm",
@@ -126,11 +129,7 @@ def test_compare_merges_extrapolation_averages_seeds_and_lists_failures(tmp_path
 
 def test_compare_shows_a_column_for_each_varying_override_and_groups_seeds(tmp_path):
     sweep = tmp_path / "sweep"
-    gsymm = {
-        "penalty": {"_target_": "seal.symmetry.GSEAL"},
-        "weight": 1.0,
-        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
-    }
+    gsymm = GSEAL_RUN
     for i, (truth, seed, auc) in enumerate(
         [("exact", 1, 0.90), ("exact", 2, 0.92), ("exact", 3, 0.94), ("spurion", 1, 0.80)]
     ):

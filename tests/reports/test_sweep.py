@@ -1,6 +1,7 @@
 import json
 
 from omegaconf import OmegaConf
+from test_compare import GSEAL_RUN
 
 from seal.reports.sweep import summarise
 
@@ -22,11 +23,7 @@ def test_tagging_sweep_table_lists_finished_and_failed_runs(tmp_path):
         "boost/rej@0.3@0": 40.0,
     }
     fake_run(tmp_path / "0", "top_baseline_extrap", None, tagging, test_pt=[800, None])
-    gsymm = {
-        "penalty": {"_target_": "seal.symmetry.GSEAL"},
-        "weight": 1.0,
-        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
-    }
+    gsymm = GSEAL_RUN
     fake_run(
         tmp_path / "1",
         "top_gsymm_extrap",
@@ -82,11 +79,7 @@ def test_varying_overrides_get_columns_and_seeds_are_merged(tmp_path):
         "boost/mse@0.9": 4.0,
         "zboost/mse@0.5": 5.0,
     }
-    gsymm = {
-        "penalty": {"_target_": "seal.symmetry.GSEAL"},
-        "weight": 1.0,
-        "group": {"_target_": "seal.groups.Lorentz", "beta_max": 0.5},
-    }
+    gsymm = GSEAL_RUN
 
     def sweep(seeds):
         for i, (truth, seed, scale) in enumerate(seeds):

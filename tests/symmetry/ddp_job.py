@@ -15,6 +15,7 @@ from seal.models import MLP
 from seal.symmetry import SymmetryRegularizer
 from seal.tasks import RegressionTask
 from seal.tasks.base import default_optimizer
+from seal.testing import quiet_trainer
 
 
 class SaveWeights(pl.Callback):
@@ -36,15 +37,11 @@ if __name__ == "__main__":
     out, penalty = Path(sys.argv[1]), sys.argv[2]
     pl.seed_everything(0, verbose=False)
     module = RegressionTask(MLP(n_particles=1, width=16), optimizer=default_optimizer(1e-2))
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_steps=3,
-        accelerator="cpu",
         devices=2,
         strategy="ddp",
-        logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[SymmetryRegularizer(penalty, weight=5.0, seed=1), SaveWeights(out)],
         limit_val_batches=0,
     )

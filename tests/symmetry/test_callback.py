@@ -12,6 +12,7 @@ from seal.groups import Lorentz
 from seal.models import MLP
 from seal.symmetry import SymmetryRegularizer, dseal, gseal
 from seal.tasks import RegressionTask
+from seal.testing import quiet_trainer
 
 F64 = torch.float64
 
@@ -34,15 +35,11 @@ def make_module(dropout=0.0, seed=0):
 
 def fit(module, callbacks, max_steps, n=64, batch_size=16, accumulate=1, ckpt_path=None, val=False):
     data = make_toy(n, seed=1, dtype=F64)
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_steps=max_steps,
-        accelerator="cpu",
         devices=1,
         precision="64-true",
-        logger=False,
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-        enable_progress_bar=False,
-        enable_model_summary=False,
         accumulate_grad_batches=accumulate,
         callbacks=callbacks,
         num_sanity_val_steps=0,

@@ -14,7 +14,7 @@ from seal.groups import Boosts, Lorentz, ZBoostZRotation
 from seal.models import MLP
 from seal.symmetry import DSEAL, GSEAL, RouteError, SymmetryLoss, SymmetryRegularizer, dseal
 from seal.tasks import RegressionTask, TaggingTask
-from seal.testing import random_on_shell
+from seal.testing import quiet_trainer, random_on_shell
 
 F64 = torch.float64
 
@@ -27,15 +27,11 @@ def jets(n=16, seed=3):
 
 
 def fit(task, callbacks, steps=4):
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_steps=steps,
-        accelerator="cpu",
         devices=1,
         precision="64-true",
-        logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=callbacks,
         limit_val_batches=0,
     )
@@ -226,3 +222,19 @@ def test_a_batchnorm_model_is_penalised_on_at_least_two_rows():
     assert loss(model, batch) > 0 and loss.rows(3) == 2
     output, penalty = loss.with_output(model, batch)
     assert output.shape == (3,) and penalty > 0
+
+
+@pytest.mark.parametrize(
+    ("alias", "name", "cls"), [("gseal", "gsymm", GSEAL), ("dseal", "dsymm", DSEAL)]
+)
+def test_the_class_spelling_is_a_name_too(alias, name, cls):
+    batch = random_on_shell(6, 3, seed=4)
+    values = [
+        SymmetryLoss(spelling, group=Lorentz(0.5), generator=torch.Generator().manual_seed(1))(
+            first_pz, batch
+        )
+        for spelling in (alias, name)
+    ]
+    assert isinstance(SymmetryLoss(alias).penalty, cls) and torch.equal(*values)
+    with pytest.raises(ValueError, match=r"unknown symmetry penalty 'gseel'; choose one of"):
+        SymmetryLoss("gseel")

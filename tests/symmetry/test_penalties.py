@@ -140,23 +140,15 @@ def _param_gradient_check(penalty, model, seed=0):
 def test_dseal_parameter_gradients_through_layernorm_and_attention(
     tiny_attention, output, method, stochastic, implementation
 ):
-    # docs/design.md (traps): forward-mode AD got these gradients 15–99 % wrong; every route is
-    # checked
+    # forward-mode AD got these gradients 15–99 % wrong (docs/design.md, traps): so every route
+    # is checked against float64 finite differences of the parameter gradient
     batch = random_on_shell(6, 5, seed=3)
     model = tiny_attention(out_dim=1 if output == "scalar" else 4).double()
+    options = dict(output=output, method=method, stochastic=stochastic)
 
     def penalty():
-        return dseal(
-            model,
-            batch,
-            Lorentz(),
-            output=output,
-            method=method,
-            eps=1e-3,
-            stochastic=stochastic,
-            implementation=implementation,
-            generator=torch.Generator().manual_seed(2),
-        )
+        generator = torch.Generator().manual_seed(2)
+        return dseal(model, batch, Lorentz(), generator, implementation=implementation, **options)
 
     _param_gradient_check(penalty, model)
 
@@ -253,21 +245,13 @@ def test_fused_and_separate_implementations_agree(tiny_attention, penalty, optio
 def test_stochastic_dseal_is_unbiased(tiny_attention, method, output):
     batch = random_on_shell(4, 5, seed=9)
     model = tiny_attention(out_dim=1 if output == "scalar" else 4).double()
-    full = dseal(model, batch, Lorentz(), output=output, method=method, eps=1e-5)
+    options = dict(output=output, method=method, eps=1e-5)
+    full = dseal(model, batch, Lorentz(), **options)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad() if method == "finite_difference" else contextlib.nullcontext():
         draws = torch.stack(
             [
-                dseal(
-                    model,
-                    batch,
-                    Lorentz(),
-                    output=output,
-                    method=method,
-                    eps=1e-5,
-                    stochastic=True,
-                    generator=generator,
-                ).detach()
+                dseal(model, batch, Lorentz(), generator, stochastic=True, **options).detach()
                 for _ in range(400)
             ]
         )

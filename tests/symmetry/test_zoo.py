@@ -18,7 +18,7 @@ from seal.data.tensordict import loader
 from seal.groups import Boosts, Group, Lorentz
 from seal.symmetry import RouteError, SymmetryLoss, SymmetryRegularizer
 from seal.tasks import TaggingTask
-from seal.testing import random_on_shell
+from seal.testing import quiet_trainer, random_on_shell
 
 F64 = torch.float64
 
@@ -70,15 +70,11 @@ def build(name):
 def first_step_penalty(name, penalty, options, group):
     """train/symm_loss of one training step of the zoo model with the callback's defaults."""
     callback = SymmetryRegularizer(penalty, group=group, seed=1, **options)
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
         max_steps=1,
-        accelerator="cpu",
         devices=1,
         precision="64-true",
-        logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=[callback],
         limit_val_batches=0,
     )
