@@ -9,8 +9,9 @@ nominal and with every test event boosted by |β| = 0.5, and δSEAL vs λ) and `
 import argparse
 from pathlib import Path
 
-from seal.reports.maps import plot_map, ratios, write_csv
-from seal.reports.sweep import find_runs
+from seal.reports.maps import plot_map, ratios
+from seal.reports.runs import find_runs
+from seal.reports.tables import write_records
 
 METRICS = [("test/mse", "nominal"), ("boost/mse@0.5", "|β| = 0.5")]
 
@@ -25,7 +26,7 @@ def main() -> None:
     if not rows:
         parser.error("no symmetry runs with a plain run on the same truth to compare against")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / "toy_map.csv")
+    write_records(args.out / "toy_map.csv", rows)
     for truth in sorted({row["truth"] for row in rows}):
         print("written:", plot_map(rows, truth, METRICS, args.out / f"toy_map_{truth}.png"))
     print("written:", args.out / "toy_map.csv")

@@ -2,11 +2,10 @@
 plain training on the same truth, nominal and on boosted inputs, with the spread over seeds.
 
 ``scripts/symmetry_map.py`` runs it on sweep folders; each run is read by
-:func:`seal.reports.sweep.find_runs`, so any Hydra multirun over ``symmetry.weight``,
+:func:`seal.reports.runs.find_runs`, so any Hydra multirun over ``symmetry.weight``,
 ``symmetry.group.beta_max``, ``data.truth`` and ``seed`` can be mapped.
 """
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,13 +61,6 @@ def ratios(runs: list[dict], metric: str) -> list[dict]:
             }
         )
     return rows
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def plot_map(rows: list[dict], truth: str, metrics: list[tuple[str, str]], path: Path):

@@ -2,7 +2,7 @@ import numpy as np
 from test_compare import fake_run
 
 from seal.reports.maps import plot_map, ratios
-from seal.reports.sweep import find_runs
+from seal.reports.runs import find_runs
 
 
 def gsymm(weight, beta_max):
