@@ -32,11 +32,22 @@ GMZ_MODE = {"z": 2, "gamma": 1}
 class DimuonConfig:
     """What to generate (GeV).
 
-    n_signal, n_background : accepted events of each class.
-    mass_min, mass_max : the γ*/Z mass window (Pythia's m̂).
-    muon_pt_min, muon_eta_max : acceptance of both muons.
-    smear : width of the transverse smearing as a fraction of the leading-muon pT.
-    chunk_events : events per chunk (unit of work, resume and progress).
+    Parameters
+    ----------
+    n_signal, n_background : int
+        Accepted events of each class.
+    mass_min, mass_max : float
+        The γ*/Z mass window (Pythia's m̂).
+    muon_pt_min, muon_eta_max : float
+        Acceptance of both muons.
+    smear : float
+        Width of the transverse smearing as a fraction of the leading-muon pT.
+    chunk_events : int
+        Events per chunk (unit of work, resume and progress).
+    seed : int
+        Base seed; chunk ``i`` is seeded from (``seed``, i).
+    sqrt_s : float
+        Collision energy.
     """
 
     n_signal: int = 75_000

@@ -29,23 +29,38 @@ NEUTRINOS = (12, 14, 16)
 class GeneratorConfig:
     """What to generate (all momenta in GeV).
 
-    n_signal, n_background : jets of each class.
-    pt_min, pt_max, eta_max : jet acceptance; ``n_slices`` pT slices fill it evenly.
-    radius : anti-kT R; top jets need the top and its decay quarks within ΔR < R.
-    mpi, detector : multiparton interactions; the calorimeter emulation of
-    :mod:`seal.generation.detector`.
-    n_constituents : constituents stored per jet (pT-ordered, zero-padded).
-    chunk_jets : jets per chunk (the unit of work, of resume and of the progress bar).
-    seed : base seed; ``sqrt_s`` : collision energy.
-    accept : ``slice`` — a chunk keeps the jets inside its own pT slice (every slice filled
-    equally: a flat spectrum); ``window`` — every jet inside the whole [pt_min, pt_max) window
-    (2.5–5× more jets per Pythia event with many slices; the spectrum becomes the mixture of
-    the slices' own jet-pT distributions, smooth but not flat).
-    trim, trim_radius, trim_fcut : ATLAS-style trimming — recluster each jet's constituents
-    into kT subjets of R = ``trim_radius`` and drop those below ``trim_fcut`` × the jet's pT;
-    the jet is then the sum of what is kept (selection and truth matching use it).
-    pileup_mu : overlay Poisson(μ) minimum-bias events (Pythia SoftQCD) on every hard event
-    before clustering; 0 = none.
+    Parameters
+    ----------
+    n_signal, n_background : int
+        Jets of each class.
+    pt_min, pt_max, eta_max : float
+        Jet acceptance; ``n_slices`` pT slices fill it evenly.
+    radius : float
+        Anti-kT R; top jets need the top and its decay quarks within ΔR < R.
+    n_slices : int
+        pT slices of the window, each generated with its own pT̂ range.
+    mpi, detector : bool
+        Multiparton interactions; the calorimeter emulation of :mod:`seal.generation.detector`.
+    n_constituents : int
+        Constituents stored per jet (pT-ordered, zero-padded).
+    chunk_jets : int
+        Jets per chunk (the unit of work, of resume and of the progress bar).
+    seed : int
+        Base seed; chunk ``i`` is seeded from (``seed``, i).
+    sqrt_s : float
+        Collision energy.
+    accept : {"slice", "window"}
+        ``slice``: a chunk keeps the jets inside its own pT slice (every slice filled equally: a
+        flat spectrum); ``window``: every jet inside the whole [pt_min, pt_max) window (2.5–5×
+        more jets per Pythia event with many slices; the spectrum becomes the mixture of the
+        slices' own jet-pT distributions, smooth but not flat).
+    trim, trim_radius, trim_fcut : bool, float, float
+        ATLAS-style trimming: recluster each jet's constituents into kT subjets of
+        R = ``trim_radius`` and drop those below ``trim_fcut`` × the jet's pT; the jet is then
+        the sum of what is kept (selection and truth matching use it).
+    pileup_mu : float
+        Overlay Poisson(μ) minimum-bias events (Pythia SoftQCD) on every hard event before
+        clustering; 0 = none.
     """
 
     n_signal: int = 2000
