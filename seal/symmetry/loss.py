@@ -31,9 +31,9 @@ from seal.symmetry.batching import (
 )
 from seal.symmetry.dseal import DSEAL
 from seal.symmetry.gseal import GSEAL
-from seal.symmetry.probe import probe
+from seal.symmetry.probe import nonfinite_derivative, probe
 from seal.symmetry.rng import buffer_snapshot, get_rng_state, isolated, rng_device
-from seal.symmetry.routes import IMPLEMENTATIONS, choose_route
+from seal.symmetry.routes import IMPLEMENTATIONS, RouteError, choose_route
 
 log = logging.getLogger("seal.symmetry")
 PENALTIES = {cls.name: cls for cls in (GSEAL, DSEAL)}
@@ -134,8 +134,21 @@ class SymmetryLoss:
         with torch.no_grad(), isolated(model, traits.mutated_buffers, device):
             y = model(head(batch, traits.rows))
             as_output(y, self.penalty.output, traits.rows, _output_owner(model))
-        self.traits = traits
-        self.route, self.reason = choose_route(traits, self.penalty, self.implementation)
+        route, reason = choose_route(traits, self.penalty, self.implementation)
+        if getattr(self.penalty, "method", None) == "exact" and torch.isfinite(y).all():
+            with isolated(model, traits.mutated_buffers, device):
+                where = nonfinite_derivative(
+                    model, head(batch, traits.rows), self.penalty.keys(batch)
+                )
+            if where is not None:
+                raise RouteError(
+                    f"exact δSEAL differentiates the output with respect to the four-momenta, and "
+                    f"that derivative is not finite here: it turns NaN or inf in {where} (on the "
+                    f"first batch, though the output is finite); use "
+                    f"symmetry.penalty.method=finite_difference (method='finite_difference'), "
+                    f"which needs no derivative of the model"
+                )
+        self.traits, self.route, self.reason = traits, route, reason
         mode = (
             ""
             if not isinstance(model, torch.nn.Module)

@@ -19,6 +19,7 @@ in execution order, whose output shows it.
 """
 
 import dataclasses
+import warnings
 
 import torch
 from torch import nn
@@ -205,3 +206,46 @@ def probe(fn, batch: dict, keys) -> Traits:
             if _differs(first[0][0], moved[0][0]):
                 coupled = _first_difference(fn, first[1], moved[1], rows)
     return Traits(stochastic, unreplayable, coupled, mutated, rows)
+
+
+def nonfinite_derivative(fn, batch: dict, keys) -> str | None:
+    """Where the input derivative that the exact δSEAL needs stops being finite, or None.
+
+    One forward and one backward of the output sum on ``batch`` (the probe's rows), with the
+    four-vector entries ``keys`` requiring gradients. Backward hooks on every submodule name the
+    first module, in backward order, whose gradient with respect to its input is non-finite
+    while the gradient of its output is finite: where the NaN or inf arose (ParT's pairwise
+    features, say, whose derivative at the i = j pair is 0/0). Call it with the caller's RNG
+    and buffers isolated (:func:`seal.symmetry.rng.isolated`).
+    """
+    inputs = {k: batch[k].detach().requires_grad_(True) for k in keys}
+    found: list[str] = []
+    handles = []
+
+    def hook(name):
+        def record(module, grad_input, grad_output):
+            out_ok = all(torch.isfinite(g).all() for g in grad_output if g is not None)
+            in_bad = any(not torch.isfinite(g).all() for g in grad_input if g is not None)
+            if out_ok and in_bad and not found:
+                found.append(name)
+
+        return record
+
+    if isinstance(fn, nn.Module):
+        for name, module in fn.named_modules():
+            if name:
+                handles.append(module.register_full_backward_hook(hook(name)))
+    try:
+        with torch.enable_grad(), warnings.catch_warnings():
+            # modules fed no tensor that requires gradients (a dict of constants) warn here
+            warnings.filterwarnings("ignore", "Full backward hook is firing", UserWarning)
+            y = _first_tensor(fn({**batch, **inputs}))
+            grads = torch.autograd.grad(
+                y.float().sum(), list(inputs.values()), allow_unused=True, materialize_grads=True
+            )
+    finally:
+        for handle in handles:
+            handle.remove()
+    if all(torch.isfinite(g).all() for g in grads):
+        return None
+    return _describe(fn, found[0] if found else "")

@@ -238,3 +238,47 @@ def test_the_class_spelling_is_a_name_too(alias, name, cls):
     assert isinstance(SymmetryLoss(alias).penalty, cls) and torch.equal(*values)
     with pytest.raises(ValueError, match=r"unknown symmetry penalty 'gseel'; choose one of"):
         SymmetryLoss("gseel")
+
+
+class PairDistances(torch.nn.Module):
+    """√(Σ (p_i − p_j)²) over every pair, i = j included: finite, but its derivative at i = j
+    is 0/0 (the trap of ParT's pairwise features)."""
+
+    def forward(self, p4):
+        return (p4[:, :, None] - p4[:, None, :]).square().sum(-1).sqrt()  # (B, N, N)
+
+
+class PairNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pairs, self.head = PairDistances(), torch.nn.Linear(1, 1)
+
+    def forward(self, batch):
+        return self.head(self.pairs(batch["p4"]).mean((1, 2))[:, None]).squeeze(-1)
+
+
+def test_a_non_finite_derivative_refuses_exact_dseal_naming_the_module():
+    batch = random_on_shell(6, 4, seed=2)
+    model = PairNet().double()
+    assert torch.isfinite(model(batch)).all()  # the output is fine; its derivative is not
+    with pytest.raises(RouteError, match=r"pairs \(PairDistances\).*method=finite_difference"):
+        SymmetryLoss("dsymm", group=Lorentz())(model, batch)
+    with pytest.raises(RouteError, match=r"pairs \(PairDistances\)"):  # the one-call form too
+        dseal(model, batch, Lorentz())
+    fd = SymmetryLoss("dsymm", group=Lorentz(), method="finite_difference")(model, batch)
+    assert torch.isfinite(fd) and fd > 0  # the route the message points at works
+    assert torch.isfinite(SymmetryLoss("gsymm", group=Lorentz(0.5))(model, batch))
+
+
+def test_the_callback_refuses_it_before_the_first_step():
+    model = RegressionTask(PairNet()).double()
+    batch = random_on_shell(8, 4, seed=2)
+    batch["target"] = torch.zeros(8, dtype=torch.float64)
+    regulariser = SymmetryRegularizer("dsymm", weight=1.0)
+    trainer = quiet_trainer(
+        max_steps=2, precision="64-true", enable_checkpointing=False, callbacks=[regulariser]
+    )
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.raises(RouteError, match=r"pairs \(PairDistances\)"):
+        trainer.fit(model, loader(batch, 4))
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())  # no step taken

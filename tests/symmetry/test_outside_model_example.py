@@ -83,3 +83,16 @@ def test_the_penalty_equals_a_reference_with_one_dropout_mask_in_training(result
             outs.append(model(inputs))
     reference = (outs[0] - outs[1]).square().mean()
     torch.testing.assert_close(value.detach(), reference, rtol=1e-5, atol=1e-9)
+
+
+def test_exact_dseal_on_part_is_refused_naming_the_pair_features(example):
+    # ParT's pairwise features have a 0/0 derivative on the i = j pair: exact δSEAL used to
+    # return NaN silently; now it is refused before any step, finite differences work
+    from seal.symmetry import RouteError
+    from seal.testing import random_on_shell
+
+    model, batch = example.ParTOnP4().double().eval(), random_on_shell(6, 5, seed=1)
+    with pytest.raises(RouteError, match=r"part\.pair_embed \(PairEmbed.*finite_difference"):
+        SymmetryLoss("dsymm", group=Boosts())(model, batch)
+    fd = SymmetryLoss("dsymm", group=Boosts(), method="finite_difference")(model, batch)
+    assert torch.isfinite(fd) and fd > 0
