@@ -131,7 +131,7 @@ def transform(
         Four-vectors; particles of an example share that example's Λ.
     lam : Tensor, shape (B, 4, 4)
         Group elements (any float dtype; cast to ``p4.dtype``).
-    mask : Tensor, shape (B, N), bool, optional
+    mask : Tensor, shape (B, N), bool (or 0/1), optional
         Valid particles. Padded rows (False) are returned unchanged, so zero padding stays
         exactly zero whatever Λ is.
 
@@ -144,7 +144,7 @@ def transform(
         return torch.einsum("bij,bj->bi", lam, p4)
     out = torch.einsum("bij,bnj->bni", lam, p4)  # (B, N, 4)
     if mask is not None:
-        out = torch.where(mask.unsqueeze(-1), out, p4)
+        out = torch.where(mask.unsqueeze(-1).bool(), out, p4)
     return out
 
 

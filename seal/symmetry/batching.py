@@ -71,8 +71,37 @@ def four_vector_keys(batch: dict, key: str, extra_keys) -> list[str]:
         )
     keys = [key] + [k for k in extra_keys if k in batch and k != key]
     for k in keys:
-        check_four_vectors(batch[k], k)
+        value = batch[k]
+        if torch.is_tensor(value) and not (value.is_floating_point() or value.is_complex()):
+            raise TypeError(
+                f"batch[{k!r}] has dtype {value.dtype}; four-momenta must be floating point "
+                f"(cast them with .float() or .double())"
+            )
+        check_four_vectors(value, k)
+        if value.shape[0] == 0:
+            raise ValueError(
+                f"batch[{k!r}] holds no examples (shape {tuple(value.shape)}); the symmetry "
+                f"penalty needs a batch of at least one"
+            )
+    if "mask" in batch and batch[key].dim() == 3:
+        check_mask(batch["mask"], batch[key])
     return keys
+
+
+def check_mask(mask, p4: torch.Tensor) -> None:
+    """``mask`` must be ``(B, N)`` like ``p4`` ``(B, N, 4)``, bool or 0/1 numbers."""
+    if not torch.is_tensor(mask) or tuple(mask.shape) != tuple(p4.shape[:2]):
+        shape = tuple(mask.shape) if torch.is_tensor(mask) else type(mask).__name__
+        raise ValueError(
+            f"batch['mask'] must have shape (B, N) = {tuple(p4.shape[:2])} like batch['p4'] "
+            f"{tuple(p4.shape)}; got {shape}"
+        )
+    if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
+        bad = mask[(mask != 0) & (mask != 1)][0].item()
+        raise ValueError(
+            f"batch['mask'] must be bool (True: a real particle) or 0/1; it holds {bad} "
+            f"({mask.dtype})"
+        )
 
 
 def check_output_kind(output: str) -> None:

@@ -111,11 +111,16 @@ class SymmetryLoss:
             generator = torch.Generator().manual_seed(torch.initial_seed() % 2**63)
         self.weighted, self.generator = bool(weighted), generator
         self.traits = self.route = self.reason = None
+        self.routes: dict = {}  # model.training → (traits, route, reason): probed once per mode
 
     # -- route -----------------------------------------------------------------------------
     def prepare(self, model, batch: dict) -> str:
-        """Probe ``model`` on ``batch`` once and choose the route; returns it."""
-        if self.traits is not None and (self.traits.coupling_known or batch_size(batch) < 2):
+        """Probe ``model`` on ``batch`` once per mode (training or eval: dropout and batch
+        statistics differ between them) and choose the route; returns it."""
+        mode = getattr(model, "training", None)
+        known = self.routes.get(mode)
+        if known is not None and (known[0].coupling_known or batch_size(batch) < 2):
+            self.traits, self.route, self.reason = known
             return self.route
         self.penalty.keys(batch)
         if self.weighted and "weight" not in batch:
@@ -134,8 +139,15 @@ class SymmetryLoss:
         with torch.no_grad(), isolated(model, traits.mutated_buffers, device):
             y = model(head(batch, traits.rows))
             as_output(y, self.penalty.output, traits.rows, _output_owner(model))
+        if not torch.isfinite(y).all():
+            raise ValueError(
+                f"{_output_owner(model)} gives a non-finite output (NaN or inf) on the first "
+                f"batch's rows, whose four-momenta are finite: {int((~torch.isfinite(y)).sum())} "
+                f"of {y.numel()} values; the symmetry penalty of a NaN is NaN — check the "
+                f"model's features (a log or division of zero on padded particles?)"
+            )
         route, reason = choose_route(traits, self.penalty, self.implementation)
-        if getattr(self.penalty, "method", None) == "exact" and torch.isfinite(y).all():
+        if getattr(self.penalty, "method", None) == "exact":
             with isolated(model, traits.mutated_buffers, device):
                 where = nonfinite_derivative(
                     model, head(batch, traits.rows), self.penalty.keys(batch)
@@ -148,17 +160,12 @@ class SymmetryLoss:
                     f"symmetry.penalty.method=finite_difference (method='finite_difference'), "
                     f"which needs no derivative of the model"
                 )
-        self.traits, self.route, self.reason = traits, route, reason
-        mode = (
-            ""
-            if not isinstance(model, torch.nn.Module)
-            else (" in training" if model.training else " in eval mode")
-        )
+        self.traits, self.route, self.reason = self.routes[mode] = traits, route, reason
         log.info(
             "%s on %s%s: route %s (%s)",
             type(self.penalty).__name__,
             _output_owner(model),
-            mode,
+            {None: "", True: " in training", False: " in eval mode"}[mode],
             self.route,
             self.reason,
         )

@@ -282,3 +282,55 @@ def test_the_callback_refuses_it_before_the_first_step():
     with pytest.raises(RouteError, match=r"pairs \(PairDistances\)"):
         trainer.fit(model, loader(batch, 4))
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())  # no step taken
+
+
+def test_each_mode_gets_its_own_route():
+    # a loss first called in eval mode (no dropout: fused) must not keep that route in training,
+    # where dropout makes fusing inexact: the identity element gives exactly 0 in both
+    batch = random_on_shell(8, 4, seed=6)
+    model = ModuleDropout().double()
+    loss = SymmetryLoss("gsymm", group=Boosts(0.0))
+    assert loss(model.eval(), batch).item() == 0.0 and loss.route == "fused"
+    assert loss(model.train(), batch).item() == 0.0 and loss.route == "replay"
+    assert loss(model.eval(), batch).item() == 0.0 and loss.route == "fused"
+    assert set(loss.routes) == {True, False}  # each probed once
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda b: {**b, "p4": b["p4"].long()}, TypeError, r"batch\['p4'\] has dtype torch.int64"),
+        (lambda b: {k: v[:0] for k, v in b.items()}, ValueError, r"holds no examples \(shape \(0,"),
+        (lambda b: {**b, "mask": b["mask"][:, :2]}, ValueError, r"shape \(B, N\) = \(6, 3\)"),
+        (lambda b: {**b, "mask": 2.0 * b["mask"]}, ValueError, r"bool .* or 0/1; it holds 2.0"),
+    ],
+    ids=["integer p4", "empty batch", "mask shape", "mask values"],
+)
+def test_bad_batches_are_named(change, error, message):
+    batch = change(random_on_shell(6, 3, seed=1))
+    for penalty in ("gsymm", "dsymm"):
+        with pytest.raises(error, match=message):
+            SymmetryLoss(penalty, group=Lorentz(0.5))(first_pz, batch)
+
+
+def test_a_float_zero_one_mask_is_a_mask():
+    batch = random_on_shell(6, 3, seed=1)
+    floats = {**batch, "mask": batch["mask"].double()}
+    for penalty in ("gsymm", "dsymm"):
+        values = [
+            SymmetryLoss(penalty, group=Lorentz(0.5), generator=torch.Generator().manual_seed(2))(
+                first_pz, b
+            )
+            for b in (batch, floats)
+        ]
+        assert torch.equal(*values)
+
+
+def test_a_model_with_a_non_finite_output_is_named():
+    batch = random_on_shell(6, 3, seed=1)
+
+    def log_of_zero(b):
+        return torch.log(b["p4"][:, 0, 0] * 0)  # -inf
+
+    with pytest.raises(ValueError, match=r"log_of_zero gives a non-finite output .* 5 of 5 values"):
+        SymmetryLoss("gsymm", group=Lorentz(0.5))(log_of_zero, batch)
