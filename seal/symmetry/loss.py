@@ -8,7 +8,17 @@
 On the first batch it probes the model (:mod:`seal.symmetry.probe`) and picks the fastest
 route that is exact for *that* model (:mod:`seal.symmetry.routes`), logging the route and the
 reason in one line. Its forwards never consume the caller's random numbers and never move the
-model's buffers: adding it with λ = 0 changes nothing about training.
+model's buffers: adding ``loss_fn(model, batch)`` with λ = 0 changes nothing about training.
+
+``with_output`` shares the task's forward. With λ = 0 it is bit-identical to a plain forward
+with ``fraction = 1`` on every route, and at any fraction on the fused route, with the exact
+δSEAL, and on models with batch statistics or written buffers (their forward stays whole). The
+one exception: a model with dropout and ``fraction < 1`` under a copies penalty (GSEAL,
+finite-difference δSEAL). There the task's forward is split into the penalised rows and the
+rest, so that the copies can replay the first part's dropout masks; two forwards draw other
+(equally random) masks than one forward over the batch, so the run is statistically the same
+but not bit-identical. The callback at λ = 0 never shares the forward and is bit-identical in
+every case.
 """
 
 import logging
@@ -187,7 +197,9 @@ class SymmetryLoss:
         return min(size, 2) if coupled and rows < 2 else rows
 
     def with_output(self, model, batch: dict) -> tuple:
-        """``(model(batch), penalty)`` sharing the task's forward where the route allows."""
+        """``(model(batch), penalty)`` sharing the task's forward where the route allows (with
+        λ = 0 bit-identical to ``model(batch)`` except with dropout and ``fraction < 1``: see the
+        module docstring)."""
         step = self.begin(model, batch)
         output = step.finish(model(step.inputs))
         return output, step.penalty
