@@ -9,6 +9,8 @@ that learned a truth broken by a spurion along z should show it in the direction
 p_z (K_z, J_x, J_y) and not in the others.
 """
 
+import logging
+
 import numpy as np
 import torch
 
@@ -18,17 +20,32 @@ from seal.metrics.bootstrap import count_blocks, spread
 from seal.symmetry import DSEAL
 
 GENERATOR_NAMES = ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")
+log = logging.getLogger(__name__)
 
 
 def residuals(fn, batches, output: str = "scalar", key: str = "p4") -> tuple:
-    """Per example ‖∂_a f − T_a f‖² (n, 6) and the outputs (n,) or (n, 4), over ``batches``."""
+    """Per example ‖∂_a f − T_a f‖² (n, 6) and the outputs (n,) or (n, 4), over ``batches``.
+
+    Where the model's derivative is not finite (pairwise features with a 0/0 derivative at
+    i = j, say) the residuals are NaN, and a warning says how many examples and why.
+    """
     penalty = DSEAL(output=output, key=key)
     parts, outputs = [], []
     for batch in batches:
         r, y = penalty.per_generator(fn, batch, Lorentz())
         parts.append(r.double().cpu())
         outputs.append(y.double().cpu())
-    return torch.cat(parts).numpy(), torch.cat(outputs).numpy()
+    r, y = torch.cat(parts).numpy(), torch.cat(outputs).numpy()
+    bad = ~np.isfinite(r).all(axis=1)
+    if bad.any():
+        log.warning(
+            "symmetry spectrum: the derivative of the output along the generators is not finite "
+            "for %d of %d test examples (the model's input gradient is NaN or inf there, e.g. "
+            "pairwise features at i = j); the spectrum bars are NaN",
+            int(bad.sum()),
+            len(bad),
+        )
+    return r, y
 
 
 def model_and_truth(module, data: dict, truth=None, output="scalar", batch_size=4096) -> tuple:

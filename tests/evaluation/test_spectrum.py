@@ -71,3 +71,16 @@ def test_tagging_spectrum_reads_only_the_first_spectrum_jets(monkeypatch, tmp_pa
     assert seen == [4, 4, 4]  # null: every test jet
     with pytest.raises(ValueError, match=r"evaluation\.spectrum_jets must be ≥ 1 or null; got 0"):
         tagging.TaggingEvaluation(spectrum_jets=0)
+
+
+def test_a_non_finite_derivative_is_said_not_hidden(caplog):
+    # √(Σ (p_i − p_j)²) over every pair: finite output, 0/0 derivative at i = j
+    def pair_distances(batch):
+        p4 = batch["p4"]
+        return (p4[:, :, None] - p4[:, None, :]).square().sum(-1).sqrt().mean((1, 2))
+
+    batch = random_on_shell(6, 3, seed=1)
+    with caplog.at_level("WARNING", logger="seal.evaluation.spectrum"):
+        r, y = residuals(pair_distances, [batch])
+    assert np.isfinite(y).all() and not np.isfinite(r).all()
+    assert "not finite for 6 of 6 test examples" in caplog.text
