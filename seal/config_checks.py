@@ -169,12 +169,8 @@ def _creatable(config: DictConfig, key: str) -> None:
         raise SystemExit(1) from None
 
 
-# experiments that became overlays: old name → (pattern of the old name, the new spelling)
-RENAMED = (("_extrap", "+experiment={base} +extrap=pt800"),)
-
-
 def renamed_experiments(args: list[str]) -> list[str]:
-    """A message for every experiment on the command line that is spelt another way now.
+    """A message for every ``*_extrap`` experiment on the command line: they became one overlay.
 
     Parameters
     ----------
@@ -192,11 +188,10 @@ def renamed_experiments(args: list[str]) -> list[str]:
         if key != "experiment":
             continue
         for name in value.strip("[]").split(","):
-            for suffix, spelling in RENAMED:
-                if name.endswith(suffix):
-                    new = spelling.format(base=name[: -len(suffix)])
-                    messages.append(
-                        f"experiment {name} is now spelt `{new}` (one pT-extrapolation overlay "
-                        f"for every top experiment, configs/extrap/pt800.yaml)"
-                    )
+            if name.endswith("_extrap"):
+                messages.append(
+                    f"experiment {name} is now spelt `+experiment={name.removesuffix('_extrap')} "
+                    f"+extrap=pt800` (one pT-extrapolation overlay for every top experiment, "
+                    f"configs/extrap/pt800.yaml)"
+                )
     return messages

@@ -4,7 +4,7 @@ Rows are (model, variant, every override that varies across the workload's runs)
 (MLP, transformer, invariant, hybrid, L-GATr, LLoCa, PELICAN), the symmetry treatment (none,
 augment, gsymm, dsymm with λ), and e.g. ``data.truth`` when a sweep ran over it. Columns: AUC
 and 1/ε_B at ε_S = 0.3 on the nominal test set and with every test event boosted by |β| = 0.5,
-the same above the pT cut (from the ``*_extrap`` runs), parameter count and training step time.
+the same above the pT cut (from the ``+extrap=pt800`` runs), parameter count and training step time.
 
 A row of one run shows ``value ± bootstrap error`` (over test events); runs that differ only in
 ``seed`` are merged into ``mean ± standard deviation`` over seeds, with the number of seeds in
@@ -22,7 +22,7 @@ import numpy as np
 
 from seal.evaluation.plots import plot_curves, plot_panels, plot_shift_histograms
 from seal.reports.runs import find_runs, varying
-from seal.reports.tables import Style, estimate, markdown, values, write_records
+from seal.reports.tables import Style, estimate, markdown, seed_count, values, write_records
 
 MODEL_NAMES = {
     "MLP": "MLP",
@@ -67,10 +67,6 @@ def number(x: float) -> str:
 STYLE = Style(value=number)  # one run: value ± bootstrap error; several: mean ± std
 
 
-def _seeds(runs) -> int:
-    return len({str(r["seed"]) for r in runs})
-
-
 class _Rows:
     """Groups a workload's runs into table rows: (model, variant, varying overrides...)."""
 
@@ -110,7 +106,7 @@ def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[
     for key in sorted(set(groups) | set(extrap_groups)):
         g, e = groups.get(key, []), extrap_groups.get(key, [])
         params = values(g or e, "model/params")
-        seeds = f"{_seeds(g)}+{_seeds(e)}" if e else str(_seeds(g))
+        seeds = f"{seed_count(g)}+{seed_count(e)}" if e else str(seed_count(g))
         cells = [STYLE.cell(g, m) for m in NOMINAL.values()] + [
             STYLE.cell(e, m) for m in EXTRAP.values()
         ]

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 
 from seal.evaluation.plots import plot_curves
 from seal.reports.runs import find_runs, varying
-from seal.reports.tables import Style, estimate, markdown, seed_note, write_csv
+from seal.reports.tables import Style, estimate, markdown, seed_count, seed_note, write_csv
 
 TABLE_BETAS = (0.0, 0.3, 0.6, 0.9)
 REGRESSION = {
@@ -76,7 +76,7 @@ def summarise(sweep_dir: Path) -> tuple[str, Path]:
     for group in groups:
         cells = [",".join(r["run"] for r in group)]
         cells += [_text(group[0][k]) for k in settings]
-        cells += [str(len({str(r["seed"]) for r in group}))] if seeds else []
+        cells += [str(seed_count(group))] if seeds else []
         # a setting shown among the metrics (the test pT window) is text, the rest are cells
         cells += [
             _text(group[0][c]) if c in group[0] else STYLE.cell(group, c) for c in kind["columns"]

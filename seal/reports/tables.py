@@ -49,9 +49,14 @@ def estimate(runs: list[dict], key: str, bootstrap: bool = True) -> tuple[float,
     return found[0], float(error) if isinstance(error, (int, float)) else np.nan
 
 
+def seed_count(runs: list[dict]) -> int:
+    """How many distinct seeds ``runs`` were trained with."""
+    return len({str(r["seed"]) for r in runs})
+
+
 def seed_note(runs: list[dict]) -> str:
     """``n seeds``, or ``n runs, m seeds`` where runs repeat a seed."""
-    seeds = len({str(r["seed"]) for r in runs})
+    seeds = seed_count(runs)
     return f"{seeds} seeds" if seeds == len(runs) else f"{len(runs)} runs, {seeds} seeds"
 
 

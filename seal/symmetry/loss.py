@@ -132,13 +132,13 @@ class SymmetryLoss:
         if known is not None and (known[0].coupling_known or batch_size(batch) < 2):
             self.traits, self.route, self.reason = known
             return self.route
-        self.penalty.keys(batch)
+        keys = self.penalty.keys(batch)  # checked once: present, floating, finite, masked
         if self.weighted and "weight" not in batch:
             raise KeyError(
                 f"weighted=True weights by batch['weight'], but the batch has only {sorted(batch)}"
             )
         try:
-            traits = probe(model, batch, self.penalty.keys(batch))
+            traits = probe(model, batch, keys)
         except Exception as err:
             raise TypeError(
                 f"{_output_owner(model)} could not be run on the batch dict {sorted(batch)} "
@@ -159,9 +159,7 @@ class SymmetryLoss:
         route, reason = choose_route(traits, self.penalty, self.implementation)
         if getattr(self.penalty, "method", None) == "exact":
             with isolated(model, traits.mutated_buffers, device):
-                where = nonfinite_derivative(
-                    model, head(batch, traits.rows), self.penalty.keys(batch)
-                )
+                where = nonfinite_derivative(model, head(batch, traits.rows), keys)
             if where is not None:
                 raise RouteError(
                     f"exact δSEAL differentiates the output with respect to the four-momenta, and "
