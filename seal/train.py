@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seal.checkpoints import AtomicCheckpointIO, newest_intact
 from seal.config_checks import check_config
+from seal.models.compose import check_treatment
 
 log = logging.getLogger(__name__)
 # Lightning internals on torch 2.13, nothing a user can act on
@@ -160,6 +161,8 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
     evaluation = hydra.utils.instantiate(cfg.evaluation) if cfg.get("evaluation") else None
     datamodule = hydra.utils.instantiate(cfg.data)
     module = hydra.utils.instantiate(cfg.model)
+    if isinstance(getattr(module, "net", None), torch.nn.Module):  # a backbone × treatment pair
+        check_treatment(module.net, cfg.get("symmetry"), cfg.data.get("augment"))
     callbacks = [*instantiate_entries(cfg.get("callbacks"), "callbacks"), *callbacks]
     if cfg.get("symmetry") is not None:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))

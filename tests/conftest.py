@@ -62,7 +62,7 @@ TOP_DATA_TINY = [
     "trainer.limit_train_batches=2",
     *COMMON_TINY,
 ]
-TOP_TINY = [*TOP_DATA_TINY, "model.net.dim=16", "model.net.ff_dim=16"]
+TOP_TINY = [*TOP_DATA_TINY, "model.net.backbone.dim=16", "model.net.backbone.ff_dim=16"]
 EXTRAP_TINY = ["data.train_pt=[null,600]", "data.val_pt=[null,600]", "data.test_pt=[600,null]"]
 # the alternatives' networks, shrunk (these replace the transformer's model.net.dim/ff_dim)
 INVARIANT_TINY = ["model.net.hidden=8", "model.net.latent_dim=8"]

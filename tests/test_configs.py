@@ -43,11 +43,12 @@ def test_the_extrap_overlay_names_the_run_and_sets_the_windows():
 
 def test_every_top_experiment_shares_the_parent():
     for path in sorted((CONFIG_DIR / "experiment").glob("top_*.yaml")):
-        assert "  - base/top\n" in path.read_text(), path.name
+        text = path.read_text()
+        assert "  - top\n" in text and "override /treatment: " in text, path.name
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", ["+experiment=top_lgatr"])
     assert cfg.trainer.max_epochs == 10 and cfg.trainer.gradient_clip_val == 1.0
-    assert cfg.model.net._target_ == "seal.models.lgatr.LGATrTagger"
+    assert cfg.model.net.backbone._target_ == "seal.models.lgatr.LGATrTagger"
     assert cfg.callbacks.early_stopping.monitor == "val/loss"
 
 

@@ -14,7 +14,6 @@ from conftest import (
     INVARIANT_TINY,
     TINY,
     TOP_DATA_TINY,
-    TOP_TINY,
 )
 from sklearn.metrics import roc_auc_score
 
@@ -27,28 +26,72 @@ def test_experiments_are_discovered():
     assert {"toy_baseline", "toy_gsymm", "toy_dsymm", "toy_augment"} <= set(EXPERIMENTS)
 
 
+# each top backbone shrunk for one step on the fixture (the paths under model.net.backbone)
+BACKBONE_TINY = {
+    "transformer": ["model.net.backbone.dim=16", "model.net.backbone.ff_dim=16"],
+    "torch_transformer": ["model.net.backbone.dim=16", "model.net.backbone.ff_dim=16"],
+    "invariant": [
+        f"model.net.backbone.{k}" for k in ("hidden=8", "latent_dim=8", "max_particles=6")
+    ],
+    "lgatr": [
+        "model.net.backbone.blocks=1",
+        "model.net.backbone.hidden_mv=4",
+        "model.net.backbone.hidden_s=8",
+    ],
+    "lgatr_slim": [
+        "model.net.backbone.blocks=1",
+        "model.net.backbone.hidden_v=4",
+        "model.net.backbone.hidden_s=8",
+    ],
+    "pelican": ["model.net.backbone.blocks=1", "model.net.backbone.hidden=4"],
+    "part": [
+        "model.net.backbone.heads=1",
+        "model.net.backbone.layers=1",
+        "model.net.backbone.embed_dims=[16]",
+        "model.net.backbone.pair_dims=[8]",
+    ],
+    "particlenet": [
+        "model.net.backbone.convs=[[4,[8,8]],[4,[16,16]]]",
+        "model.net.backbone.fcs=[[16,0.1]]",
+    ],
+}
+# and each treatment's own networks
+TREATMENT_TINY = {
+    "hybrid": [
+        "model.net.hybrid.latent_dim=8",
+        *[
+            f"model.net.hybrid.invariant.{k}"
+            for k in ("hidden=8", "latent_dim=8", "max_particles=6")
+        ],
+    ],
+    **{
+        t: ["model.net.canonicalise.hidden=8"]
+        for t in ("lloca", "lloca_refs", "lloca_refs_gsymm", "lloca_refs_dsymm")
+    },
+}
+
+
+def top_tiny(backbone: str, treatment: str) -> list[str]:
+    """Overrides that make +experiment=top with this pair one cheap step on the fixture."""
+    return [*TOP_DATA_TINY, *BACKBONE_TINY[backbone], *TREATMENT_TINY.get(treatment, [])]
+
+
 def tiny_overrides(experiment: str, extrap: bool = False) -> list[str]:
     if experiment.startswith("toy_"):
         return TINY
-    extrap = EXTRAP_TINY if extrap else []
-    if experiment.startswith("top_invariant"):
-        return [*TOP_DATA_TINY, *INVARIANT_TINY, "model.net.max_particles=6", *extrap]
-    if experiment.startswith("top_hybrid"):
-        general = ["model.net.general.dim=16", "model.net.general.ff_dim=16"]
-        model = [*HYBRID_TINY, "model.net.invariant.max_particles=6", *general]
-        return TOP_DATA_TINY + model + extrap
-    lgatr = ["model.net.blocks=1", "model.net.hidden_mv=4", "model.net.hidden_s=8"]
-    lloca = ["model.net.hidden=8", "model.net.backbone.dim=16", "model.net.backbone.ff_dim=16"]
-    pelican = ["model.net.blocks=1", "model.net.hidden=4"]
-    if experiment.startswith("top_lgatr"):
-        return TOP_DATA_TINY + lgatr + extrap
-    if experiment.startswith("top_lloca"):
-        return TOP_DATA_TINY + lloca + extrap
-    if experiment.startswith("top_pelican"):
-        return TOP_DATA_TINY + pelican + extrap
-    if experiment.startswith("top_"):
-        return TOP_TINY + extrap
+    if experiment.startswith("top"):
+        cfg_dir = CONFIG_DIR / "experiment"
+        text = (cfg_dir / f"{experiment}.yaml").read_text()
+        backbone = (
+            text.split("override /model/backbone: ")[1].split()[0]
+            if "override /model/backbone: " in text
+            else "transformer"
+        )
+        treatment = text.split("override /treatment: ")[1].split()[0]
+        return top_tiny(backbone, treatment) + (EXTRAP_TINY if extrap else [])
     if experiment.startswith("dimuon_"):
+        lgatr = ["model.net.blocks=1", "model.net.hidden_mv=4", "model.net.hidden_s=8"]
+        lloca = ["model.net.hidden=8", "model.net.backbone.dim=16", "model.net.backbone.ff_dim=16"]
         tiny = {"invariant": INVARIANT_TINY, "hybrid": HYBRID_TINY, "lgatr": lgatr, "lloca": lloca}
         model = tiny.get(experiment[len("dimuon_") :], [])
         return DIMUON_TINY + model
@@ -61,7 +104,7 @@ STOCK = [
     for e in EXPERIMENTS
     if e.startswith("top_") and e.split("_")[1] in ("baseline", "gsymm", "dsymm", "augment")
 ]
-STOCK_TINY = ["model=torch_transformer"]
+STOCK_TINY = ["model/backbone=torch_transformer"]
 EXTRAP = ["+extrap=pt800"]  # the pT-extrapolation overlay, on every top experiment
 CASES = [(e, []) for e in EXPERIMENTS] + [(e, STOCK_TINY) for e in STOCK]
 CASES += [(e, EXTRAP) for e in EXPERIMENTS if e.startswith("top_")]
@@ -89,7 +132,8 @@ def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
         pytest.importorskip("lloca", reason="the optional extra seal-hep[lloca] is not installed")
     extrap = model == EXTRAP
     cfg = compose_cfg([f"+experiment={experiment}", *tiny_overrides(experiment, extrap), *model])
-    assert cfg.task_name + cfg.name_suffix == experiment + ("_extrap" if extrap else "")
+    name = "top_transformer_none" if experiment == "top" else experiment  # top: named by its pair
+    assert cfg.task_name + cfg.name_suffix == name + ("_extrap" if extrap else "")
     if extrap:  # the overlay's windows, made tiny for the fixture's 400–800 GeV
         assert list(cfg.data.test_pt) == [600, None] and list(cfg.data.train_pt) == [None, 600]
     metrics = run(cfg)

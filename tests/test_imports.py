@@ -31,7 +31,8 @@ ALLOWED = {
     "checkpoints": {"files"},
     "config_checks": {"files"},
     "testing": {"groups"},
-    "train": {"checkpoints", "config_checks"},  # the rest through Hydra's _target_ strings
+    # the rest through Hydra's _target_ strings; models only for the backbone × treatment check
+    "train": {"checkpoints", "config_checks", "models"},
 }
 
 # room → packages that importing it must not load

@@ -6,6 +6,13 @@ import torch
 from torch import nn
 
 from seal.groups.minkowski import METRIC
+from seal.models.sizes import preset
+
+# seal's own network (no paper): published is its width matched to the SEAL study's tagger
+SIZES = {
+    "cpu": dict(hidden=64, latent_dim=64, depth=2),
+    "published": dict(hidden=256, latent_dim=256, depth=3),
+}
 
 
 def signed_log(x: torch.Tensor) -> torch.Tensor:
@@ -66,6 +73,9 @@ class InvariantNet(nn.Module):
 
     Parameters
     ----------
+    size : "cpu" | "published"
+        ``cpu``: hidden 64, latent 64, depth 2; ``published`` (seal's own network, so: the SEAL
+        study's tagger width): 256, 256, 3. Each of the next three overrides it.
     hidden : int
         Width of the edge and node MLPs.
     latent_dim : int
@@ -80,10 +90,19 @@ class InvariantNet(nn.Module):
     ``forward(batch)`` reads ``p4`` (B, N, 4) and ``mask`` (B, N) and returns logits (B,).
     """
 
+    exact_symmetry = "InvariantNet reads only Minkowski products p_i·p_j: Lorentz-invariant"
+
     def __init__(
-        self, hidden: int = 64, latent_dim: int = 64, depth: int = 2, max_particles: int = 32
+        self,
+        hidden: int | None = None,
+        latent_dim: int | None = None,
+        depth: int | None = None,
+        max_particles: int = 32,
+        size: str = "cpu",
     ):
         super().__init__()
+        o = preset(SIZES, size, "InvariantNet", hidden=hidden, latent_dim=latent_dim, depth=depth)
+        hidden, latent_dim, depth = o["hidden"], o["latent_dim"], o["depth"]
         if depth < 1 or max_particles < 1:
             raise ValueError(f"need depth ≥ 1 and max_particles ≥ 1; got {depth}, {max_particles}")
         self.edge = _mlp([4] + [hidden] * depth)

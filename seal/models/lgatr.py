@@ -4,6 +4,14 @@ wrapped to the batch contract, so it trains with the same task, data and evaluat
 import torch
 from torch import nn
 
+from seal.models.sizes import preset
+
+# published: L-GATr's top-tagging network (Spinner et al., arXiv 2405.14806)
+SIZES = {
+    "cpu": dict(blocks=2, hidden_mv=8, hidden_s=16, heads=4),
+    "published": dict(blocks=12, hidden_mv=16, hidden_s=32, heads=8),
+}
+
 INSTALL_HINT = (
     "model=lgatr needs the `lgatr` package, which is an optional extra: "
     "pip install 'seal-hep[lgatr]'  (or: pip install lgatr)"
@@ -28,8 +36,11 @@ class LGATrTagger(nn.Module):
 
     Parameters
     ----------
+    size : "cpu" | "published"
+        ``cpu``: 2 blocks, 8 multivector and 16 scalar channels, 4 heads; ``published``: the
+        top-tagging L-GATr's 12 blocks, 16 and 32 channels, 8 heads.
     blocks, hidden_mv, hidden_s, heads
-        Depth, multivector and scalar channels, attention heads.
+        Depth, multivector and scalar channels, attention heads (each overrides the preset).
     beam_spurion : str or None
         A beam reference that breaks the invariance (``xyplane``, ``lightlike``, ...).
     time_spurion : bool
@@ -40,16 +51,27 @@ class LGATrTagger(nn.Module):
 
     def __init__(
         self,
-        blocks: int = 2,
-        hidden_mv: int = 8,
-        hidden_s: int = 16,
-        heads: int = 4,
+        blocks: int | None = None,
+        hidden_mv: int | None = None,
+        hidden_s: int | None = None,
+        heads: int | None = None,
         beam_spurion: str | None = None,
         time_spurion: bool = False,
         scale: float = 100.0,
+        size: str = "cpu",
     ):
         super().__init__()
         lgatr = _import_lgatr()
+        o = preset(
+            SIZES,
+            size,
+            "LGATrTagger",
+            blocks=blocks,
+            hidden_mv=hidden_mv,
+            hidden_s=hidden_s,
+            heads=heads,
+        )
+        blocks, hidden_mv, hidden_s, heads = o["blocks"], o["hidden_mv"], o["hidden_s"], o["heads"]
         self.use_spurions = beam_spurion is not None or time_spurion
         n_spurions = lgatr.get_num_spurions(beam_spurion, time_spurion) if self.use_spurions else 0
         self.spurion_args = {"beam_spurion": beam_spurion, "add_time_spurion": time_spurion}
@@ -65,6 +87,9 @@ class LGATrTagger(nn.Module):
             mlp={},
         )
         self.scale = scale
+        self.exact_symmetry = (
+            None if self.use_spurions else "L-GATr without spurions is Lorentz-invariant"
+        )
 
     def forward(self, batch: dict) -> torch.Tensor:
         lgatr = _import_lgatr()  # a module object is not kept on the nn.Module (deepcopy/pickle)
@@ -77,3 +102,92 @@ class LGATrTagger(nn.Module):
         scalar = lgatr.extract_scalar(out_mv)[..., 0, 0]  # (B, N)
         weights = mask.to(scalar.dtype)
         return (scalar * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B,)
+
+
+# L-GATr's top-tagging depth and heads; the slim channel widths are seal's choice (lgatr ships
+# no TopLandscape configuration for the slim network)
+SLIM_SIZES = {
+    "cpu": dict(blocks=2, hidden_v=8, hidden_s=16, heads=4),
+    "published": dict(blocks=12, hidden_v=32, hidden_s=128, heads=8),
+}
+
+
+class LGATrSlimTagger(nn.Module):
+    """L-GATr-slim (``lgatr.LGATrSlim``: Lorentz vectors and scalars instead of multivectors)
+    on ``batch["p4"]`` → one invariant scalar per particle → masked mean → one logit.
+
+    Without references the network is exactly Lorentz-invariant (a soft penalty, augmentation or
+    LLoCa around it is refused as meaningless). ``beam_reference`` / ``time_reference`` add the
+    same four-vectors as LLoCa's references (:func:`seal.models.lloca.reference_vectors`) as
+    extra vector channels of every particle, which breaks the symmetry to the subgroup fixing
+    them.
+
+    Parameters
+    ----------
+    size : "cpu" | "published"
+        ``cpu``: 2 blocks, 8 vector and 16 scalar channels, 4 heads; ``published``: 12 blocks
+        and 8 heads (L-GATr's top-tagging depth), 32 vector and 128 scalar channels.
+    blocks, hidden_v, hidden_s, heads
+        Override the preset.
+    dropout : float, optional
+        lgatr's dropout in the blocks.
+    beam_reference : None | "lightlike" | "timelike" | "spacelike"
+    time_reference : bool
+    scale : float
+        GeV; momenta (and nothing else) are divided by it.
+    """
+
+    def __init__(
+        self,
+        size: str = "cpu",
+        blocks: int | None = None,
+        hidden_v: int | None = None,
+        hidden_s: int | None = None,
+        heads: int | None = None,
+        dropout: float | None = None,
+        beam_reference: str | None = None,
+        time_reference: bool = False,
+        scale: float = 100.0,
+    ):
+        super().__init__()
+        from seal.models.lloca import reference_vectors
+
+        lgatr = _import_lgatr()
+        o = preset(
+            SLIM_SIZES,
+            size,
+            "LGATrSlimTagger",
+            blocks=blocks,
+            hidden_v=hidden_v,
+            hidden_s=hidden_s,
+            heads=heads,
+        )
+        self.references = reference_vectors(beam_reference, time_reference).tolist()
+        self.net = lgatr.LGATrSlim(
+            num_blocks=o["blocks"],
+            in_v_channels=1 + len(self.references),
+            out_v_channels=1,
+            hidden_v_channels=o["hidden_v"],
+            in_s_channels=1,  # a constant 1 per particle: the slim layers need a scalar input
+            out_s_channels=1,
+            hidden_s_channels=o["hidden_s"],
+            num_heads=o["heads"],
+            dropout_prob=dropout,
+        )
+        self.scale = scale
+        self.exact_symmetry = (
+            None if self.references else "L-GATr-slim without references is Lorentz-invariant"
+        )
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        dtype = self.net.linear_in.weight_v.dtype
+        p4, mask = batch["p4"].to(dtype), batch["mask"].bool()
+        b, n, _ = p4.shape
+        vectors = (p4 / self.scale).unsqueeze(-2)  # (B, N, 1, 4)
+        if self.references:
+            refs = p4.new_tensor(self.references).expand(b, n, -1, -1)  # (B, N, R, 4)
+            vectors = torch.cat((vectors, refs), dim=-2)
+        scalars = p4.new_ones(b, n, 1)
+        _, out = self.net(vectors, scalars, attn_mask=mask[:, None, None, :])  # (B, N, 1)
+        weights = mask.to(out.dtype)
+        return (out[..., 0] * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B,)

@@ -128,6 +128,11 @@ class LLoCaTagger(nn.Module):
             num_layers_mlp=layers,
         )
         self.backbone, self.scale = backbone, scale
+        self.exact_symmetry = (
+            None
+            if self.references
+            else "LLoCa canonicalisation without reference vectors is Lorentz-invariant"
+        )
         if hasattr(backbone, "latent_dim"):  # so that a hybrid can take this as its general net
             self.latent_dim = backbone.latent_dim
 

@@ -4,6 +4,11 @@ installed with ``pip install 'seal-hep[lloca]'``) wrapped to the batch contract.
 import torch
 from torch import nn
 
+from seal.models.sizes import preset
+
+# published: about the PELICAN top tagger's depth and width (Bogatskiy et al., arXiv 2211.00454)
+SIZES = {"cpu": dict(blocks=2, hidden=16), "published": dict(blocks=5, hidden=78)}
+
 INSTALL_HINT = (
     "model=pelican needs the `pelican-lite` package, which comes with the optional extra: "
     "pip install 'seal-hep[lloca]'  (or: pip install pelican-lite)"
@@ -31,8 +36,11 @@ class PelicanTagger(nn.Module):
 
     Parameters
     ----------
+    size : "cpu" | "published"
+        ``cpu``: 2 blocks of 16 edge channels; ``published``: 5 blocks of 78, about the size of
+        PELICAN's top tagger.
     blocks, hidden
-        PELICAN blocks and edge channels.
+        PELICAN blocks and edge channels (each overrides the preset).
     dropout : float, optional
         Dropout in PELICAN's feed-forward layers.
     scale : float
@@ -40,12 +48,20 @@ class PelicanTagger(nn.Module):
     """
 
     def __init__(
-        self, blocks: int = 2, hidden: int = 16, dropout: float | None = None, scale: float = 100.0
+        self,
+        blocks: int | None = None,
+        hidden: int | None = None,
+        dropout: float | None = None,
+        scale: float = 100.0,
+        size: str = "cpu",
     ):
         super().__init__()
+        o = preset(SIZES, size, "PelicanTagger", blocks=blocks, hidden=hidden)
+        blocks, hidden = o["blocks"], o["hidden"]
         pelican, *_ = _import_pelican()
         self.net = pelican(**RANKS, num_blocks=blocks, hidden_channels=hidden, dropout_prob=dropout)
         self.scale = scale
+        self.exact_symmetry = "PELICAN reads only the products p_i·p_j: Lorentz-invariant"
 
     def forward(self, batch: dict) -> torch.Tensor:
         _, batch_from_ptr, edge_index_from_ptr = _import_pelican()

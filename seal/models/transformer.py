@@ -5,6 +5,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from seal.models.features import FEATURE_NAMES, constituent_features
+from seal.models.sizes import preset
+
+# published: the SEAL study's tagger; cpu: the size the top_* experiments train on two cores
+SIZES = {
+    "cpu": dict(dim=64, depth=2, heads=4, ff_dim=128),
+    "published": dict(dim=256, depth=3, heads=4, ff_dim=256),
+}
 
 
 class EncoderBlock(nn.Module):
@@ -42,8 +49,12 @@ class ConstituentTransformer(nn.Module):
 
     Parameters
     ----------
+    size : "cpu" | "published"
+        Preset of the four widths: ``cpu`` 64/2/4/128 (0.07 M parameters), ``published`` the
+        SEAL study's 256/3/4/256.
     dim, depth, heads, ff_dim, dropout
-        Width, number of encoder blocks, attention heads, feed-forward width, dropout.
+        Width, number of encoder blocks, attention heads, feed-forward width (each overrides
+        the preset), dropout.
     use_jet_p4 : bool
         Take the jet axis from ``batch["jet_p4"]`` instead of the constituent sum.
 
@@ -54,14 +65,19 @@ class ConstituentTransformer(nn.Module):
 
     def __init__(
         self,
-        dim: int = 256,
-        depth: int = 3,
-        heads: int = 4,
-        ff_dim: int = 256,
+        dim: int | None = None,
+        depth: int | None = None,
+        heads: int | None = None,
+        ff_dim: int | None = None,
         dropout: float = 0.1,
         use_jet_p4: bool = False,
+        size: str = "published",
     ):
         super().__init__()
+        o = preset(
+            SIZES, size, "ConstituentTransformer", dim=dim, depth=depth, heads=heads, ff_dim=ff_dim
+        )
+        dim, depth, heads, ff_dim = o["dim"], o["depth"], o["heads"], o["ff_dim"]
         self.embed = nn.Linear(len(FEATURE_NAMES), dim)
         self.blocks = nn.ModuleList(EncoderBlock(dim, heads, ff_dim, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)

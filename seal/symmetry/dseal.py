@@ -5,6 +5,8 @@ The second term is present only for four-vector outputs. Reductions over the k g
 smaller for the Lorentz group).
 """
 
+import contextlib
+
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -57,6 +59,18 @@ def _input_grads(y: torch.Tensor, inputs: dict) -> tuple:
 def _along(grads, keys, dirs) -> torch.Tensor:
     """Σ over particles and components of ``∂f/∂x · d_a`` → (B, n_dir)."""
     return sum(torch.einsum("b...i,ab...i->ba", g, dirs[k]) for g, k in zip(grads, keys))
+
+
+@contextlib.contextmanager
+def exact_mode():
+    """Where exact δSEAL differentiates twice: gradients on, attention on the math kernel (the
+    fused ones have no second derivative), ``torch.compile`` bypassed."""
+    with (
+        sdpa_kernel(SDPBackend.MATH),
+        torch.enable_grad(),
+        torch.compiler.set_stance("force_eager"),
+    ):
+        yield
 
 
 class DSEAL(Penalty):
@@ -177,11 +191,7 @@ class DSEAL(Penalty):
         size, owner = batch_size(batch), type(fn).__name__
         n_dir = gens.shape[0]
         columns = []
-        with (
-            sdpa_kernel(SDPBackend.MATH),
-            torch.enable_grad(),
-            torch.compiler.set_stance("force_eager"),
-        ):
+        with exact_mode():
             for a in range(1 if not separate else n_dir):
                 replay()
                 y = as_output(fn({**batch, **inputs}), self.output, size, owner)

@@ -39,9 +39,9 @@ from seal.symmetry.batching import (
     rows_of,
     stack_copies,
 )
-from seal.symmetry.dseal import DSEAL
+from seal.symmetry.dseal import DSEAL, exact_mode
 from seal.symmetry.gseal import GSEAL
-from seal.symmetry.probe import nonfinite_derivative, probe
+from seal.symmetry.probe import double_backward_error, nonfinite_derivative, probe
 from seal.symmetry.rng import buffer_snapshot, get_rng_state, isolated, rng_device
 from seal.symmetry.routes import IMPLEMENTATIONS, RouteError, choose_route
 
@@ -167,6 +167,15 @@ class SymmetryLoss:
                     f"first batch, though the output is finite); use "
                     f"symmetry.penalty.method=finite_difference (method='finite_difference'), "
                     f"which needs no derivative of the model"
+                )
+            with isolated(model, traits.mutated_buffers, device), exact_mode():
+                torch_says = double_backward_error(model, head(batch, traits.rows), keys)
+            if torch_says is not None:
+                raise RouteError(
+                    f"exact δSEAL needs a second derivative (of the input derivative, with "
+                    f"respect to the parameters), and torch has none for an operation of "
+                    f"{_output_owner(model)}: {torch_says}; use "
+                    f"symmetry.penalty.method=finite_difference, which needs no derivative"
                 )
         self.traits, self.route, self.reason = self.routes[mode] = traits, route, reason
         log.info(

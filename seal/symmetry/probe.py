@@ -169,6 +169,13 @@ def _run(fn, inputs) -> tuple:
     return y.detach(), records
 
 
+def _load(fn, snapshot: dict | None) -> None:
+    """Put clones of ``snapshot``'s buffers into ``fn`` (inside :func:`isolated`: scratch)."""
+    for name, value in (snapshot or {}).items():
+        owner_name, _, leaf = name.rpartition(".")
+        fn.get_submodule(owner_name)._buffers[leaf] = value.clone()
+
+
 def probe(fn, batch: dict, keys) -> Traits:
     """Probe ``fn`` (a model or any callable of the batch) on a few rows of ``batch``.
 
@@ -201,10 +208,17 @@ def probe(fn, batch: dict, keys) -> Traits:
         elif _differs(first[0], other[0]):
             stochastic = _first_difference(fn, first[1], other[1])
         if rows >= 2 and unreplayable is None:
+            # from the buffers the first forward left: a buffer set once from the first batch
+            # a model sees (lloca's edge standardisation, a lazy layer) is not batch coupling
+            settled = buffer_snapshot(fn, names) if mutated else None
             replay()
+            _load(fn, settled)
+            reference = _run(fn, sub) if mutated else first
+            replay()
+            _load(fn, settled)
             moved = _run(fn, _others_moved(sub, keys))
-            if _differs(first[0][0], moved[0][0]):
-                coupled = _first_difference(fn, first[1], moved[1], rows)
+            if _differs(reference[0][0], moved[0][0]):
+                coupled = _first_difference(fn, reference[1], moved[1], rows)
     return Traits(stochastic, unreplayable, coupled, mutated, rows)
 
 
@@ -249,3 +263,27 @@ def nonfinite_derivative(fn, batch: dict, keys) -> str | None:
     if all(torch.isfinite(g).all() for g in grads):
         return None
     return _describe(fn, found[0] if found else "")
+
+
+def double_backward_error(fn, batch: dict, keys) -> str | None:
+    """torch's message if the exact δSEAL's double backward cannot run through ``fn``, or None.
+
+    Exact δSEAL differentiates the input derivative again with respect to the parameters; some
+    operations have no second derivative in torch (lloca's ``segment_reduce``, say), and that is
+    found here, on the probe's rows, instead of in the first training step. Call it with the
+    caller's RNG and buffers isolated (:func:`seal.symmetry.rng.isolated`).
+    """
+    inputs = {k: batch[k].detach().requires_grad_(True) for k in keys}
+    params = [p for p in fn.parameters() if p.requires_grad] if isinstance(fn, nn.Module) else []
+    try:
+        with torch.enable_grad():
+            y = _first_tensor(fn({**batch, **inputs}))
+            grads = torch.autograd.grad(
+                y.float().sum(), list(inputs.values()), create_graph=True, allow_unused=True
+            )
+            total = sum(g.square().sum() for g in grads if g is not None)
+            if params and torch.is_tensor(total) and total.requires_grad:
+                torch.autograd.grad(total, params, allow_unused=True)
+    except RuntimeError as error:
+        return str(error).splitlines()[0]
+    return None

@@ -12,7 +12,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from tolerances import IDENTITY_RELATIVE
-from zoo import ZOO
+from zoo import NEEDS, NO_SECOND_DERIVATIVE, ZOO
 
 from seal.data.tensordict import loader
 from seal.groups import Boosts, Group, Lorentz
@@ -50,7 +50,7 @@ PENALTIES = {
 }
 
 
-INVARIANT = {"seal InvariantNet", "L-GATr"}
+INVARIANT = {"seal InvariantNet", "L-GATr", "L-GATr-slim"}
 
 
 def jets(n=12, particles=6):
@@ -61,8 +61,10 @@ def jets(n=12, particles=6):
 
 def build(name):
     factory = ZOO[name][0]
-    if name == "L-GATr":
-        pytest.importorskip("lgatr", reason="the optional extra seal-hep[lgatr] is not installed")
+    if name in NEEDS:
+        pytest.importorskip(
+            NEEDS[name], reason=f"the optional extra seal-hep[{NEEDS[name]}] is missing"
+        )
     pl.seed_everything(0, verbose=False)
     return factory().double()
 
@@ -93,6 +95,10 @@ def test_identity_penalty_vanishes_or_the_route_is_refused(name, penalty_name):
         with pytest.raises(RouteError, match=rf"{re.escape(coupled)}.*method=finite_difference"):
             first_step_penalty(name, penalty, options, identity)
         return
+    if name in NO_SECOND_DERIVATIVE and penalty == "dsymm" and "method" not in options:
+        with pytest.raises(RouteError, match=r"second derivative.*method=finite_difference"):
+            first_step_penalty(name, penalty, options, identity)
+        return
     noise, loss = first_step_penalty(name, penalty, options, identity)
     signal, _ = first_step_penalty(name, penalty, options, real)
     if name in INVARIANT:  # exactly invariant networks: nothing to find either way
@@ -119,3 +125,14 @@ def test_plain_api_is_exact_on_every_model(name):
     with_task = SymmetryLoss("gsymm", Boosts(0.0), fraction=0.5)
     output, penalty = with_task.with_output(model, jets())
     assert output.shape == (12,) and penalty.item() == 0.0
+
+
+@pytest.mark.parametrize("name", ["ParT", "ParticleNet", "L-GATr-slim + references"])
+def test_exact_dseal_equals_float64_finite_differences_in_eval_mode(name):
+    pytest.importorskip(NEEDS[name])
+    torch.manual_seed(0)
+    model, batch = ZOO[name][0]().double().eval(), jets()
+    exact = SymmetryLoss("dsymm", group=Lorentz())(model, batch)
+    fd = SymmetryLoss("dsymm", group=Lorentz(), method="finite_difference", eps=1e-5)(model, batch)
+    assert exact > 1e-8
+    torch.testing.assert_close(exact, fd, rtol=1e-6, atol=0)

@@ -143,6 +143,32 @@ def lgatr_tagger():
     return LGATrTagger(blocks=1, hidden_mv=4, hidden_s=8)
 
 
+def part_tagger():
+    from seal.models.part import ParTTagger
+
+    return ParTTagger(heads=1, layers=1, embed_dims=[16], pair_dims=[8], dropout=0.5)
+
+
+def particlenet_tagger():
+    from seal.models.particlenet import ParticleNetTagger
+
+    return ParticleNetTagger(convs=[[3, [8, 8]], [3, [16, 16]]], fcs=[[16, 0.5]])
+
+
+def lgatr_slim_tagger(references: bool = True):
+    from seal.models.lgatr import LGATrSlimTagger
+
+    refs = dict(beam_reference="lightlike", time_reference=True) if references else {}
+    return LGATrSlimTagger(blocks=1, hidden_v=4, hidden_s=8, heads=2, dropout=0.5, **refs)
+
+
+def lloca_refs():
+    from seal.models.lloca import LLoCaTagger
+
+    backbone = ConstituentTransformer(dim=DIM, depth=1, heads=2, ff_dim=DIM, dropout=0.5)
+    return LLoCaTagger(backbone, hidden=8, beam_reference="lightlike", time_reference=True)
+
+
 # name → (factory, module that makes the fused route inexact (None: fused is exact),
 #          module that couples the examples (None: independent))
 ZOO = {
@@ -190,4 +216,27 @@ ZOO = {
         None,
     ),
     "L-GATr": (lgatr_tagger, None, None),
+    # the backbones of model/backbone=... that seal wraps from lloca and lgatr
+    "ParT": (
+        part_tagger,
+        "part.attention (LLoCaAttention.forward)",
+        "part.embed.input_bn (BatchNorm1d)",
+    ),
+    "ParticleNet": (particlenet_tagger, "net.fc.0.2 (Dropout)", "net.bn_fts (BatchNorm1d)"),
+    "L-GATr-slim + references": (
+        lgatr_slim_tagger,
+        "net.blocks.0.attention.dropout (SlimDropout)",
+        None,
+    ),
+    "L-GATr-slim": (
+        lambda: lgatr_slim_tagger(references=False),
+        "net.blocks.0.attention.dropout (SlimDropout)",
+        None,
+    ),
+    "LLoCa + references": (lloca_refs, "backbone", None),
 }
+# packages the optional extras bring
+NEEDS = {"L-GATr": "lgatr", "L-GATr-slim + references": "lgatr", "L-GATr-slim": "lgatr"}
+NEEDS |= {"ParT": "lloca", "ParticleNet": "lloca", "LLoCa + references": "lloca"}
+# exact δSEAL needs a second derivative that torch lacks for an operation (lloca's segment_reduce)
+NO_SECOND_DERIVATIVE = {"LLoCa + references"}
