@@ -1,7 +1,7 @@
 """Cost of the symmetry terms as ratios to plain training, measured side by side in one process.
 
     python scripts/bench.py [--device cuda] [--rounds 10] [--precision auto|bf16|32]
-                            [--only steps|epochs|models|throughput|data|generation]
+                            [--only steps|epochs|models|treatments|throughput|data|generation]
 
 Steps: for the toy MLP, seal's top transformer and a stock ``nn.TransformerEncoder`` tagger (batch
 256, 120 constituents) one optimiser step (forward, backward, Adam) of every mode on the same
@@ -21,6 +21,10 @@ the CPU-sized one on CPU). Throughput: jets/s of plain and GSEAL training vs bat
 Models: one optimiser step of every top-tagging experiment's network as configured (its
 constituent count, its symmetry term) on the same generated jets, ratio to plain training of
 the transformer — the cost column of docs/results.md.
+Treatments: every treatment (configs/treatment) on ParT and on L-GATr-slim with references, as
+``+experiment=top model/backbone=… treatment=…`` builds it (32 constituents): step time and memory
+as ratios to the same backbone untreated, the CPU goals checked (GSEAL ≤ 2.1×, exact δSEAL ≤ 3.0×,
+stochastic finite-difference δSEAL ≤ 3.5×), refused pairs named.
 Data: HDF5 → batches, one core.
 Generation: Pythia + FastJet jets/s per core.
 """
@@ -296,7 +300,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--rounds", type=int, default=10, help="timed steps per mode")
     parser.add_argument(
-        "--only", choices=("steps", "epochs", "models", "throughput", "data", "generation")
+        "--only",
+        choices=("steps", "epochs", "models", "treatments", "throughput", "data", "generation"),
     )
     parser.add_argument(
         "--precision",
@@ -340,6 +345,8 @@ def main() -> None:
         bench_epochs(device, bf16, args.epoch_data, batches)
     if args.only in (None, "models"):
         bench_models(device, args.rounds)
+    if args.only in (None, "treatments"):
+        bench_treatments(device, args.rounds)
     if args.only in (None, "throughput"):
         bench_throughput(device, args.rounds)
     if args.only in (None, "data"):  # one core from here on
@@ -365,74 +372,166 @@ def bench_steps(device: torch.device, rounds: int, names=WORKLOADS) -> None:
             )
 
 
-# experiment → how its training step runs (as make_step's mode)
-MODEL_EXPERIMENTS = {
-    "top_baseline": "plain",
-    "top_augment": "augmentation",
-    "top_gsymm": "GSEAL",
-    "top_dsymm": "δSEAL exact",
-    "top_invariant": "plain",
-    "top_hybrid": "plain",
-    "top_lloca": "plain",
-    "top_lloca_beam": "plain",
-    "top_pelican": "plain",
-    "top_lgatr": "plain",
+TOP_EXPERIMENTS = (
+    "top_baseline",
+    "top_augment",
+    "top_gsymm",
+    "top_dsymm",
+    "top_invariant",
+    "top_hybrid",
+    "top_lloca",
+    "top_lloca_beam",
+    "top_pelican",
+    "top_lgatr",
+)
+# backbone → its overrides in the treatments table (L-GATr-slim with references: without them it
+# is exactly invariant and every treatment but none is refused)
+TREATED_BACKBONES = {
+    "part": [],
+    "lgatr_slim": [
+        "model.net.backbone.beam_reference=lightlike",
+        "model.net.backbone.time_reference=true",
+    ],
 }
+# the cost goals of the treatments table on CPU: mode → most ÷ plain
+GOALS = {"GSEAL": 2.1, "δSEAL exact": 3.0, "δSEAL stochastic (finite diff.)": 3.5}
 
 
-def bench_models(device: torch.device, rounds: int, batch_size: int = 256) -> None:
-    """Every top experiment's network as its config builds it, on the same generated jets (the
-    test fixture, cut to the config's constituent count), interleaved round by round."""
+def step_mode(cfg) -> str:
+    """How a composed config's training step runs, as :func:`make_step`'s mode."""
+    if cfg.get("symmetry") is None:
+        return "augmentation" if cfg.data.get("augment") else "plain"
+    penalty = cfg.symmetry.penalty
+    if penalty._target_.endswith("GSEAL"):
+        return "GSEAL"
+    if penalty.method == "exact":
+        return "δSEAL exact"
+    return "δSEAL stochastic (finite diff.)" if penalty.stochastic else "δSEAL finite diff."
+
+
+def config_steps(rows: dict, device: torch.device, batch_size: int) -> tuple:
+    """label → overrides of ``train`` ⇒ (label → (one training step, mode, route, constituents,
+    parameters), label → why it was refused or skipped). Each network is built as its config
+    builds it and steps on the same generated jets (the test fixture, cut to the config's
+    constituent count)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     from seal.data.jets import JetFile
+    from seal.models.compose import check_treatment
+    from seal.symmetry import RouteError
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     file = JetFile(FIXTURE, 80)
     jets = file.read(0, batch_size)
     file.close()
-    steps, sizes = {}, {}
+    steps, refused = {}, {}
     with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
-        for experiment, mode in MODEL_EXPERIMENTS.items():
-            cfg = compose("train", overrides=[f"+experiment={experiment}"])
+        for label, overrides in rows.items():
+            cfg = compose("train", overrides=overrides)
+            mode = step_mode(cfg)
             try:
                 torch.manual_seed(0)
                 net = instantiate(cfg.model.net).to(device)
+                check_treatment(net, cfg.get("symmetry"), cfg.data.get("augment"))
+                n = int(cfg.data.n_constituents)
+                batch = {
+                    k: torch.as_tensor(v).to(device)
+                    for k, v in jets.items()
+                    if k in ("p4", "mask", "jet_p4")
+                }
+                batch["p4"], batch["mask"] = batch["p4"][:, :n], batch["mask"][:, :n]
+                batch["target"] = torch.as_tensor(jets["target"]).float().to(device)
+                bce = F.binary_cross_entropy_with_logits
+                step, route = make_step(net.train(), batch, bce, mode)
             except ImportError as error:  # an optional extra that is not installed
-                print(f"({experiment}: skipped, {error})")
+                refused[label] = f"skipped: {error}"
                 continue
-            n = int(cfg.data.n_constituents)
-            batch = {
-                k: torch.as_tensor(v).to(device)
-                for k, v in jets.items()
-                if k in ("p4", "mask", "jet_p4")
-            }
-            batch["p4"], batch["mask"] = batch["p4"][:, :n], batch["mask"][:, :n]
-            batch["target"] = torch.as_tensor(jets["target"]).float().to(device)
-            sizes[experiment] = (n, sum(p.numel() for p in net.parameters()))
-            steps[experiment] = make_step(
-                net.train(), batch, F.binary_cross_entropy_with_logits, mode
-            )[0]
-    times = {e: [] for e in steps}
-    for step in steps.values():
-        step()  # warm-up
+            except (InstantiationException, RouteError, ValueError) as error:
+                cause = error.__cause__ if isinstance(error, InstantiationException) else error
+                refused[label] = f"refused: {str(cause).split(';')[0]}"
+                continue
+            params = sum(p.numel() for p in net.parameters())
+            steps[label] = (step, mode, route, n, params)
+    return steps, refused
+
+
+def time_steps(steps: dict, device: torch.device, rounds: int) -> dict:
+    """label → (median seconds, memory), interleaved round by round after one warm-up step."""
+    memory = {label: memory_of(s[0], device) for label, s in steps.items()}  # also warms up
+    times = {label: [] for label in steps}
     for _ in range(rounds):
-        for experiment, step in steps.items():
-            times[experiment].append(_timed(step, device))
-    base = statistics.median(times["top_baseline"])
+        for label, (step, *_) in steps.items():
+            times[label].append(_timed(step, device))
+    return {label: (statistics.median(t), memory[label]) for label, t in times.items()}
+
+
+def bench_models(device: torch.device, rounds: int, batch_size: int = 256) -> None:
+    """Every top experiment's network as its config builds it, one training step each."""
+    rows = {e: [f"+experiment={e}"] for e in TOP_EXPERIMENTS}
+    steps, refused = config_steps(rows, device, batch_size)
+    timed = time_steps(steps, device, rounds)
+    base = timed["top_baseline"][0]
     print(
         f"\n### top-tagging models, one training step, batch {batch_size} "
         "(generated jets)\n\n| experiment | step | constituents | parameters | step (ms) | "
         "÷ top_baseline |\n|---|---|---:|---:|---:|---:|"
     )
-    for experiment, t in times.items():
-        n, params = sizes[experiment]
-        median = statistics.median(t)
+    for label, (seconds, _) in timed.items():
+        _, mode, _, n, params = steps[label]
         print(
-            f"| {experiment} | {MODEL_EXPERIMENTS[experiment]} | {n} | {params:,} | "
-            f"{1e3 * median:.0f} | {median / base:.2f}× |"
+            f"| {label} | {mode} | {n} | {params:,} | {1e3 * seconds:.0f} | {seconds / base:.2f}× |"
         )
+    for label, why in refused.items():
+        print(f"({label}: {why})")
+
+
+def bench_treatments(device: torch.device, rounds: int, batch_size: int = 256) -> None:
+    """Every treatment on ParT and L-GATr-slim (32 constituents, as the results' rows): step
+    time and memory as ratios to the same backbone without a treatment; refused pairs named."""
+    treatments = sorted(
+        p.stem
+        for p in (Path(__file__).resolve().parents[1] / "configs" / "treatment").glob("*.yaml")
+    )
+    unit = "peak MiB" if device.type == "cuda" else "saved MiB"
+    for backbone, extra in TREATED_BACKBONES.items():
+        rows = {
+            t: [
+                "+experiment=top",
+                f"model/backbone={backbone}",
+                f"treatment={t}",
+                "data.n_constituents=32",
+                *extra,
+            ]
+            for t in treatments
+        }
+        steps, refused = config_steps(rows, device, batch_size)
+        if "none" not in steps:
+            print(f"\n({backbone}: {refused.get('none', 'not built')})")
+            continue
+        timed = time_steps(steps, device, rounds)
+        refs = " + references" if extra else ""
+        print(
+            f"\n### treatments on {backbone}{refs} (CPU size, 32 constituents, batch {batch_size})"
+            f" (ratios to the untreated backbone; lloca_refs_*: to lloca_refs)"
+            f"\n\n| treatment | step | route | step (ms) | ratio | {unit} | memory ratio | goal |"
+            f"\n|---|---|---|---:|---:|---:|---:|---|"
+        )
+        for label, (seconds, memory) in timed.items():
+            _, mode, route, _, _ = steps[label]
+            # a penalty around LLoCa costs against LLoCa with the same references
+            base_time, base_memory = timed[
+                "lloca_refs" if label.startswith("lloca_refs_") else "none"
+            ]
+            ratio, goal = seconds / base_time, GOALS.get(mode)
+            verdict = "–" if goal is None else f"≤ {goal}×: {'met' if ratio <= goal else 'NOT met'}"
+            print(
+                f"| {label} | {mode} | {route} | {1e3 * seconds:.0f} | {ratio:.2f}× | "
+                f"{memory / 2**20:.1f} | {memory / base_memory:.2f}× | {verdict} |"
+            )
+        for label, why in refused.items():
+            print(f"| {label} | {why} | | | | | | |")
 
 
 EPOCH_EXPERIMENTS = ("top_baseline", "top_gsymm", "top_dsymm")

@@ -23,7 +23,29 @@ def test_model_costs_cover_every_top_experiment_as_configured(capsys):
     bench.bench_models(torch.device("cpu"), rounds=1, batch_size=8)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| top_")]
     table = {row.split(" | ")[0][2:]: row.split(" | ") for row in rows}
-    assert set(table) == set(bench.MODEL_EXPERIMENTS)  # the extras come with dev
+    assert set(table) == set(bench.TOP_EXPERIMENTS)  # the extras come with dev
     assert table["top_baseline"][-1].startswith("1.00×")
     assert table["top_pelican"][2] == "32" and table["top_lloca"][2] == "80"
     assert table["top_gsymm"][3] == table["top_baseline"][3] == "71,809"  # same network
+    assert table["top_gsymm"][1] == "GSEAL" and table["top_dsymm"][1] == "δSEAL exact"
+    assert table["top_augment"][1] == "augmentation" and table["top_lloca"][1] == "plain"
+
+
+def test_treatment_costs_cover_every_treatment_and_name_the_refused(capsys, monkeypatch):
+    import bench
+
+    monkeypatch.setattr(bench, "TREATED_BACKBONES", {"part": ["model.net.backbone.layers=1"]})
+    bench.bench_treatments(torch.device("cpu"), rounds=1, batch_size=8)
+    out = capsys.readouterr().out
+    rows = {
+        line.split(" | ")[0][2:]: line.split(" | ")
+        for line in out.splitlines()
+        if line.startswith("| ")
+    }
+    treatments = {
+        p.stem for p in (Path(bench.__file__).parents[1] / "configs" / "treatment").glob("*.yaml")
+    }
+    assert treatments <= set(rows)
+    assert rows["none"][4] == "1.00×" and rows["lloca_refs"][4] != "–"
+    assert rows["gsymm"][1] == "GSEAL" and rows["gsymm"][-1].startswith("≤ 2.1×")
+    assert rows["dsymm"][1].startswith("refused: part.embed.input_bn (BatchNorm1d)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The top-tagging studies of docs/results.md, on the results set (configs/data/top_window.yaml,
 # generated on first use), 3 seeds each, CPU-sized (8 epochs at most, 8 000 training jets).
-#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant
+#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part
 #   python scripts/results/summarise.py
 # Each stage is one Hydra multirun under outputs/results/<stage> (DIR=… to change; SEEDS=… and
 # EXPERIMENTS=a,b to run some seeds or models); seeds vary slowest, so a cut-short stage still has every model at its first seeds.
@@ -13,7 +13,7 @@ budget=trainer.max_epochs=8  # 32 batches of 256 per epoch: 256 optimiser steps 
 spectrum=++evaluation.spectrum_jets=2000  # derivatives cost LLoCa as much as training; ++: the
 # sweep-level config (no experiment yet) is the toy's, whose evaluation has no such key
 betas="[0.0,0.1,0.3,0.5,0.7,0.9]"  # the boost scan; the extrap and efficiency stages need less
-stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant}
+stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part}
 case $stage in
   table)        # SEAL against plain training and the exact rival on the same backbone
     runs=(+experiment=top_baseline,top_gsymm,top_dsymm,top_lloca) ;;
@@ -21,6 +21,11 @@ case $stage in
     runs=(+experiment=top_augment,top_invariant,top_hybrid) ;;
   equivariant)  # the costly networks (LLoCa + references, PELICAN, L-GATr): 35 min a seed on CPU
     runs=(+experiment=top_lloca_beam,top_pelican,top_lgatr) ;;
+  part)         # ParT (lloca's, CPU size) under every treatment, on the first 32 constituents as
+    # L-GATr and PELICAN (its pair features cost N²: 1.6 s a step at 80 against 0.24 s at 32)
+    runs=(+experiment=top model/backbone=part
+          treatment=none,augment,gsymm,dsymm_fd,lloca,lloca_refs,lloca_refs_gsymm
+          data.n_constituents=32) ;;
   extrap)       # train below 800 GeV, test above it (on the spare rows too): 25 min
     soft=top_baseline,top_gsymm,top_dsymm,top_augment
     runs=(+experiment=$soft,top_invariant,top_hybrid +extrap=pt800 "data.split=[0.16,0.04,0.8]")

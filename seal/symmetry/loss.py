@@ -72,6 +72,23 @@ def _output_owner(fn) -> str:
     return type(fn).__name__ if isinstance(fn, torch.nn.Module) else getattr(fn, "__name__", "fn")
 
 
+def _check_grad_mode(model) -> None:
+    """A penalty for training must carry gradients: refuse a training-mode model under
+    ``torch.no_grad()``/``inference_mode`` (eval mode is how a penalty is measured, and fine)."""
+    trainable = isinstance(model, torch.nn.Module) and model.training
+    if (
+        trainable
+        and not torch.is_grad_enabled()
+        and any(p.requires_grad for p in model.parameters())
+    ):
+        raise RuntimeError(
+            f"the symmetry penalty of {type(model).__name__} (in training mode) was asked for "
+            f"under torch.no_grad() or torch.inference_mode(): it would carry no gradient, and "
+            f"training would ignore the symmetry without a word. Compute it with gradients "
+            f"enabled, or call model.eval() first to only measure it"
+        )
+
+
 class SymmetryLoss:
     """Unweighted symmetry penalty of a model on a batch (scalar tensor with gradients).
 
@@ -128,6 +145,7 @@ class SymmetryLoss:
         """Probe ``model`` on ``batch`` once per mode (training or eval: dropout and batch
         statistics differ between them) and choose the route; returns it."""
         mode = getattr(model, "training", None)
+        _check_grad_mode(model)
         known = self.routes.get(mode)
         if known is not None and (known[0].coupling_known or batch_size(batch) < 2):
             self.traits, self.route, self.reason = known

@@ -382,3 +382,17 @@ def test_zero_weight_through_with_output_is_bit_identical_except_where_documente
     # the documented exception (seal/symmetry/loss.py): dropout, fraction < 1, a copies penalty
     split = model == "dropout" and fraction < 1 and loss_fn.penalty.uses_copies
     assert identical != split, (loss_fn.route, loss_fn.reason)
+
+
+@pytest.mark.parametrize("penalty", ["gsymm", "dsymm"])
+def test_a_training_penalty_under_no_grad_is_refused_and_an_eval_one_measured(penalty):
+    from seal.models import ConstituentTransformer
+
+    model, batch = ConstituentTransformer(size="cpu").double(), random_on_shell(4, 5, seed=0)
+    loss = SymmetryLoss(penalty, Lorentz(0.5))
+    for context in (torch.no_grad, torch.inference_mode):
+        with context(), pytest.raises(RuntimeError, match=r"no gradient.*model\.eval\(\)"):
+            loss(model.train(), batch)
+    with torch.no_grad():
+        measured = loss(model.eval(), batch)
+    assert torch.isfinite(measured) and measured > 0
