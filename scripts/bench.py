@@ -179,7 +179,7 @@ def top_batch(size: int, device: torch.device, n: int = 120) -> dict:
 
 
 def top_model(device: torch.device) -> tuple:
-    """The SEAL-size tagger (model=transformer) on a GPU, the CPU-sized one on a CPU."""
+    """The SEAL-size tagger (size=published) on a GPU, the CPU-sized one on a CPU."""
     if device.type == "cuda":
         return "3×256", ConstituentTransformer(dim=256, depth=3, heads=4, ff_dim=256).to(device)
     return "2×64", ConstituentTransformer(dim=64, depth=2, heads=4, ff_dim=128).to(device)
@@ -200,7 +200,7 @@ def workloads(device: torch.device, names=WORKLOADS):
         yield title, net, top_batch(256, device), bce
     if "stock" in names:
         stock = TorchTransformerTagger(dim=64, depth=2, heads=4, ff_dim=128).to(device)
-        title = "stock nn.TransformerEncoder 2×64 (model=torch_transformer, dropout 0.1), batch 256"
+        title = "stock nn.TransformerEncoder 2×64 (torch_transformer, dropout 0.1), batch 256"
         yield title, stock, top_batch(256, device), bce
 
 

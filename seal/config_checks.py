@@ -169,13 +169,25 @@ def _creatable(config: DictConfig, key: str) -> None:
         raise SystemExit(1) from None
 
 
+# the tagger configs that became backbones (model/backbone=…) and treatments (treatment=…)
+RENAMED_MODELS = {
+    "transformer_cpu": "`model/backbone=transformer` (with +experiment=top or any top_*)",
+    "transformer": "`model/backbone=transformer model.net.backbone.size=published`",
+    "torch_transformer": "`model/backbone=torch_transformer`",
+    "pelican": "`model/backbone=pelican`",
+    "hybrid": "`treatment=hybrid` (any backbone is its general subnet)",
+}
+
+
 def renamed_experiments(args: list[str]) -> list[str]:
-    """A message for every ``*_extrap`` experiment on the command line: they became one overlay.
+    """A message for every renamed name on the command line: the ``*_extrap`` experiments (one
+    overlay now) and the tagger configs that became backbones and treatments.
 
     Parameters
     ----------
     args : list of str
-        The command line (``sys.argv[1:]``), e.g. ``["-m", "+experiment=top_gsymm_extrap"]``.
+        The command line (``sys.argv[1:]``), e.g. ``["-m", "+experiment=top_gsymm_extrap"]`` or
+        ``["+experiment=top_gsymm", "model=torch_transformer"]``.
 
     Returns
     -------
@@ -185,6 +197,8 @@ def renamed_experiments(args: list[str]) -> list[str]:
     messages = []
     for arg in args:
         key, _, value = arg.lstrip("+~").partition("=")
+        if key == "model" and value in RENAMED_MODELS:
+            messages.append(f"model={value} is now {RENAMED_MODELS[value]}")
         if key != "experiment":
             continue
         for name in value.strip("[]").split(","):

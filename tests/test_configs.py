@@ -29,6 +29,10 @@ def test_old_extrapolation_names_stop_with_the_new_spelling():
     ]
     assert len(renamed_experiments(["experiment=[top_baseline_extrap,top_dsymm_extrap]"])) == 2
     assert renamed_experiments(["+experiment=top_gsymm", "data.test_pt=[800,null]"]) == []
+    assert renamed_experiments(["+experiment=top_gsymm", "model=torch_transformer"]) == [
+        "model=torch_transformer is now `model/backbone=torch_transformer`"
+    ]
+    assert renamed_experiments(["+experiment=toy_gsymm", "model=mlp"]) == []
 
 
 def test_the_extrap_overlay_names_the_run_and_sets_the_windows():

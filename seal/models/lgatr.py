@@ -13,8 +13,8 @@ SIZES = {
 }
 
 INSTALL_HINT = (
-    "model=lgatr needs the `lgatr` package, which is an optional extra: "
-    "pip install 'seal-hep[lgatr]'  (or: pip install lgatr)"
+    "L-GATr and L-GATr-slim (model/backbone=lgatr or lgatr_slim, model=lgatr) need the `lgatr` "
+    "package, an optional extra: pip install 'seal-hep[lgatr]'  (or: pip install lgatr)"
 )
 
 

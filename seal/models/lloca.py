@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 INSTALL_HINT = (
-    "model=lloca needs the `lloca` package, which is an optional extra: "
+    "LLoCa (treatment=lloca*, model=lloca) needs the `lloca` package, an optional extra: "
     "pip install 'seal-hep[lloca]'  (or: pip install lloca==2.0.0)"
 )
 BEAM_REFERENCES = {  # lloca's and L-GATr's beam spurions, as four-vectors (E, px, py, pz)

@@ -10,7 +10,7 @@ from seal.models.sizes import preset
 SIZES = {"cpu": dict(blocks=2, hidden=16), "published": dict(blocks=5, hidden=78)}
 
 INSTALL_HINT = (
-    "model=pelican needs the `pelican-lite` package, which comes with the optional extra: "
+    "model/backbone=pelican needs the `pelican-lite` package, which comes with the optional extra: "
     "pip install 'seal-hep[lloca]'  (or: pip install pelican-lite)"
 )
 
