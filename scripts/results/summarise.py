@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from seal.evaluation.plots import hep_style, plot_curves, save, subplots, tex, title
-from seal.reports.compare import MODEL_NAMES, boost_figure, compare, shift_figure, variant
+from seal.reports.compare import boost_figure, compare, model_label, shift_figure, variant
 from seal.reports.runs import find_runs
 from seal.reports.tables import Style, estimate, fixed, markdown, values, write_csv
 
@@ -48,7 +48,7 @@ def finished(path: Path) -> list[dict]:
 
 
 def label(run: dict) -> str:
-    model = MODEL_NAMES.get(run["model"], run["model"])
+    model = model_label(run["model"])
     name = variant(run, show_beta=False)
     return {"none": model, "": model}.get(name, f"{model} {name}")
 

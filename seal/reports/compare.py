@@ -34,7 +34,19 @@ MODEL_NAMES = {
     "LLoCaTagger": "LLoCa",
     "LLoCaTagger+references": "LLoCa + references",
     "PelicanTagger": "PELICAN",
+    "ParTTagger": "ParT",
+    "ParticleNetTagger": "ParticleNet",
+    "LGATrSlimTagger": "L-GATr-slim",
+    "LGATrSlimTagger+references": "L-GATr-slim + references",
 }
+
+
+def model_label(name: str) -> str:
+    """A run's model name for tables: ``LLoCaTagger+references[ParTTagger]`` → ``LLoCa +
+    references (ParT)``; names not listed in :data:`MODEL_NAMES` stay as they are."""
+    wrapper, _, inner = name.partition("[")
+    label = MODEL_NAMES.get(wrapper, wrapper)
+    return f"{label} ({MODEL_NAMES.get(inner[:-1], inner[:-1])})" if inner else label
 NOMINAL = {
     "AUC": "test/auc",
     "1/ε_B@0.3": "test/rej@0.3",
@@ -76,7 +88,7 @@ class _Rows:
         self.show_beta = len(betas) > 1
 
     def key(self, run: dict) -> tuple:
-        model = MODEL_NAMES.get(run["model"], run["model"])
+        model = model_label(run["model"])
         overrides = tuple(run["overrides"].get(k, "") for k in self.keys)
         return (model, variant(run, self.show_beta), *overrides)
 

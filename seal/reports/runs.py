@@ -28,14 +28,30 @@ def _loss_type(cfg) -> str:
     return "none"
 
 
-def _model_name(cfg) -> str:
-    """The network's class name (``model.net._target_``, else ``model._target_``)."""
-    model = cfg.get("model") or {}
-    net = model.get("net") or model
-    name = str(net.get("_target_", "")).rsplit(".", 1)[-1]
-    if net.get("beam_reference") or net.get("time_reference"):  # LLoCa broken by references
+def _class_name(node) -> str:
+    name = str(node.get("_target_", "")).rsplit(".", 1)[-1]
+    if node.get("beam_reference") or node.get("time_reference"):  # broken by references
         name += "+references"
     return name
+
+
+def _model_name(cfg) -> str:
+    """The network's class name (``model.net._target_``, else ``model._target_``); for a
+    backbone × treatment pair (``seal.models.compose.treated``) the wrapper's, with the backbone
+    in brackets unless it is the constituent transformer (the name earlier runs had):
+    ``LLoCaTagger+references[ParTTagger]``, ``ParTTagger``, ``LLoCaTagger``."""
+    model = cfg.get("model") or {}
+    net = model.get("net") or model
+    if not str(net.get("_target_", "")).endswith("compose.treated"):
+        return _class_name(net)
+    backbone = _class_name(net.backbone)
+    if net.get("canonicalise") is not None:
+        wrapper = _class_name({"_target_": "LLoCaTagger", **net.canonicalise})
+    elif net.get("hybrid") is not None:
+        wrapper = "HybridNet"
+    else:
+        return backbone
+    return wrapper if backbone == "ConstituentTransformer" else f"{wrapper}[{backbone}]"
 
 
 # overrides already shown in their own columns (task, weight, beta_max) or grouped over (seed)

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from omegaconf import OmegaConf
 
 from seal.reports.compare import compare
@@ -147,3 +148,40 @@ def test_compare_shows_a_column_for_each_varying_override_and_groups_seeds(tmp_p
     # the two truths are two rows, not four runs averaged into one
     assert "| transformer | gsymm λ=1 | exact | 3 | 0.920 ± 0.02 |" in text
     assert "| transformer | gsymm λ=1 | spurion | 1 | 0.800 ± 0.01 |" in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name", "label"),
+    [
+        (["+experiment=top_baseline"], "ConstituentTransformer", "transformer"),
+        (["+experiment=top_lloca_beam"], "LLoCaTagger+references", "LLoCa + references"),
+        (["+experiment=top_hybrid"], "HybridNet", "hybrid"),
+        (["+experiment=top_lgatr"], "LGATrTagger", "L-GATr"),
+        (["+experiment=top", "model/backbone=part"], "ParTTagger", "ParT"),
+        (
+            ["+experiment=top", "model/backbone=part", "treatment=lloca_refs_gsymm"],
+            "LLoCaTagger+references[ParTTagger]",
+            "LLoCa + references (ParT)",
+        ),
+        (
+            [
+                "+experiment=top",
+                "model/backbone=lgatr_slim",
+                "model.net.backbone.time_reference=true",
+            ],
+            "LGATrSlimTagger+references",
+            "L-GATr-slim + references",
+        ),
+    ],
+)
+def test_composed_runs_are_named_by_their_pair(overrides, name, label, compose_cfg, tmp_path):
+    """Backbone × treatment runs keep the names the earlier model configs gave (so results tables
+    group them the same way); other backbones are named inside their wrapper."""
+    from seal.reports.compare import model_label
+    from seal.reports.runs import load_run
+
+    cfg = compose_cfg(overrides)
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")
+    run = load_run(tmp_path)
+    assert run["model"] == name and model_label(run["model"]) == label
