@@ -153,6 +153,10 @@ def test_experiment_runs_one_step(experiment, model, compose_cfg, tmp_path):
         if "hybrid" in experiment:
             names.append("mixing")
             assert 0 < metrics["mixing/w_inv_mean"] < 1 and 0 < metrics["val/w_inv"] < 1
+        if experiment == "top_lloca_beam":  # how much the tagger leans on its references
+            names.append("reference_shift")
+            shift, error = metrics["references/shift_mean"], metrics["references/shift_mean_err"]
+            assert 0 < shift < 1 and error > 0
         for name in names:
             assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.png").exists()
         check_predictions(tmp_path / "predictions.csv", saved["test/auc"])

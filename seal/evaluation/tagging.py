@@ -137,6 +137,9 @@ class TaggingEvaluation:
         metrics.update(self._spectrum(module, datamodule, out_dir, figures))
         if hasattr(getattr(module, "net", None), "mixing"):
             metrics.update(self._mixing(module.net, datamodule, out_dir, figures))
+        net = getattr(module, "net", None)
+        if hasattr(net, "without_references") and net.references:  # LLoCa + references
+            metrics.update(self._reference_shift(module, datamodule, logits, out_dir, figures))
         log_results(loggers, metrics, figures, step)
         for figure, _ in figures.values():
             plt.close(figure)
@@ -276,6 +279,33 @@ class TaggingEvaluation:
         return bars["model"]
 
     @torch.no_grad()
+    def _reference_shift(self, module, datamodule, logits, out_dir, figures) -> dict:
+        """|σ(f(x)) − σ(f(x) without the reference vectors)| per test jet (same weights): how
+        much the tagger leans on the references that break its invariance."""
+        device = next(module.parameters()).device
+        with module.net.without_references():
+            bare = [
+                module({k: v.to(device) for k, v in b.items()}).detach().float().cpu()
+                for b in _test_batches(datamodule)
+            ]
+        shift = np.abs(_sigmoid(torch.cat(bare).numpy()) - _sigmoid(logits))
+        _write_csv(out_dir / "reference_shift.csv", [{"shift": float(x)} for x in shift])
+        path = out_dir / "reference_shift.png"
+        fig = plot_shift_histograms(
+            {"test jets": shift},
+            path,
+            "|σ(f(x)) − σ(f(x) without the reference vectors)|",
+            "output change when the references are removed",
+            run_name=self.run_name,
+        )
+        figures["reference_shift"] = (fig, path)
+        mean, error = float(shift.mean()), float(shift.std(ddof=1) / np.sqrt(len(shift)))
+        return {
+            "references/shift_mean": mean,
+            "references/shift_mean_err": error,
+            "references/shift_median": float(np.median(shift)),
+        }
+
     def _mixing(self, net, datamodule, out_dir, figures):
         device = next(net.parameters()).device
         w_inv, cond = [], []

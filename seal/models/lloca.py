@@ -4,6 +4,8 @@ into it, and the unchanged backbone sees only frame-independent momenta, so its 
 exactly Lorentz-invariant — the exact counterpart of the soft symmetry loss on the same backbone.
 """
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -127,7 +129,7 @@ class LLoCaTagger(nn.Module):
             hidden_channels=hidden,
             num_layers_mlp=layers,
         )
-        self.backbone, self.scale = backbone, scale
+        self.backbone, self.scale, self._use_references = backbone, scale, True
         self.exact_symmetry = (
             None
             if self.references
@@ -156,9 +158,10 @@ class LLoCaTagger(nn.Module):
         # + ε × the jet's four-velocity ((1, 0, 0, 0) here): exactly covariant, and it gives
         # collinear massless pairs a mass floor (their m_ij drowned in float32 rounding)
         nodes = nodes + nodes.new_tensor([self.regulator, 0.0, 0.0, 0.0])
-        r = len(self.references)
+        r = len(self.references) if self._use_references else 0
         dtype = next(self.equivectors.parameters()).dtype  # the Frames-Net MLP's precision
-        scalars = torch.zeros(b, n + r, 1 if r else 0, dtype=dtype, device=p4.device)
+        flags = 1 if self.references else 0  # the flag channel stays, 0 for every constituent
+        scalars = torch.zeros(b, n + r, flags, dtype=dtype, device=p4.device)
         if r:  # the references go into the rest frame with the jet, as flagged extra particles
             refs = p64.new_tensor(self.references)  # (R, 4)
             nodes = torch.cat((nodes, torch.einsum("bij,rj->bri", rest, refs)), dim=1)
@@ -183,6 +186,18 @@ class LLoCaTagger(nn.Module):
             chosen = dense[torch.arange(b, device=p4.device), rest_energy.argmax(1)]  # (B, 3, 4)
         net = polar_decomposition(chosen[:, 0], chosen[:, 1:])  # (B, 4, 4)
         return self._handoff(net) @ net @ rest
+
+    @contextlib.contextmanager
+    def without_references(self):
+        """Inside, the Frames-Net sees the jet without its reference vectors (the same weights):
+        the frames, hence the output, are then Lorentz-invariant. How much the output moves
+        is how much the trained tagger leans on the references (the evaluation's
+        ``references/shift``)."""
+        self._use_references = False
+        try:
+            yield self
+        finally:
+            self._use_references = True
 
     def canonical(self, batch: dict) -> dict:
         """The batch with ``p4`` (and ``jet_p4``) in each jet's frame; other keys unchanged."""

@@ -47,6 +47,8 @@ def model_label(name: str) -> str:
     wrapper, _, inner = name.partition("[")
     label = MODEL_NAMES.get(wrapper, wrapper)
     return f"{label} ({MODEL_NAMES.get(inner[:-1], inner[:-1])})" if inner else label
+
+
 NOMINAL = {
     "AUC": "test/auc",
     "1/ε_B@0.3": "test/rej@0.3",

@@ -136,3 +136,26 @@ def test_pelican_is_exactly_lorentz_invariant_and_trains():
     model.train()
     model(batch).sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_without_references_the_same_weights_are_invariant_and_give_another_output():
+    from seal.groups import Lorentz
+    from seal.models import ConstituentTransformer
+    from seal.models.lloca import LLoCaTagger
+    from seal.symmetry.gseal import transform_entry
+    from seal.testing import random_on_shell
+
+    torch.manual_seed(0)
+    backbone = ConstituentTransformer(size="cpu", dropout=0.0)
+    net = LLoCaTagger(backbone, hidden=8, beam_reference="lightlike", time_reference=True)
+    net = net.double().eval()
+    batch = random_on_shell(6, 10, seed=2, max_momentum=200.0)  # ≥ 4 constituents: one frame
+    lam = Lorentz(0.5).sample(6, generator=torch.Generator().manual_seed(0))
+    moved = {**batch, "p4": transform_entry(batch, "p4", lam)}
+    with torch.no_grad():
+        with_refs = net(batch)
+        with net.without_references():
+            bare, bare_moved = net(batch), net(moved)
+        assert net.references and torch.equal(net(batch), with_refs)  # restored on exit
+    torch.testing.assert_close(bare_moved, bare, rtol=1e-7, atol=1e-9)  # invariant without them
+    assert (with_refs - bare).abs().max() > 1e-4  # the references mattered
