@@ -28,7 +28,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from seal.evaluation.plots import hep_style, plot_curves, save, subplots, tex, title
+from seal.evaluation.plots import (
+    hep_style,
+    plot_curves,
+    plot_panels,
+    save,
+    subplots,
+    tex,
+    title,
+)
 from seal.reports.compare import boost_figure, compare, model_label, shift_figure, variant
 from seal.reports.runs import find_runs
 from seal.reports.tables import Style, estimate, fixed, markdown, values, write_csv
@@ -119,16 +127,65 @@ def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path
     return markdown(header, rows)
 
 
+BOOSTED: list[Column] = [
+    (f"{name} β={b}", f"boost/{key}@{b}", d)
+    for b in ("0.5", "0.9")
+    for name, key, d in (("AUC", "auc", 3), ("1/ε_B", "rej@0.3", 1))
+]
+PARAMS: list[Column] = [("params", "params", 0)]
+
+
 def top_table(runs: list[dict], out: Path) -> str:
     # no step times: the runs shared the cores; bench.py --only models measures them side by side
+    return model_table(grouped(runs), NOMINAL + BOOSTED + PARAMS, out / "top_table.csv")
+
+
+def part_block(runs: list[dict], out: Path) -> str:
+    """ParT under every treatment and L-GATr-slim: the §3 columns, and a dot plot."""
     groups = grouped(runs)
-    boosted = [
-        (f"{name} β={b}", f"boost/{key}@{b}", d)
-        for b in ("0.5", "0.9")
-        for name, key, d in (("AUC", "auc", 3), ("1/ε_B", "rej@0.3", 1))
+    panels = [("test/auc", "AUC"), ("test/rej@0.3", "1/ε_B at ε_S = 0.3")]
+    panels.append(("boost/auc@0.9", "AUC at |β| = 0.9"))
+    text = "ParT and L-GATr-slim (32 constituents): mean ± seed spread, each seed a dot"
+    plt.close(dot_plot(groups, panels, out / "top_part.png", text))
+    return model_table(groups, NOMINAL + BOOSTED + PARAMS, out / "top_part_table.csv")
+
+
+def dial(runs: list[dict], out: Path) -> str:
+    """LLoCa + references + GSEAL against λ, between λ = 0 (LLoCa + references, free) and the
+    exact LLoCa: AUC, 1/ε_B@0.3, AUC at |β| = 0.9 and the output change without references."""
+    free = [
+        r for r in runs if r["model"].startswith("LLoCaTagger+references") and r["loss"] == "none"
     ]
-    params = [("params", "params", 0)]
-    return model_table(groups, NOMINAL + boosted + params, out / "top_table.csv")
+    exact = [
+        r for r in runs if r["model"].startswith("LLoCaTagger[") or r["model"] == "LLoCaTagger"
+    ]
+    soft = defaultdict(list)
+    for run in runs:
+        if run["model"].startswith("LLoCaTagger+references") and run["loss"] == "gsymm":
+            soft[float(run["weight"])].append(run)
+    columns = [
+        *NOMINAL[:2],
+        ("AUC β=0.9", "boost/auc@0.9", 3),
+        ("reference shift", "references/shift_mean", 4),
+    ]
+    groups = {"λ = 0 (LLoCa + references)": free}
+    groups |= {f"λ = {lam:g}": soft[lam] for lam in sorted(soft)}
+    groups["exact (LLoCa)"] = exact
+    groups = {name: group for name, group in groups.items() if group}
+    lams = sorted(soft)
+    panels = []
+    for header, key, _ in columns:
+        points = [estimate(soft[lam], key, bootstrap=False) for lam in lams]
+        curves = {"+ GSEAL": (lams, [m for m, _ in points], [e for _, e in points])}
+        for name, group in (("λ = 0", free), ("exact", exact)):
+            if group and lams and key in group[0]["metrics"]:
+                mean, error = estimate(group, key, bootstrap=False)
+                curves[name] = ([lams[0], lams[-1]], [mean, mean], [error, error])
+        panels.append((curves, header, False))
+    if lams:
+        heading = "LLoCa-ParT + references + GSEAL: the dial (mean ± seed spread)"
+        plt.close(plot_panels(panels, out / "top_dial.png", "λ", heading, logx=True))
+    return model_table(groups, columns, out / "top_dial.csv")
 
 
 def top_extrap(runs: list[dict], out: Path) -> str:
@@ -267,6 +324,12 @@ def main() -> None:
         boost_figure("top", groups, args.out)
         shift_figure("top", groups, args.out)
         print("## top tagging\n\n" + top_table(table, args.out) + "\n")
+    block = stage("part") + stage("slim")
+    if block:
+        print("## ParT and L-GATr-slim\n\n" + part_block(block, args.out) + "\n")
+    dialled = stage("part") + stage("dial")
+    if stage("dial"):
+        print("## the exact-to-free dial\n\n" + dial(dialled, args.out) + "\n")
     large = stage("large_test")
     if large:
         print("## top tagging, larger test set\n\n" + top_large_test(large, args.out) + "\n")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The top-tagging studies of docs/results.md, on the results set (configs/data/top_window.yaml,
 # generated on first use), 3 seeds each, CPU-sized (8 epochs at most, 8 000 training jets).
-#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part
+#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part|dial|slim|slim_refs
 #   python scripts/results/summarise.py
 # Each stage is one Hydra multirun under outputs/results/<stage> (DIR=… to change; SEEDS=… and
 # EXPERIMENTS=a,b to run some seeds or models); seeds vary slowest, so a cut-short stage still has every model at its first seeds.
@@ -13,7 +13,7 @@ budget=trainer.max_epochs=8  # 32 batches of 256 per epoch: 256 optimiser steps 
 spectrum=++evaluation.spectrum_jets=2000  # derivatives cost LLoCa as much as training; ++: the
 # sweep-level config (no experiment yet) is the toy's, whose evaluation has no such key
 betas="[0.0,0.1,0.3,0.5,0.7,0.9]"  # the boost scan; the extrap and efficiency stages need less
-stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part}
+stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part|dial|slim|slim_refs}
 case $stage in
   table)        # SEAL against plain training and the exact rival on the same backbone
     runs=(+experiment=top_baseline,top_gsymm,top_dsymm,top_lloca) ;;
@@ -26,6 +26,15 @@ case $stage in
     runs=(+experiment=top model/backbone=part
           treatment=none,augment,gsymm,dsymm_fd,lloca,lloca_refs,lloca_refs_gsymm
           data.n_constituents=32) ;;
+  dial)         # LLoCa-ParT + references + GSEAL at more λ: with the part stage's λ = 0 (lloca_refs),
+    # λ = 1 (lloca_refs_gsymm) and exact (lloca), AUC and reference dependence from free to exact
+    runs=(+experiment=top model/backbone=part treatment=lloca_refs_gsymm
+          symmetry.weight=0.1,10,100 data.n_constituents=32) ;;
+  slim)         # L-GATr-slim (lgatr 2.0): exactly invariant without references
+    runs=(+experiment=top model/backbone=lgatr_slim treatment=none data.n_constituents=32) ;;
+  slim_refs)    # L-GATr-slim + the references LLoCa uses (±z lightlike, time), plain and with GSEAL
+    runs=(+experiment=top model/backbone=lgatr_slim treatment=none,gsymm data.n_constituents=32
+          model.net.backbone.beam_reference=lightlike model.net.backbone.time_reference=true) ;;
   extrap)       # train below 800 GeV, test above it (on the spare rows too): 25 min
     soft=top_baseline,top_gsymm,top_dsymm,top_augment
     runs=(+experiment=$soft,top_invariant,top_hybrid +extrap=pt800 "data.split=[0.16,0.04,0.8]")

@@ -1,5 +1,6 @@
 """scripts/results/summarise.py on fake result folders: the tables docs/results.md quotes."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,4 +68,80 @@ def test_summarise_tabulates_every_stage_with_one_rule_for_errors(tmp_path):
     # data efficiency: single seeds show the value alone; the table's runs are the 8 000-jet point
     assert "| transformer | 0.810 | 0.830 | 0.910 ± 0.014 | 1/1/2 |" in text
     for name in ("top_table.csv", "top_extrap.csv", "top_efficiency.csv", "top_vs_boost.png"):
+        assert (out / name).exists(), name
+
+
+def composed_run(folder: Path, compose_cfg, overrides, metrics, seed=0) -> None:
+    """A run folder whose config is what ``train.py`` would save for these overrides."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_cfg([*overrides, f"seed={seed}"])
+    (folder / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    OmegaConf.save(
+        OmegaConf.create([f"seed={seed}", *overrides]), folder / ".hydra" / "overrides.yaml"
+    )
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    predictions(folder, 400)
+
+
+def test_the_part_block_and_the_dial_are_tabulated_from_composed_runs(tmp_path, compose_cfg):
+    root, out = tmp_path / "root", tmp_path / "out"
+    part = ["+experiment=top", "model/backbone=part"]
+
+    def metrics(auc, shift=None):
+        found = {**tagging(auc, 40.0), "boost/auc@0.9": auc - 0.2, "boost/rej@0.3@0.9": 20.0}
+        return found if shift is None else {**found, "references/shift_mean": shift}
+
+    for seed in (0, 1):
+        composed_run(
+            root / "part" / f"none{seed}",
+            compose_cfg,
+            [*part, "treatment=none"],
+            metrics(0.90 + seed / 100),
+            seed,
+        )
+        composed_run(
+            root / "part" / f"refs{seed}",
+            compose_cfg,
+            [*part, "treatment=lloca_refs"],
+            metrics(0.93, 0.05 + seed / 100),
+            seed,
+        )
+        composed_run(
+            root / "dial" / f"ten{seed}",
+            compose_cfg,
+            [*part, "treatment=lloca_refs_gsymm", "symmetry.weight=10"],
+            metrics(0.92, 0.01),
+            seed,
+        )
+    composed_run(
+        root / "part" / "lloca", compose_cfg, [*part, "treatment=lloca"], metrics(0.91, None)
+    )
+    composed_run(
+        root / "part" / "one",
+        compose_cfg,
+        [*part, "treatment=lloca_refs_gsymm"],
+        metrics(0.925, 0.03),
+    )
+    composed_run(
+        root / "slim" / "slim",
+        compose_cfg,
+        ["+experiment=top", "model/backbone=lgatr_slim"],
+        metrics(0.89),
+    )
+    text = subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(root), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "| ParT | 2 | 0.905 ± 0.007 | 40.0 ± 0.0 |" in text
+    assert "| LLoCa + references (ParT) gsymm λ=1 | 1 |" in text and "| L-GATr-slim | 1 |" in text
+    assert (
+        "| λ = 0 (LLoCa + references) | 2 | 0.930 ± 0.000 | 40.0 ± 0.0 | 0.730 ± 0.000 | "
+        "0.0550 ± 0.0071 |" in text
+    )
+    assert "| λ = 1 | 1 |" in text and "| λ = 10 | 2 |" in text and "| exact (LLoCa) | 1 |" in text
+    for name in ("top_part_table.csv", "top_part.png", "top_dial.csv", "top_dial.png"):
         assert (out / name).exists(), name
