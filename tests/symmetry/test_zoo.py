@@ -136,3 +136,29 @@ def test_exact_dseal_equals_float64_finite_differences_in_eval_mode(name):
     fd = SymmetryLoss("dsymm", group=Lorentz(), method="finite_difference", eps=1e-5)(model, batch)
     assert exact > 1e-8
     torch.testing.assert_close(exact, fd, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize("name", ["ParT", "ParticleNet", "L-GATr-slim + references"])
+def test_gseal_on_the_wrapped_backbones_equals_a_hand_written_reference(name, mode):
+    """The same group elements, and in training one RNG state for both forwards (the same
+    dropout masks; batch statistics those of each compared batch)."""
+    from seal.symmetry.gseal import transform_entry
+
+    pytest.importorskip(NEEDS[name])
+    torch.manual_seed(0)
+    model, batch, group = ZOO[name][0]().double(), jets(), Lorentz(0.5)
+    model.train(mode == "train")
+    loss = SymmetryLoss("gsymm", group=group, generator=torch.Generator().manual_seed(5))
+    state = torch.get_rng_state()
+    value = loss(model, batch)
+    lam = group.sample(len(batch["p4"]), generator=torch.Generator().manual_seed(5))
+    moved = {**batch, "p4": transform_entry(batch, "p4", lam)}
+    outputs = []
+    for inputs in (moved, batch):
+        torch.set_rng_state(state)
+        with torch.no_grad():
+            outputs.append(model(inputs))
+    reference = (outputs[0] - outputs[1]).square().mean()
+    assert float(reference) > 1e-8
+    torch.testing.assert_close(value.detach(), reference, rtol=1e-10, atol=0)
