@@ -131,7 +131,7 @@ class SymmetryRegularizer(pl.Callback):
         # the exact δSEAL can build its derivative graph
         with torch.inference_mode(False), torch.no_grad():
             batch = {k: v.clone() if torch.is_tensor(v) else v for k, v in batch.items()}
-            value = self.val_loss(pl_module, batch)
+            value = self.val_loss(pl_module, batch, measure=True)
         pl_module.log("val/symm_loss", value, on_epoch=True, batch_size=batch_size(batch))
 
     def state_dict(self) -> dict:
@@ -167,7 +167,7 @@ class SymmetryRegularizer(pl.Callback):
         weight = self.current_weight()
         if weight == 0.0:
             with torch.no_grad():
-                penalty = self.loss(pl_module, batch)
+                penalty = self.loss(pl_module, batch, measure=True)
             total = loss
         else:
             # the task never called module(batch): the penalty runs forwards of its own

@@ -145,7 +145,6 @@ class SymmetryLoss:
         """Probe ``model`` on ``batch`` once per mode (training or eval: dropout and batch
         statistics differ between them) and choose the route; returns it."""
         mode = getattr(model, "training", None)
-        _check_grad_mode(model)
         known = self.routes.get(mode)
         if known is not None and (known[0].coupling_known or batch_size(batch) < 2):
             self.traits, self.route, self.reason = known
@@ -207,8 +206,15 @@ class SymmetryLoss:
         return self.route
 
     # -- evaluation ------------------------------------------------------------------------
-    def __call__(self, model, batch: dict) -> torch.Tensor:
-        """The penalty from forwards of its own (they leave the caller's RNG and buffers)."""
+    def __call__(self, model, batch: dict, *, measure: bool = False) -> torch.Tensor:
+        """The penalty from forwards of its own (they leave the caller's RNG and buffers).
+
+        ``measure=True``: only its value is wanted (a λ = 0 run logs it), so a training-mode
+        model under ``torch.no_grad()`` is fine; otherwise that is refused, since a penalty
+        without gradients would leave training blind to the symmetry.
+        """
+        if not measure:
+            _check_grad_mode(model)
         self.prepare(model, batch)
         self.penalty.check_precision(batch_device(batch))
         sub = head(batch, self.rows(batch_size(batch)))
@@ -233,6 +239,7 @@ class SymmetryLoss:
         """Start a forward shared by the task and the penalty: call the model on
         ``.inputs``, hand its output to ``.finish`` (which returns the task's output), then
         read ``.penalty``."""
+        _check_grad_mode(model)
         self.prepare(model, batch)
         self.penalty.check_precision(batch_device(batch))
         return SharedForward(self, model, batch)

@@ -395,4 +395,7 @@ def test_a_training_penalty_under_no_grad_is_refused_and_an_eval_one_measured(pe
             loss(model.train(), batch)
     with torch.no_grad():
         measured = loss(model.eval(), batch)
-    assert torch.isfinite(measured) and measured > 0
+        logged = loss(model.train(), batch, measure=True)  # what a λ = 0 run logs
+    assert torch.isfinite(measured) and measured > 0 and torch.isfinite(logged)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="no gradient"):
+        loss.with_output(model.train(), batch)
