@@ -181,8 +181,8 @@ def top_batch(size: int, device: torch.device, n: int = 120) -> dict:
 def top_model(device: torch.device) -> tuple:
     """The SEAL-size tagger (size=published) on a GPU, the CPU-sized one on a CPU."""
     if device.type == "cuda":
-        return "3×256", ConstituentTransformer(dim=256, depth=3, heads=4, ff_dim=256).to(device)
-    return "2×64", ConstituentTransformer(dim=64, depth=2, heads=4, ff_dim=128).to(device)
+        return "3×256", ConstituentTransformer(size="published").to(device)
+    return "2×64", ConstituentTransformer(size="cpu").to(device)
 
 
 WORKLOADS = ("toy", "top", "stock")

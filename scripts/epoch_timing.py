@@ -23,7 +23,7 @@ from omegaconf import open_dict
 import seal.train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-GPU_NET = ["model.net.dim=256", "model.net.depth=3", "model.net.heads=4", "model.net.ff_dim=256"]
+GPU_NET = ["model.net.backbone.size=published"]  # the SEAL study's 3 × 256 transformer
 
 
 def _utilisation() -> float | None:

@@ -177,6 +177,12 @@ RENAMED_MODELS = {
     "pelican": "`model/backbone=pelican`",
     "hybrid": "`treatment=hybrid` (any backbone is its general subnet)",
 }
+# the model configs kept for the dimuon study whose top-tagging spelling changed
+TOP_MODELS = {
+    "invariant": "`model/backbone=invariant`",
+    "lgatr": "`model/backbone=lgatr`",
+    "lloca": "`treatment=lloca` (`treatment=lloca_refs` with reference vectors)",
+}
 
 
 def renamed_experiments(args: list[str]) -> list[str]:
@@ -195,10 +201,13 @@ def renamed_experiments(args: list[str]) -> list[str]:
         One line per old name, naming the new spelling; empty when there are none.
     """
     messages = []
+    top = any(a.lstrip("+~").startswith("experiment=") and "top" in a for a in args)
     for arg in args:
         key, _, value = arg.lstrip("+~").partition("=")
         if key == "model" and value in RENAMED_MODELS:
             messages.append(f"model={value} is now {RENAMED_MODELS[value]}")
+        elif key == "model" and top and value in TOP_MODELS:  # dimuon configs of that name
+            messages.append(f"with a top experiment, model={value} is {TOP_MODELS[value]}")
         if key != "experiment":
             continue
         for name in value.strip("[]").split(","):

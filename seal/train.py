@@ -163,6 +163,18 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
     module = hydra.utils.instantiate(cfg.model)
     if isinstance(getattr(module, "net", None), torch.nn.Module):  # a backbone × treatment pair
         check_treatment(module.net, cfg.get("symmetry"), cfg.data.get("augment"))
+    pair = cfg.get("pair") or {}
+    trained = f"{pair.get('backbone')}/{pair.get('treatment')}"
+    if pair.get("named") and pair.named != trained:
+        log.warning(
+            "%s stands for %s, but this run trains %s (an override of model/backbone or "
+            "treatment); its outputs go under %s all the same: start from +experiment=top to "
+            "name a run by its pair",
+            cfg.task_name,
+            pair.named,
+            trained,
+            cfg.task_name,
+        )
     callbacks = [*instantiate_entries(cfg.get("callbacks"), "callbacks"), *callbacks]
     if cfg.get("symmetry") is not None:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))

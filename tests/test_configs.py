@@ -33,6 +33,11 @@ def test_old_extrapolation_names_stop_with_the_new_spelling():
         "model=torch_transformer is now `model/backbone=torch_transformer`"
     ]
     assert renamed_experiments(["+experiment=toy_gsymm", "model=mlp"]) == []
+    assert renamed_experiments(["+experiment=top_gsymm", "model=lloca"]) == [
+        "with a top experiment, model=lloca is `treatment=lloca` (`treatment=lloca_refs` with "
+        "reference vectors)"
+    ]
+    assert renamed_experiments(["+experiment=dimuon_lloca", "model=lloca"]) == []
 
 
 def test_the_extrap_overlay_names_the_run_and_sets_the_windows():

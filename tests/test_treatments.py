@@ -65,3 +65,41 @@ def test_pair_trains_one_step_or_is_refused(backbone, treatment, compose_cfg, tm
     assert metrics["trainer/global_step"] >= 1 and math.isfinite(metrics["val/loss"])
     if cfg.symmetry is not None:
         assert math.isfinite(metrics["train/symm_loss"]) and metrics["train/symm_loss"] >= 0
+
+
+def test_a_named_experiment_with_another_pair_says_so(compose_cfg, caplog):
+    cfg = compose_cfg(
+        [
+            "+experiment=top_gsymm",
+            "model/backbone=torch_transformer",
+            *top_tiny("torch_transformer", "gsymm"),
+            "test=false",
+        ]
+    )
+    cfg.evaluation = None
+    assert list(cfg.tags) == ["top", "torch_transformer", "gsymm"]  # what it trains
+    run(cfg)
+    assert (
+        "top_gsymm stands for transformer/gsymm, but this run trains torch_transformer/gsymm"
+        in caplog.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("treatment", "outputs"),
+    [("none", ["spectrum"]), ("lloca_refs", ["reference_shift"]), ("hybrid", ["mixing"])],
+)
+def test_the_evaluation_runs_on_part_pairs(treatment, outputs, compose_cfg, tmp_path):
+    """ParT's symmetry spectrum is finite (its pair features have a finite derivative), LLoCa-ParT
+    + references reports its reference dependence, the hybrid around ParT its mixing."""
+    pytest.importorskip("lloca")
+    overrides = ["+experiment=top", "model/backbone=part", f"treatment={treatment}"]
+    metrics = run(compose_cfg([*overrides, *top_tiny("part", treatment)]))
+    for name in outputs:
+        assert (tmp_path / f"{name}.png").exists(), name
+    spectrum = [metrics[f"spectrum/{g}"] for g in ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")]
+    assert all(math.isfinite(s) for s in spectrum) and max(spectrum) > 0
+    if treatment == "lloca_refs":
+        assert 0 < metrics["references/shift_mean"] < 1
+    if treatment == "hybrid":
+        assert 0 < metrics["mixing/w_inv_mean"] < 1

@@ -56,7 +56,14 @@ case $stage in
     betas="[0.0,0.5]" ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
-[ -n "${EXPERIMENTS:-}" ] && runs[0]=+experiment=$EXPERIMENTS  # a subset of the stage's models
+if [ -n "${EXPERIMENTS:-}" ]; then  # a subset of the stage's named experiments
+  if [ "${runs[0]}" = +experiment=top ]; then
+    echo "EXPERIMENTS does not apply to stage $stage: its runs are backbone × treatment pairs" \
+      "(run train.py with the stage's overrides for a subset)" >&2
+    exit 2
+  fi
+  runs[0]=+experiment=$EXPERIMENTS
+fi
 seeds=${SEEDS:-0,1,2}
 exec "$PY" train.py -m seed="$seeds" "${runs[@]}" "${COMMON[@]}" $budget "evaluation.betas=$betas" $spectrum \
   hydra.sweep.dir=outputs/results/"${DIR:-$stage}" ${EXTRA:-}

@@ -306,6 +306,7 @@ class TaggingEvaluation:
             "references/shift_median": float(np.median(shift)),
         }
 
+    @torch.no_grad()
     def _mixing(self, net, datamodule, out_dir, figures):
         device = next(net.parameters()).device
         w_inv, cond = [], []

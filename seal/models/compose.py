@@ -63,7 +63,10 @@ def treated(
                 f"treatment=none with it"
             )
         options = dict(hybrid)
-        return HybridNet(invariant=options.pop("invariant"), general=backbone, **options)
+        try:
+            return HybridNet(invariant=options.pop("invariant"), general=backbone, **options)
+        except TypeError as error:  # a backbone without encode(batch) and latent_dim
+            raise TreatmentError(f"treatment=hybrid cannot use this backbone: {error}") from error
     return backbone
 
 
@@ -84,7 +87,8 @@ def check_treatment(net: nn.Module, symmetry, augment) -> None:
             f"a symmetry penalty on {name} means nothing: {why}, so the penalty is zero up to "
             f"rounding and λ changes nothing. Use treatment=none with this backbone, or break "
             f"its symmetry first (reference vectors: treatment=lloca_refs_gsymm; spurions: "
-            f"model.net.backbone.beam_reference=lightlike for L-GATr-slim)"
+            f"model.net.backbone.beam_reference=lightlike for L-GATr-slim, "
+            f"model.net.backbone.beam_spurion=lightlike for L-GATr)"
         )
     if augment is not None:
         raise TreatmentError(

@@ -16,11 +16,13 @@ INSTALL_HINT = (
     "pip install 'seal-hep[lloca]'  (or: pip install lloca==2.0.0)"
 )
 # (k, channels) per EdgeConv block and (width, dropout) per dense layer; published = the paper's
+# top tagger (366 k parameters: without weaver's later fusion block, which brings it to 572 k)
 SIZES = {
-    "cpu": dict(convs=((8, (32, 32, 32)), (8, (64, 64, 64))), fcs=((64, 0.1),)),
+    "cpu": dict(convs=((8, (32, 32, 32)), (8, (64, 64, 64))), fcs=((64, 0.1),), fusion=False),
     "published": dict(
         convs=((16, (64, 64, 64)), (16, (128, 128, 128)), (16, (256, 256, 256))),
         fcs=((256, 0.1),),
+        fusion=False,
     ),
 }
 
@@ -50,14 +52,24 @@ class ParticleNetTagger(nn.Module):
         ``published``: the paper's three blocks (k = 16; 64, 128, 256 channels), dense 256.
     convs, fcs
         Override the preset: ``[[k, [channels, ...]], ...]`` and ``[[width, dropout], ...]``.
+    fusion : bool, optional
+        weaver-core's fusion block (a 1×1 convolution over every block's output) before the
+        pooling; the paper's network has none (the presets' choice).
     use_jet_p4 : bool
         Take the jet axis from ``batch["jet_p4"]``.
     """
 
-    def __init__(self, size: str = "cpu", convs=None, fcs=None, use_jet_p4: bool = False):
+    def __init__(
+        self,
+        size: str = "cpu",
+        convs=None,
+        fcs=None,
+        fusion: bool | None = None,
+        use_jet_p4: bool = False,
+    ):
         super().__init__()
         particlenet, _ = _import_particlenet()
-        o = preset(SIZES, size, "ParticleNetTagger", convs=convs, fcs=fcs)
+        o = preset(SIZES, size, "ParticleNetTagger", convs=convs, fcs=fcs, fusion=fusion)
         convs = [(int(k), tuple(int(c) for c in channels)) for k, channels in o["convs"]]
         fcs = [(int(width), float(drop)) for width, drop in o["fcs"]]
         reps = [f"{len(FEATURE_NAMES)}x0n"] + [f"{c[-1]}x0n" for _, c in convs[:-1]]
@@ -67,6 +79,7 @@ class ParticleNetTagger(nn.Module):
             num_classes=1,
             conv_params=convs,
             fc_params=fcs,
+            use_fusion=bool(o["fusion"]),
         )
         self.use_jet_p4, self.latent_dim = use_jet_p4, fcs[-1][0]
 

@@ -6,7 +6,8 @@ from torch import nn
 
 from seal.models.sizes import preset
 
-# published: about the PELICAN top tagger's depth and width (Bogatskiy et al., arXiv 2211.00454)
+# published: a GPU size of PELICAN's order (5 blocks × 78 channels, 0.49 M parameters here);
+# pelican-lite ships no top-tagging configuration
 SIZES = {"cpu": dict(blocks=2, hidden=16), "published": dict(blocks=5, hidden=78)}
 
 INSTALL_HINT = (
@@ -37,8 +38,8 @@ class PelicanTagger(nn.Module):
     Parameters
     ----------
     size : "cpu" | "published"
-        ``cpu``: 2 blocks of 16 edge channels; ``published``: 5 blocks of 78, about the size of
-        PELICAN's top tagger.
+        ``cpu``: 2 blocks of 16 edge channels; ``published``: 5 blocks of 78 (0.49 M parameters),
+        a GPU size of PELICAN's order.
     blocks, hidden
         PELICAN blocks and edge channels (each overrides the preset).
     dropout : float, optional

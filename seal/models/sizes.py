@@ -1,6 +1,8 @@
 """``size``: one knob per backbone — ``cpu`` (the default: trains on a laptop's cores in minutes)
 or ``published`` (the size of the paper the backbone comes from, for GPU runs). An argument given
-explicitly wins over the preset."""
+explicitly wins over the preset. The backbone configs all say ``size: cpu``; as a class,
+:class:`~seal.models.ConstituentTransformer` alone defaults to ``published`` (the SEAL study's
+size, which its constructor gave before the presets existed)."""
 
 SIZES = ("cpu", "published")
 

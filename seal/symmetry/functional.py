@@ -25,8 +25,9 @@ LOSS_OPTIONS = ("fraction", "implementation", "weighted")  # the rest go to the 
 def _value(penalty_class, fn, batch: dict, group: Group, generator, options: dict):
     """The penalty of ``fn`` on ``batch``: ``options`` split between the penalty and the loss."""
     loss_options = {k: options.pop(k) for k in LOSS_OPTIONS if k in options}
+    measure = bool(options.pop("measure", False))
     loss = SymmetryLoss(penalty_class(**options), group, generator=generator, **loss_options)
-    return loss(fn, batch)
+    return loss(fn, batch, measure=measure)
 
 
 def gseal(fn, batch: dict, group: Group, generator=None, **options) -> torch.Tensor:
@@ -44,7 +45,8 @@ def gseal(fn, batch: dict, group: Group, generator=None, **options) -> torch.Ten
         The source of the group elements; None: one seeded from the global RNG.
     **options
         ``output``, ``key``, ``extra_keys`` of :class:`GSEAL`; ``fraction``, ``implementation``,
-        ``weighted`` of :class:`SymmetryLoss`.
+        ``weighted`` of :class:`SymmetryLoss`; ``measure=True``: the value only (allowed under
+        ``torch.no_grad()`` on a model in training mode).
     """
     return _value(GSEAL, fn, batch, group, _from_global_rng(generator), options)
 
@@ -62,7 +64,7 @@ def dseal(fn, batch: dict, group: Group, generator=None, **options) -> torch.Ten
     **options
         ``output``, ``method``, ``eps``, ``stochastic``, ``reduction``, ``key``, ``extra_keys``
         of :class:`DSEAL`; ``fraction``, ``implementation``, ``weighted`` of
-        :class:`SymmetryLoss`.
+        :class:`SymmetryLoss`; ``measure`` as for :func:`gseal`.
     """
     if options.get("stochastic"):
         generator = _from_global_rng(generator)

@@ -185,8 +185,10 @@ class SymmetryLoss:
                     f"symmetry.penalty.method=finite_difference (method='finite_difference'), "
                     f"which needs no derivative of the model"
                 )
-            with isolated(model, traits.mutated_buffers, device), exact_mode():
-                torch_says = double_backward_error(model, head(batch, traits.rows), keys)
+            torch_says = None
+            if mode:  # training: the parameters' gradient goes through the input derivative
+                with isolated(model, traits.mutated_buffers, device), exact_mode():
+                    torch_says = double_backward_error(model, head(batch, traits.rows), keys)
             if torch_says is not None:
                 raise RouteError(
                     f"exact δSEAL needs a second derivative (of the input derivative, with "

@@ -122,7 +122,8 @@ def test_particlenet_sizes_and_its_latent_for_the_hybrid():
     latent = model.encode(batch)
     assert latent.shape == (6, model.latent_dim) == (6, 64)
     torch.testing.assert_close(model.net.fc[-1](latent).squeeze(-1), model(batch))
-    assert 5e5 < sum(p.numel() for p in ParticleNetTagger(size="published").parameters()) < 6e5
+    published = ParticleNetTagger(size="published")
+    assert 3.6e5 < sum(p.numel() for p in published.parameters()) < 3.7e5  # the paper: 366 k
 
 
 def test_lgatr_slim_is_invariant_and_references_break_it_to_rotations_about_the_beam():
