@@ -81,6 +81,14 @@ ROWS = (
     "LLoCa + references",
     "L-GATr",
     "PELICAN",
+    "ParT",
+    "ParT gsymm",
+    "ParT dsymm",
+    "ParT augment",
+    "LLoCa (ParT)",
+    "LLoCa + references (ParT)",
+    "L-GATr-slim",
+    "L-GATr-slim + references",
 )
 
 

@@ -23,8 +23,9 @@ case $stage in
     runs=(+experiment=top_lloca_beam,top_pelican,top_lgatr) ;;
   part)         # ParT (lloca's, CPU size) under every treatment, on the first 32 constituents as
     # L-GATr and PELICAN (its pair features cost N²: 1.6 s a step at 80 against 0.24 s at 32)
+    # (TREATMENTS=a,b: some of them)
     runs=(+experiment=top model/backbone=part
-          treatment=none,augment,gsymm,dsymm_fd,lloca,lloca_refs,lloca_refs_gsymm
+          treatment=${TREATMENTS:-none,augment,gsymm,dsymm_fd,lloca,lloca_refs,lloca_refs_gsymm}
           data.n_constituents=32) ;;
   dial)         # LLoCa-ParT + references + GSEAL at more λ: with the part stage's λ = 0 (lloca_refs),
     # λ = 1 (lloca_refs_gsymm) and exact (lloca), AUC and reference dependence from free to exact
