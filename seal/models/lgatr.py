@@ -107,7 +107,7 @@ class LGATrTagger(nn.Module):
 # L-GATr's top-tagging depth and heads; the slim channel widths are seal's choice (lgatr ships
 # no TopLandscape configuration for the slim network)
 SLIM_SIZES = {
-    "cpu": dict(blocks=2, hidden_v=8, hidden_s=16, heads=4),
+    "cpu": dict(blocks=2, hidden_v=16, hidden_s=64, heads=4),  # 89 k: the other CPU backbones' order
     "published": dict(blocks=12, hidden_v=32, hidden_s=128, heads=8),
 }
 
@@ -125,7 +125,8 @@ class LGATrSlimTagger(nn.Module):
     Parameters
     ----------
     size : "cpu" | "published"
-        ``cpu``: 2 blocks, 8 vector and 16 scalar channels, 4 heads; ``published``: 12 blocks
+        ``cpu``: 2 blocks, 16 vector and 64 scalar channels, 4 heads (89 k parameters, the order
+        of the other CPU backbones); ``published``: 12 blocks
         and 8 heads (L-GATr's top-tagging depth), 32 vector and 128 scalar channels.
     blocks, hidden_v, hidden_s, heads
         Override the preset.
