@@ -153,8 +153,9 @@ def part_block(runs: list[dict], out: Path) -> str:
     groups = grouped(runs)
     panels = [("test/auc", "AUC"), ("test/rej@0.3", "1/ε_B at ε_S = 0.3")]
     panels.append(("boost/auc@0.9", "AUC at |β| = 0.9"))
-    text = "ParT and L-GATr-slim (32 constituents): mean ± seed spread, each seed a dot"
-    plt.close(dot_plot(groups, panels, out / "top_part.png", text))
+    text = "ParT under each treatment (32 constituents): mean ± seed spread, each seed a dot"
+    parts = {name: group for name, group in groups.items() if "ParT" in name}
+    plt.close(dot_plot(parts, panels, out / "top_part.png", text))
     return model_table(groups, NOMINAL + BOOSTED + PARAMS, out / "top_part_table.csv")
 
 

@@ -107,7 +107,7 @@ class LGATrTagger(nn.Module):
 # L-GATr's top-tagging depth and heads; the slim channel widths are seal's choice (lgatr ships
 # no TopLandscape configuration for the slim network)
 SLIM_SIZES = {
-    "cpu": dict(blocks=2, hidden_v=16, hidden_s=64, heads=4),  # 89 k: the other CPU backbones' order
+    "cpu": dict(blocks=2, hidden_v=16, hidden_s=64, heads=4),  # 89 k, as the other CPU nets
     "published": dict(blocks=12, hidden_v=32, hidden_s=128, heads=8),
 }
 
