@@ -175,27 +175,7 @@ class SymmetryLoss:
             )
         route, reason = choose_route(traits, self.penalty, self.implementation)
         if getattr(self.penalty, "method", None) == "exact":
-            with isolated(model, traits.mutated_buffers, device):
-                where = nonfinite_derivative(model, head(batch, traits.rows), keys)
-            if where is not None:
-                raise RouteError(
-                    f"exact δSEAL differentiates the output with respect to the four-momenta, and "
-                    f"that derivative is not finite here: it turns NaN or inf in {where} (on the "
-                    f"first batch, though the output is finite); use "
-                    f"symmetry.penalty.method=finite_difference (method='finite_difference'), "
-                    f"which needs no derivative of the model"
-                )
-            torch_says = None
-            if mode:  # training: the parameters' gradient goes through the input derivative
-                with isolated(model, traits.mutated_buffers, device), exact_mode():
-                    torch_says = double_backward_error(model, head(batch, traits.rows), keys)
-            if torch_says is not None:
-                raise RouteError(
-                    f"exact δSEAL needs a second derivative (of the input derivative, with "
-                    f"respect to the parameters), and torch has none for an operation of "
-                    f"{_output_owner(model)}: {torch_says}; use "
-                    f"symmetry.penalty.method=finite_difference, which needs no derivative"
-                )
+            self._check_derivatives(model, head(batch, traits.rows), keys, traits, device, mode)
         self.traits, self.route, self.reason = self.routes[mode] = traits, route, reason
         log.info(
             "%s on %s%s: route %s (%s)",
@@ -206,6 +186,31 @@ class SymmetryLoss:
             self.reason,
         )
         return self.route
+
+    def _check_derivatives(self, model, rows: dict, keys, traits, device, mode) -> None:
+        """Refuse exact δSEAL where its input derivative is not finite or, in training, where
+        torch has no second derivative for an operation of the model (on the probe's rows)."""
+        with isolated(model, traits.mutated_buffers, device):
+            where = nonfinite_derivative(model, rows, keys)
+        if where is not None:
+            raise RouteError(
+                f"exact δSEAL differentiates the output with respect to the four-momenta, and "
+                f"that derivative is not finite here: it turns NaN or inf in {where} (on the "
+                f"first batch, though the output is finite); use "
+                f"symmetry.penalty.method=finite_difference (method='finite_difference'), "
+                f"which needs no derivative of the model"
+            )
+        if not mode:  # eval: nothing differentiates the input derivative again
+            return
+        with isolated(model, traits.mutated_buffers, device), exact_mode():
+            torch_says = double_backward_error(model, rows, keys)
+        if torch_says is not None:
+            raise RouteError(
+                f"exact δSEAL needs a second derivative (of the input derivative, with "
+                f"respect to the parameters), and torch has none for an operation of "
+                f"{_output_owner(model)}: {torch_says}; use "
+                f"symmetry.penalty.method=finite_difference, which needs no derivative"
+            )
 
     # -- evaluation ------------------------------------------------------------------------
     def __call__(self, model, batch: dict, *, measure: bool = False) -> torch.Tensor:
