@@ -29,8 +29,9 @@ case $stage in
           data.n_constituents=32) ;;
   dial)         # LLoCa-ParT + references + GSEAL at more λ: with the part stage's λ = 0 (lloca_refs),
     # λ = 1 (lloca_refs_gsymm) and exact (lloca), AUC and reference dependence from free to exact
+    # (WEIGHTS=a,b: some of the λ)
     runs=(+experiment=top model/backbone=part treatment=lloca_refs_gsymm
-          symmetry.weight=0.1,10,100 data.n_constituents=32) ;;
+          symmetry.weight=${WEIGHTS:-0.1,10,100} data.n_constituents=32) ;;
   slim)         # L-GATr-slim (lgatr 2.0): exactly invariant without references
     runs=(+experiment=top model/backbone=lgatr_slim treatment=none data.n_constituents=32) ;;
   slim_refs)    # L-GATr-slim + the references LLoCa uses (±z lightlike, time), plain and with GSEAL
