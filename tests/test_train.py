@@ -53,13 +53,43 @@ def test_unknown_experiment_and_key_are_named(compose_cfg):
         )  # rotations have no boosts
 
 
-@pytest.mark.parametrize("group", ["lorentz", "boosts", "rotations", "zboost_zrotation"])
+GROUP_CONFIGS = ["lorentz", "boosts", "rotations", "zboost_zrotation", "energy_scale"]
+
+
+@pytest.mark.parametrize("group", [*GROUP_CONFIGS, "lorentz_energy_scale"])
 def test_every_group_config_builds_its_group(compose_cfg, group):
     import hydra
 
     cfg = compose_cfg(["+experiment=toy_dsymm", *TINY, f"symmetry/group={group}"])
     regulariser = hydra.utils.instantiate(cfg.symmetry)
-    assert regulariser.group.name == group and regulariser.penalty.name == "dsymm"
+    assert regulariser.group.name == group.replace("_energy", "+energy")
+    assert regulariser.penalty.name == "dsymm"
+
+
+@pytest.mark.parametrize("penalty", ["toy_gsymm", "toy_dsymm"])
+def test_a_toy_run_penalises_the_energy_scale_with_the_lorentz_generators(
+    compose_cfg, tmp_path, penalty
+):
+    cfg = compose_cfg(
+        [f"+experiment={penalty}", *TINY, "symmetry/group=lorentz_energy_scale"], tmp_path
+    )
+    metrics = run(cfg)
+    assert math.isfinite(metrics["train/symm_loss"]) and metrics["train/symm_loss"] > 0
+
+
+def test_a_bad_energy_scale_range_is_named_before_work(compose_cfg, tmp_path):
+    cfg = compose_cfg(
+        [
+            "+experiment=toy_gsymm",
+            *TINY,
+            "symmetry/group=energy_scale",
+            "symmetry.group.shift_max=-0.1",
+        ],
+        tmp_path,
+    )
+    with pytest.raises((ValueError, InstantiationException), match=r"energy_scale: shift_max must"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
 
 
 @pytest.mark.filterwarnings("ignore:The dirpath has changed")

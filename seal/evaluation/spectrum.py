@@ -15,16 +15,17 @@ import numpy as np
 import torch
 
 from seal.evaluation.plots import hep_style, save, subplots, title
-from seal.groups import Lorentz
+from seal.groups import GENERATOR_NAMES, Group, Lorentz
 from seal.metrics.bootstrap import count_blocks, spread
 from seal.symmetry import DSEAL
 
-GENERATOR_NAMES = ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")
 log = logging.getLogger(__name__)
 
 
-def residuals(fn, batches, output: str = "scalar", key: str = "p4") -> tuple:
-    """Per example ‖∂_a f − T_a f‖² (n, 6) and the outputs (n,) or (n, 4), over ``batches``.
+def residuals(fn, batches, output: str = "scalar", key: str = "p4", group: Group | None = None):
+    """Per example ‖∂_a f − T_a f‖² (n, k) and the outputs (n,) or (n, 4), over ``batches``,
+    along the generators of ``group`` (the six of :class:`~seal.groups.Lorentz` by default;
+    ``lorentz+energy_scale`` adds the scale, ``S``).
 
     Where the model's derivative is not finite (pairwise features with a 0/0 derivative at
     i = j, say) the residuals are NaN, and a warning says how many examples and why.
@@ -32,7 +33,7 @@ def residuals(fn, batches, output: str = "scalar", key: str = "p4") -> tuple:
     penalty = DSEAL(output=output, key=key)
     parts, outputs = [], []
     for batch in batches:
-        r, y = penalty.per_generator(fn, batch, Lorentz())
+        r, y = penalty.per_generator(fn, batch, group or Lorentz())
         parts.append(r.double().cpu())
         outputs.append(y.double().cpu())
     r, y = torch.cat(parts).numpy(), torch.cat(outputs).numpy()
@@ -67,9 +68,12 @@ def model_and_truth(module, data: dict, truth=None, output="scalar", batch_size=
     return metrics, bars
 
 
-def spectrum(r: np.ndarray, y: np.ndarray, prefix: str = "spectrum/") -> dict:
-    """``{prefix}Kx`` … ``{prefix}Jz`` = mean residual / output variance, with ``_err`` from a
-    bootstrap over the examples (numerator and variance resampled together)."""
+def spectrum(r: np.ndarray, y: np.ndarray, prefix: str = "spectrum/", names=GENERATOR_NAMES):
+    """``{prefix}Kx`` … ``{prefix}Jz`` (one per column of ``r``, named by ``names``) = mean
+    residual / output variance, with ``_err`` from a bootstrap over the examples (numerator and
+    variance resampled together)."""
+    if r.shape[1] != len(names):
+        raise ValueError(f"spectrum: {r.shape[1]} residual columns but {len(names)} names")
     y = y.reshape(len(y), -1)  # (n, components)
     y = y - y.mean(0)  # the variance does not change; centring keeps E[y²] − E[y]² precise
     blocks = []
@@ -78,26 +82,29 @@ def spectrum(r: np.ndarray, y: np.ndarray, prefix: str = "spectrum/") -> dict:
         mean_sq = (counts @ (y * y).sum(1))[:, None] / n  # (R, 1)
         mean = (counts @ y) / n  # (R, components)
         variance = mean_sq - (mean * mean).sum(1, keepdims=True)
-        blocks.append((counts @ r) / n / variance)  # (R, 6)
+        blocks.append((counts @ r) / n / variance)  # (R, k)
     resampled = np.concatenate(blocks)
     centre = y - y.mean(0)
     value = r.mean(0) / (centre * centre).sum(1).mean()
     out = {}
-    for a, name in enumerate(GENERATOR_NAMES):
+    for a, name in enumerate(names):
         out[f"{prefix}{name}"] = float(value[a])
         out[f"{prefix}{name}_err"] = spread(resampled[:, a])
     return out
 
 
 def plot_spectrum(bars: dict, path, title_text: str, run_name: str = ""):
-    """Grouped bars per generator (label → metrics from :func:`spectrum`), log scale."""
+    """Grouped bars per generator (label → metrics from :func:`spectrum`), log scale; the
+    generators are those of the first entry's metrics (Kx … Jz, and S for the energy scale)."""
     fig, (ax,) = subplots()
     width = 0.8 / len(bars)
-    x = np.arange(len(GENERATOR_NAMES))
+    first = next(iter(bars.values()))
+    names = [k.split("/", 1)[1] for k in first if not k.endswith("_err")]
+    x = np.arange(len(names))
     with hep_style():
         for i, (label, metrics) in enumerate(bars.items()):
-            values = [metrics[f"spectrum/{g}"] for g in GENERATOR_NAMES]
-            errors = [metrics[f"spectrum/{g}_err"] for g in GENERATOR_NAMES]
+            values = [metrics[f"spectrum/{g}"] for g in names]
+            errors = [metrics[f"spectrum/{g}_err"] for g in names]
             ax.bar(
                 x + (i - (len(bars) - 1) / 2) * width,
                 values,
@@ -106,7 +113,7 @@ def plot_spectrum(bars: dict, path, title_text: str, run_name: str = ""):
                 capsize=2,
                 label=label,
             )
-        ax.set_xticks(x, [f"${g[0]}_{g[1]}$" for g in GENERATOR_NAMES])
+        ax.set_xticks(x, [f"${g[0]}_{g[1]}$" if len(g) == 2 else f"${g}$" for g in names])
         ax.set_yscale("log", nonpositive="clip")
         ax.set(ylabel=r"$\langle (\partial_a f)^2 \rangle\,/\,\mathrm{Var}\,f$")
         ax.grid(alpha=0.3, axis="y")

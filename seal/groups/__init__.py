@@ -1,4 +1,4 @@
-"""Lorentz-group machinery in pure torch (imports nothing else from seal)."""
+"""Lorentz-group machinery and the energy scale, in pure torch (imports nothing else from seal)."""
 
 from seal.groups.lorentz import (
     boost_matrix,
@@ -9,7 +9,9 @@ from seal.groups.lorentz import (
     transform_batch,
 )
 from seal.groups.minkowski import METRIC, inner, mass2
+from seal.groups.nuisance import EnergyScale, ProductGroup
 from seal.groups.subgroups import (
+    GENERATOR_NAMES,
     GROUPS,
     Boosts,
     Group,
@@ -20,11 +22,14 @@ from seal.groups.subgroups import (
 )
 
 __all__ = [
+    "GENERATOR_NAMES",
     "GROUPS",
     "METRIC",
     "Boosts",
+    "EnergyScale",
     "Group",
     "Lorentz",
+    "ProductGroup",
     "Rotations",
     "ZBoostZRotation",
     "boost_matrix",

@@ -58,11 +58,21 @@ def uniform_rotation(n: int, generator=None) -> torch.Tensor:
     return lam
 
 
+GENERATOR_NAMES = ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")  # of lorentz.generators(), in order
+
+
 class Group:
-    """Base class: a subgroup of SO⁺(1,3) given by generator indices and a sampler."""
+    """Base class: a subgroup of SO⁺(1,3) given by generator indices and a sampler (groups of
+    other transformations of the four-momenta override :meth:`generators` and
+    ``generator_names``: :mod:`seal.groups.nuisance`)."""
 
     name = "group"
     generator_indices: tuple[int, ...] = ()
+
+    @property
+    def generator_names(self) -> tuple[str, ...]:
+        """One short name per generator, in the order of :meth:`generators` (``Kx`` … ``Jz``)."""
+        return tuple(GENERATOR_NAMES[i] for i in self.generator_indices)
 
     def generators(self, dtype: torch.dtype = _F64, device=None) -> torch.Tensor:
         """Lie-algebra basis of this subgroup, shape (k, 4, 4) (see :func:`lorentz.generators`)."""
@@ -172,13 +182,29 @@ class ZBoostZRotation(_BetaBall):
 GROUPS = {g.name: g for g in (Lorentz, Boosts, Rotations, ZBoostZRotation)}
 
 
-def make_group(name: str, beta_max: float = 0.5, magnitude: str = "uniform") -> Group:
-    """Build a group by name (``lorentz``, ``boosts``, ``rotations``, ``zboost_zrotation``).
+def make_group(
+    name: str, beta_max: float = 0.5, magnitude: str = "uniform", shift_max: float = 0.05
+) -> Group:
+    """Build a group by name: ``lorentz``, ``boosts``, ``rotations``, ``zboost_zrotation``,
+    ``energy_scale``, or a product such as ``lorentz+energy_scale``.
 
-    ``beta_max`` and ``magnitude`` are ignored by ``rotations``, which has no boosts.
+    ``beta_max`` and ``magnitude`` are ignored by ``rotations``, which has no boosts;
+    ``shift_max`` is the energy scale's range (:class:`~seal.groups.nuisance.EnergyScale`).
     """
-    if name not in GROUPS:
-        raise ValueError(f"unknown group {name!r}; choose one of {sorted(GROUPS)}")
+    from seal.groups.nuisance import EnergyScale, ProductGroup
+
+    names = [*sorted(GROUPS), "energy_scale"]
+    parts = str(name).split("+")
+    for part in parts:
+        if part not in names:
+            raise ValueError(
+                f"unknown group {part!r}{f' in {name!r}' if len(parts) > 1 else ''}; choose one "
+                f"of {names}, or a product such as 'lorentz+energy_scale'"
+            )
+    if len(parts) > 1:
+        return ProductGroup(*(make_group(p, beta_max, magnitude, shift_max) for p in parts))
+    if name == "energy_scale":
+        return EnergyScale(shift_max)
     cls = GROUPS[name]
     if cls is Rotations:
         return cls()
