@@ -2,7 +2,9 @@
 
 Per jet ``i``: ``fjet_clus_pt/eta/phi/E[i, :]`` (constituents, pT-ordered, zero-padded; pT and
 E in MeV), ``fjet_pt/eta/phi/m[i]`` (MeV), ``labels[i]`` (1 = top) and ``weights[i]`` (or
-``training_weights`` in the second release). The reader (:mod:`seal.data.jets`) and the writer
+``training_weights`` in the second release), and ``EventInfo_mcEventNumber[i]`` (the second
+release's event number: jets of one event share it, and it matches a jet across the nominal and
+systematic-variation files). The reader (:mod:`seal.data.jets`) and the writer
 (:mod:`seal.generation.atlas`) both take the names from here.
 """
 
@@ -10,3 +12,4 @@ CONSTITUENT_KEYS = ("fjet_clus_pt", "fjet_clus_eta", "fjet_clus_phi", "fjet_clus
 JET_KEYS = ("fjet_pt", "fjet_eta", "fjet_phi", "fjet_m")
 MEV_KEYS = ("fjet_clus_pt", "fjet_clus_E", "fjet_pt", "fjet_m")
 MEV_PER_GEV = 1000.0
+EVENT_NUMBER = "EventInfo_mcEventNumber"

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 import seal
-from seal.data.atlas_layout import MEV_KEYS, MEV_PER_GEV
+from seal.data.atlas_layout import EVENT_NUMBER, MEV_KEYS, MEV_PER_GEV
 from seal.generation.chunks import load_chunk
 
 
@@ -58,7 +58,8 @@ def write_atlas(output: Path, chunk_files: list, cfg, block_rows: int = 16384) -
     position[order] = np.arange(n)
     weights = flatten_weights(pts[order], labels[order])
     first = load_chunk(chunk_files[0])
-    fields = [(k, np.int8 if k == "labels" else np.float32, first[k].shape[1:]) for k in first]
+    dtypes = {"labels": np.int8, EVENT_NUMBER: np.int64}
+    fields = [(k, dtypes.get(k, np.float32), first[k].shape[1:]) for k in first]
     record = np.dtype([("position", np.int64), *fields])
     tmp = output.with_suffix(".tmp.h5")
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:

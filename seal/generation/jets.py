@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from seal.data.atlas_layout import CONSTITUENT_KEYS, JET_KEYS
+from seal.data.atlas_layout import CONSTITUENT_KEYS, EVENT_NUMBER, JET_KEYS
 from seal.generation import detector
 from seal.generation.atlas import write_atlas
 from seal.generation.chunks import generate_chunked
@@ -260,10 +260,11 @@ def trimmed(jets, constituents, cfg) -> tuple:
 
 
 def _accepted(batch, sequence, cfg, lo, hi, process, n_constituents) -> tuple:
-    """One batch of events → the accepted jets (n, 4) and their constituents (n, C, 4),
-    pT-ordered and zero-padded: the two leading jets of each event inside the pT window and
-    |η| < eta_max (and truth-matched to a top for tt̄), in event order, leading jet first.
-    Array operations over the whole batch, no loop over events."""
+    """One batch of events → the accepted jets (n, 4), their constituents (n, C, 4),
+    pT-ordered and zero-padded, and each jet's event (its index in the batch, (n,)): the two
+    leading jets of each event inside the pT window and |η| < eta_max (and truth-matched to a
+    top for tt̄), in event order, leading jet first. Array operations over the whole batch, no
+    loop over events."""
     import awkward as ak
 
     jets = sequence.inclusive_jets(0.5 * lo)  # (events × jets)
@@ -286,7 +287,7 @@ def _accepted(batch, sequence, cfg, lo, hi, process, n_constituents) -> tuple:
     mask = ak.Array(keep)[ak.local_index(jets)]  # (events × jets), jets as in `jets`
     chosen = ak.flatten(constituents[mask], axis=1)  # (accepted × particles)
     cons = chosen[ak.argsort(np.hypot(chosen.px, chosen.py), axis=1, ascending=False)]
-    return dense[keep], _padded(cons, n_constituents)
+    return dense[keep], _padded(cons, n_constituents), np.nonzero(keep)[0]
 
 
 def visible(batch):
@@ -312,7 +313,8 @@ def generate_chunk(
     """Run Pythia until ``n_jets`` jets are accepted; returns jets as numpy arrays.
 
     Returns ``{"jet": (n, 4) px py pz E, "constituents": (n, C, 4) pT-ordered, zero-padded
-    (C = ``n_constituents``, default the config's), "events": int}``.
+    (C = ``n_constituents``, default the config's), "event": (n,) each jet's event (counted
+    from 0 in this chunk; the two jets of one event share it), "events": int}``.
     """
     import fastjet
 
@@ -322,9 +324,10 @@ def generate_chunk(
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.radius)
     n_constituents = n_constituents or cfg.n_constituents
     pileup = minimum_bias(cfg, seed) if cfg.pileup_mu > 0 else None
-    jets_out, cons_out, accepted, events = [], [], 0, 0
+    jets_out, cons_out, event_out, accepted, events = [], [], [], 0, 0
     while accepted < n_jets:
         batch = pythia.nextBatch(25)
+        first = events
         events += len(batch)
         particles = visible(batch)
         if pileup is not None:
@@ -333,13 +336,15 @@ def generate_chunk(
         if cfg.detector:
             particles = detector.emulate(particles, np.random.default_rng([seed, events]))
         sequence = fastjet.ClusterSequence(particles, definition)
-        jets, cons = _accepted(batch, sequence, cfg, *window, process, n_constituents)
+        jets, cons, event = _accepted(batch, sequence, cfg, *window, process, n_constituents)
         jets_out.append(jets)
         cons_out.append(cons)
+        event_out.append(first + event)
         accepted += len(jets)
     return {
         "jet": np.concatenate(jets_out)[:n_jets],
         "constituents": np.concatenate(cons_out)[:n_jets],
+        "event": np.concatenate(event_out)[:n_jets].astype(np.int64),
         "events": events,
     }
 
@@ -393,7 +398,15 @@ def jet_chunk(payload) -> dict:
     out = generate_chunk(cfg, process, slice_index, n_jets, seed=chunk_seed(cfg.seed, index))
     arrays = to_atlas_arrays(out["jet"], out["constituents"])
     arrays["labels"] = np.full(len(out["jet"]), int(process == "ttbar"))
+    arrays[EVENT_NUMBER] = event_numbers(index, out["event"])
     return arrays
+
+
+def event_numbers(chunk_index: int, event: np.ndarray) -> np.ndarray:
+    """A number per jet that is unique per generated event in the whole file: the chunk's index
+    in the high 32 bits, the event's place in the chunk in the low ones (int64, like ATLAS's
+    ``EventInfo_mcEventNumber``); the two jets of one event share it."""
+    return (np.int64(chunk_index) << np.int64(32)) + event.astype(np.int64)
 
 
 def generate(

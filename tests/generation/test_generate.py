@@ -371,3 +371,18 @@ def test_ctrl_c_while_waiting_for_jobs_cancels_them_and_says_how_to_resume(tmp_p
     # no traceback of ours: the only ones are those submitit's local controllers print when
     # cancelled (submitit sends them SIGINT; two of them may interleave their lines)
     assert "seal/data/" not in stderr and 'generate_jets.py", line' not in stderr, stderr
+
+
+def test_every_jet_carries_its_event_number_shared_by_the_jets_of_one_event():
+    from seal.data.atlas_layout import EVENT_NUMBER
+    from seal.generation.jets import event_numbers
+
+    assert event_numbers(3, np.array([0, 7])).tolist() == [3 * 2**32, 3 * 2**32 + 7]
+    with h5py.File(FIXTURE_JETS) as f:
+        number, labels = f[EVENT_NUMBER][:], f["labels"][:]
+        chunks = len(GeneratorConfig(**json.loads(f["metadata"].attrs["settings"])).chunks())
+    assert number.dtype == np.int64 and set(np.unique(number >> 32)) <= set(range(chunks))
+    values, counts = np.unique(number, return_counts=True)
+    assert counts.max() == 2 and (counts == 2).sum() > 10  # the two leading jets of an event
+    for shared in values[counts == 2]:
+        assert len(set(labels[number == shared])) == 1  # one event, one process
