@@ -31,7 +31,8 @@ case $stage in
     # λ = 1 (lloca_refs_gsymm) and exact (lloca), AUC and reference dependence from free to exact
     # (WEIGHTS=a,b: some of the λ)
     runs=(+experiment=top model/backbone=part treatment=lloca_refs_gsymm
-          symmetry.weight=${WEIGHTS:-0.1,10,100} data.n_constituents=32) ;;
+          symmetry.weight=${WEIGHTS:-0.1,10,100} data.n_constituents=32)
+    spectrum=++evaluation.spectrum_jets=100 ;;  # the dial has no spectrum column
   slim)         # L-GATr-slim (lgatr 2.0): exactly invariant without references
     runs=(+experiment=top model/backbone=lgatr_slim treatment=none data.n_constituents=32) ;;
   slim_refs)    # L-GATr-slim + the references LLoCa uses (±z lightlike, time), plain and with GSEAL
