@@ -1,0 +1,221 @@
+"""A nominal jet file and its systematic variations, matched jet by jet (ATLAS open data v2).
+
+The variation files hold the same jets as the nominal one, not necessarily in the same rows: a
+jet is found by its ``EventInfo_mcEventNumber`` and, among the (at most two) jets of that event,
+by the nearest direction in (η, φ) — the two leading jets of a dijet event have similar pT but
+opposite φ, so the direction, not the pT, tells them apart — and its pT must then agree within a
+relative tolerance (a variation moves a jet's pT by a few per cent, not by half). Files without
+event numbers (seal's before they were written, ATLAS's first release) are numbered by their
+row, which is what ``scripts/make_variations.py`` writes for them too.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seal.data.atlas_layout import EVENT_NUMBER, MEV_PER_GEV
+from seal.data.jets import JetFile
+
+log = logging.getLogger(__name__)
+NOMINAL_NAME = "nominal.h5"
+# generator settings that make two files different samples, not variations of one
+SAMPLE_KEYS = ("pt_min", "pt_max", "eta_max", "radius")
+
+
+@dataclass
+class Variation:
+    """One variation file: its ``name`` (``metadata/variation`` or the file's stem), ``group``
+    (``metadata/group``: ``detector``, ``modelling``, …; ``other`` where the file says none)
+    and its path."""
+
+    name: str
+    group: str
+    path: Path
+
+
+def event_numbers(file: JetFile) -> np.ndarray:
+    """Every row's event number (int64); the row itself where the file has none."""
+    if EVENT_NUMBER in file.h5:
+        return file.h5[EVENT_NUMBER][:].astype(np.int64)
+    return np.arange(len(file), dtype=np.int64)
+
+
+def _directions(file: JetFile) -> np.ndarray:
+    """(n, 3): pT (GeV), η, φ of every jet."""
+    h5 = file.h5
+    return np.stack(
+        (h5["fjet_pt"][:] / MEV_PER_GEV, h5["fjet_eta"][:], h5["fjet_phi"][:]), axis=-1
+    ).astype(np.float64)
+
+
+def _settings(file: JetFile) -> dict:
+    meta = file.h5.get("metadata")
+    if meta is None:
+        return {}
+    for key in ("settings", "nominal_settings"):
+        if key in meta.attrs:
+            return json.loads(meta.attrs[key])
+    return {}
+
+
+class SystematicSet:
+    """The nominal file and its variations.
+
+    Parameters
+    ----------
+    nominal : path
+        The nominal ATLAS-layout file (the run's data file).
+    variations : path or list of paths
+        Variation files, or a folder of them (every ``*.h5`` but ``nominal.h5``).
+    n_constituents : int
+        As the run's data (``data.n_constituents``).
+    pt_tolerance : float
+        A matched jet's pT may differ from the nominal's by at most this fraction.
+    """
+
+    def __init__(self, nominal, variations, n_constituents: int = 80, pt_tolerance: float = 0.25):
+        if not 0 < pt_tolerance < 1:
+            raise ValueError(f"pt_tolerance must be in (0, 1); got {pt_tolerance}")
+        self.nominal = JetFile(nominal, n_constituents)
+        if self.nominal.layout != "atlas":
+            raise ValueError(
+                f"{nominal}: systematic variations need the ATLAS layout (event numbers, jet "
+                f"kinematics); this is a {self.nominal.layout} file"
+            )
+        self.n_constituents, self.pt_tolerance = n_constituents, pt_tolerance
+        self.variations = [self._open(Path(p)) for p in self._paths(variations)]
+        names = [v.name for v in self.variations]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            paths = [str(v.path) for v in self.variations if v.name in twice]
+            raise ValueError(f"variation(s) {twice} given twice: {paths}")
+        self._numbers = event_numbers(self.nominal)
+        self._kinematics = _directions(self.nominal)
+
+    @staticmethod
+    def _paths(variations) -> list[Path]:
+        if isinstance(variations, str | Path):
+            folder = Path(variations)
+            if not folder.is_dir():
+                raise FileNotFoundError(
+                    f"systematic variations: {folder} is not a folder of .h5 files"
+                )
+            paths = sorted(p for p in folder.glob("*.h5") if p.name != NOMINAL_NAME)
+            if not paths:
+                raise FileNotFoundError(
+                    f"systematic variations: no variation files in {folder} (make them with "
+                    f"scripts/make_variations.py)"
+                )
+            return paths
+        paths = [Path(p) for p in variations]
+        if not paths:
+            raise ValueError("systematic variations: the list of files is empty")
+        return paths
+
+    def _open(self, path: Path) -> Variation:
+        file = JetFile(path, self.n_constituents)  # names a missing file or dataset
+        try:
+            if file.layout != "atlas":
+                raise ValueError(f"{path}: a variation must be in the ATLAS layout")
+            meta = file.h5.get("metadata")
+            attrs = dict(meta.attrs) if meta is not None else {}
+            ours, theirs = _settings(self.nominal), _settings(file)
+            differ = {
+                k: (ours[k], theirs[k])
+                for k in SAMPLE_KEYS
+                if k in ours and k in theirs and ours[k] != theirs[k]
+            }
+            if differ:
+                raise ValueError(
+                    f"{path}: not a variation of {self.nominal.path} — another sample "
+                    f"(generator settings differ: "
+                    + ", ".join(f"{k} {a} here, {b} there" for k, (a, b) in differ.items())
+                    + "); compare different samples as a two-point comparison instead"
+                )
+            return Variation(
+                name=str(attrs.get("variation", path.stem)),
+                group=str(attrs.get("group", "") or "other"),
+                path=path,
+            )
+        finally:
+            file.close()
+
+    def match(self, rows: np.ndarray, variation: Variation) -> np.ndarray:
+        """The rows of ``variation``'s file holding the nominal file's jets ``rows`` (same
+        order). Raises ``ValueError`` naming the file and the counts if any jet has no match."""
+        rows = np.asarray(rows, dtype=np.int64)
+        file = JetFile(variation.path, self.n_constituents)
+        try:
+            numbers, kinematics = event_numbers(file), _directions(file)
+        finally:
+            file.close()
+        order = np.argsort(numbers, kind="stable")
+        sorted_numbers = numbers[order]
+        wanted = self._numbers[rows]
+        first = np.searchsorted(sorted_numbers, wanted, side="left")
+        last = np.searchsorted(sorted_numbers, wanted, side="right")
+        found = np.full(len(rows), -1, dtype=np.int64)
+        no_event = last == first
+        far = 0
+        for i in np.flatnonzero(~no_event):
+            candidates = order[first[i] : last[i]]
+            pt, eta, phi = self._kinematics[rows[i]]
+            d_phi = np.angle(np.exp(1j * (kinematics[candidates, 2] - phi)))
+            distance = np.hypot(kinematics[candidates, 1] - eta, d_phi)
+            best = candidates[int(np.argmin(distance))]
+            if abs(kinematics[best, 0] / pt - 1.0) <= self.pt_tolerance:
+                found[i] = best
+            else:
+                far += 1
+        missing = int(no_event.sum())
+        taken, counts = np.unique(found[found >= 0], return_counts=True)
+        if (counts > 1).any():
+            row = int(taken[counts > 1][0])
+            raise ValueError(
+                f"{variation.path}: row {row} is the nearest jet of {int(counts.max())} nominal "
+                f"jets of event {int(numbers[row])}; the files do not hold the same jets"
+            )
+        if missing or far:
+            example = int(rows[np.flatnonzero(found < 0)[0]])
+            raise ValueError(
+                f"{variation.path}: {missing + far} of {len(rows)} nominal jets have no match "
+                f"({missing} with an event number absent there, {far} whose nearest jet's pT "
+                f"differs by more than {self.pt_tolerance:.0%}; first: nominal row {example}, "
+                f"event {int(self._numbers[example])}) — is it a variation of "
+                f"{self.nominal.path} and of these rows (the test split)?"
+            )
+        return found
+
+    def read(self, variation: Variation, rows: np.ndarray) -> dict:
+        """The batch arrays of ``variation``'s jets at ``rows`` of its file (any order)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        file = JetFile(variation.path, self.n_constituents)
+        try:
+            lo, hi = int(rows[order[0]]), int(rows[order[-1]]) + 1
+            keep = np.zeros(hi - lo, dtype=bool)
+            keep[rows - lo] = True
+            out = file._read_atlas(lo, hi)
+            out["index"] = np.arange(lo, hi)
+            out = {k: v[keep] for k, v in out.items()}  # rows ascending
+        finally:
+            file.close()
+        for key in ("p4", "jet_p4", "weight"):
+            bad = ~np.isfinite(out[key].reshape(len(rows), -1)).all(1)
+            if bad.any():
+                raise ValueError(
+                    f"{variation.path}: non-finite {key!r} in jet {int(out['index'][bad][0])}"
+                )
+        empty = ~out["mask"].any(1)
+        if empty.any():
+            raise ValueError(
+                f"{variation.path}: {int(empty.sum())} of the matched jets have no constituents "
+                f"(first: row {int(out['index'][empty][0])}); a jet the nominal file has cannot "
+                f"be empty in a variation of it"
+            )
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return {k: v[back] for k, v in out.items()}

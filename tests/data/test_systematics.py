@@ -1,0 +1,129 @@
+"""The nominal file and its variations, matched jet by jet (seal.data.systematics)."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from conftest import FIXTURE_JETS
+
+from seal.data.atlas_layout import EVENT_NUMBER
+from seal.data.jets import JetFile
+from seal.data.systematics import SystematicSet
+from seal.generation.variations import VARIATIONS, write_variations
+
+ROWS = np.arange(300)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("syst")
+    write_variations(FIXTURE_JETS, out, progress=False)
+    return out
+
+
+def rewrite(source, target, rows=None, drop=(), change=None):
+    """Copy an ATLAS-layout file, its rows permuted by ``rows``, without ``drop``, with
+    ``change(name, array)`` applied to every dataset."""
+    with h5py.File(source) as src, h5py.File(target, "w") as dst:
+        for key in src:
+            if key == "metadata":
+                src.copy("metadata", dst)
+            elif key not in drop:
+                data = src[key][:]
+                data = data if rows is None else data[rows]
+                dst[key] = change(key, data) if change else data
+
+
+def test_a_folder_of_variations_is_found_named_and_grouped(folder):
+    systematics = SystematicSet(FIXTURE_JETS, folder)
+    assert sorted(v.name for v in systematics.variations) == sorted(VARIATIONS)
+    assert {v.group for v in systematics.variations} == {"detector"}
+
+
+def test_jets_are_found_wherever_their_rows_are(folder, tmp_path):
+    permutation = np.random.default_rng(0).permutation(300)
+    rewrite(folder / "energy_scale_up.h5", tmp_path / "energy_scale_up.h5", rows=permutation)
+    systematics = SystematicSet(FIXTURE_JETS, [tmp_path / "energy_scale_up.h5"])
+    (variation,) = systematics.variations
+    rows = np.arange(40, 260)
+    found = systematics.match(rows, variation)
+    np.testing.assert_array_equal(permutation[found], rows)  # the jet that was at `rows`
+    varied, nominal = systematics.read(variation, found), JetFile(FIXTURE_JETS).read(40, 260)
+    np.testing.assert_allclose(varied["p4"], nominal["p4"] * 1.01, rtol=3e-7, atol=1e-6)
+    np.testing.assert_array_equal(varied["target"], nominal["target"])
+
+
+def test_files_without_event_numbers_are_numbered_by_row(tmp_path):
+    rewrite(FIXTURE_JETS, tmp_path / "old.h5", drop=(EVENT_NUMBER,))
+    write_variations(tmp_path / "old.h5", tmp_path / "syst", names=["position"], progress=False)
+    with h5py.File(tmp_path / "syst" / "position.h5") as f:
+        np.testing.assert_array_equal(f[EVENT_NUMBER][:], ROWS)
+    systematics = SystematicSet(tmp_path / "old.h5", tmp_path / "syst")
+    np.testing.assert_array_equal(systematics.match(ROWS, systematics.variations[0]), ROWS)
+
+
+def test_jets_missing_from_a_variation_are_counted_and_named(tmp_path):
+    write_variations(FIXTURE_JETS, tmp_path, names=["efficiency"], rows=(0, 150), progress=False)
+    systematics = SystematicSet(FIXTURE_JETS, [tmp_path / "efficiency.h5"])
+    with h5py.File(FIXTURE_JETS) as f:
+        numbers = f[EVENT_NUMBER][:]
+    absent = int((~np.isin(numbers[150:], numbers[:150])).sum())  # the other jet may be there
+    with pytest.raises(
+        ValueError,
+        match=rf"efficiency.h5: \d+ of 150 nominal jets have no match \({absent} with an event "
+        "number absent there",
+    ):
+        systematics.match(np.arange(150, 300), systematics.variations[0])
+
+
+def test_a_jet_whose_pt_moved_too_far_is_not_taken_for_the_same(folder, tmp_path):
+    def double_first(key, data):
+        if key == "fjet_pt":
+            data = data.copy()
+            data[7] *= 2
+        return data
+
+    rewrite(folder / "position.h5", tmp_path / "position.h5", change=double_first)
+    systematics = SystematicSet(FIXTURE_JETS, [tmp_path / "position.h5"])
+    with pytest.raises(
+        ValueError,
+        match=r"1 of 300 nominal jets have no match \(0 with an event number absent there, 1 "
+        r"whose nearest jet's pT differs by more than 25%; first: nominal row 7",
+    ):
+        systematics.match(ROWS, systematics.variations[0])
+
+
+def test_another_sample_is_refused_as_a_variation(folder, tmp_path):
+    rewrite(folder / "position.h5", tmp_path / "position.h5")
+    with h5py.File(tmp_path / "position.h5", "a") as f:
+        settings = json.loads(f["metadata"].attrs["nominal_settings"])
+        f["metadata"].attrs["nominal_settings"] = json.dumps({**settings, "pt_max": 1200.0})
+    with pytest.raises(
+        ValueError,
+        match=r"not a variation of .*fixture_jets.h5 — another sample \(generator settings "
+        r"differ: pt_max 800.0 here, 1200.0 there\)",
+    ):
+        SystematicSet(FIXTURE_JETS, [tmp_path / "position.h5"])
+
+
+def test_bad_sets_are_named(folder, tmp_path):
+    rewrite(folder / "position.h5", tmp_path / "noweights.h5", drop=("weights",))
+    with pytest.raises(
+        KeyError, match=r"noweights.h5: missing dataset 'weights' \(or 'training_weights'\)"
+    ):
+        SystematicSet(FIXTURE_JETS, [tmp_path / "noweights.h5"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"no variation files in .*empty \(make them with scripts/make_variations.py\)",
+    ):
+        SystematicSet(FIXTURE_JETS, tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        SystematicSet(FIXTURE_JETS, tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"variation\(s\) \['position'\] given twice"):
+        SystematicSet(FIXTURE_JETS, [folder / "position.h5", folder / "position.h5"])
+    with pytest.raises(ValueError, match=r"pt_tolerance must be in \(0, 1\); got 2"):
+        SystematicSet(FIXTURE_JETS, folder, pt_tolerance=2)
+    with pytest.raises(FileNotFoundError, match=r"missing\.h5 does not exist"):
+        SystematicSet(FIXTURE_JETS, [tmp_path / "missing.h5"])
