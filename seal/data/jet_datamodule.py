@@ -372,3 +372,11 @@ class JetDataModule(SplitLoaders):
     def evaluation_dataloader(self):
         """Every test jet, in one process (under DDP the test loader gives a rank its shard)."""
         return self._loader("test", by_rank=False)
+
+    def systematic_set(self, variations="auto", settings=None, pt_tolerance: float = 0.25):
+        """The data file with its systematic variations, for the evaluation: seal's detector
+        variations made in memory (``auto``) or variation files (a folder or a list); see
+        :class:`seal.data.systematics.SystematicSet`."""
+        from seal.data.systematics import SystematicSet
+
+        return SystematicSet(self.path, variations, self.n_constituents, pt_tolerance, settings)

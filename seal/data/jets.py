@@ -136,27 +136,10 @@ class JetFile:
 
     def _read_atlas(self, start, stop):
         n = self.n_constituents
-        pt, eta, phi, energy = (
-            self.h5[k][start:stop, :n].astype(np.float32) for k in CONSTITUENT_KEYS
-        )
-        pt, energy = pt / MEV_PER_GEV, energy / MEV_PER_GEV
-        p4 = np.stack((energy, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)), axis=-1)
-        mask = pt > 0
-        j_pt, j_eta, j_phi, j_m = (self.h5[k][start:stop].astype(np.float64) for k in JET_KEYS)
-        j_pt, j_m = j_pt / MEV_PER_GEV, j_m / MEV_PER_GEV
-        pz = j_pt * np.sinh(j_eta)
-        jet_p4 = np.stack(
-            (np.sqrt(j_m**2 + j_pt**2 + pz**2), j_pt * np.cos(j_phi), j_pt * np.sin(j_phi), pz),
-            axis=-1,
-        )
-        return {
-            "p4": _pad(p4, n),
-            "mask": _pad(mask, n),
-            "jet_p4": jet_p4.astype(np.float32),
-            "jet_pt": j_pt.astype(np.float32),
-            "target": self.h5["labels"][start:stop].astype(np.float32),
-            "weight": self.h5[self.weight_key][start:stop].astype(np.float32),
-        }
+        raw = {k: self.h5[k][start:stop, :n] for k in CONSTITUENT_KEYS}
+        raw |= {k: self.h5[k][start:stop] for k in (*JET_KEYS, "labels")}
+        raw["weights"] = self.h5[self.weight_key][start:stop]
+        return atlas_batch(raw, n)
 
     def _read_landscape(self, start, stop):
         comps = []
@@ -216,6 +199,32 @@ class JetFile:
             ]
             or [np.zeros(0)]
         )
+
+
+def atlas_batch(raw: dict, n_constituents: int) -> dict:
+    """ATLAS-layout arrays (``fjet_clus_*`` (n, ≥ C), ``fjet_*``, ``labels``, ``weights``; MeV)
+    → the batch arrays ``p4`` (n, C, 4) GeV float32, ``mask``, ``jet_p4``, ``jet_pt``,
+    ``target``, ``weight`` (C = ``n_constituents``, zero-padded if fewer are given)."""
+    n = n_constituents
+    pt, eta, phi, energy = (np.asarray(raw[k])[:, :n].astype(np.float32) for k in CONSTITUENT_KEYS)
+    pt, energy = pt / MEV_PER_GEV, energy / MEV_PER_GEV
+    p4 = np.stack((energy, pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)), axis=-1)
+    mask = pt > 0
+    j_pt, j_eta, j_phi, j_m = (np.asarray(raw[k]).astype(np.float64) for k in JET_KEYS)
+    j_pt, j_m = j_pt / MEV_PER_GEV, j_m / MEV_PER_GEV
+    pz = j_pt * np.sinh(j_eta)
+    jet_p4 = np.stack(
+        (np.sqrt(j_m**2 + j_pt**2 + pz**2), j_pt * np.cos(j_phi), j_pt * np.sin(j_phi), pz),
+        axis=-1,
+    )
+    return {
+        "p4": _pad(p4, n),
+        "mask": _pad(mask, n),
+        "jet_p4": jet_p4.astype(np.float32),
+        "jet_pt": j_pt.astype(np.float32),
+        "target": np.asarray(raw["labels"]).astype(np.float32),
+        "weight": np.asarray(raw["weights"]).astype(np.float32),
+    }
 
 
 def _pad(x: np.ndarray, n: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""A nominal jet file and its systematic variations, matched jet by jet (ATLAS open data v2).
+"""A nominal jet file and its systematic variations, matched jet by jet (ATLAS open data v2),
+or seal's detector variations of it made in memory (``variations="auto"``).
 
 The variation files hold the same jets as the nominal one, not necessarily in the same rows: a
 jet is found by its ``EventInfo_mcEventNumber`` and, among the (at most two) jets of that event,
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seal.data.atlas_layout import EVENT_NUMBER, MEV_PER_GEV
-from seal.data.jets import JetFile
+from seal.data.atlas_layout import CONSTITUENT_KEYS, EVENT_NUMBER, JET_KEYS, MEV_PER_GEV
+from seal.data.jets import JetFile, atlas_batch
+from seal.data.variations import GROUP, VARIATIONS, VariationSettings, variation_rng, vary
 
 log = logging.getLogger(__name__)
 NOMINAL_NAME = "nominal.h5"
@@ -27,13 +29,13 @@ SAMPLE_KEYS = ("pt_min", "pt_max", "eta_max", "radius")
 
 @dataclass
 class Variation:
-    """One variation file: its ``name`` (``metadata/variation`` or the file's stem), ``group``
+    """One variation: its ``name`` (``metadata/variation`` or the file's stem), ``group``
     (``metadata/group``: ``detector``, ``modelling``, …; ``other`` where the file says none)
-    and its path."""
+    and its file (None: made in memory from the nominal jets)."""
 
     name: str
     group: str
-    path: Path
+    path: Path | None
 
 
 def event_numbers(file: JetFile) -> np.ndarray:
@@ -68,17 +70,32 @@ class SystematicSet:
     ----------
     nominal : path
         The nominal ATLAS-layout file (the run's data file).
-    variations : path or list of paths
-        Variation files, or a folder of them (every ``*.h5`` but ``nominal.h5``).
+    variations : "auto", path or list of paths
+        ``auto``: seal's detector variations (:mod:`seal.data.variations`) of the nominal jets,
+        made in memory with ``settings`` — the same jets as ``scripts/make_variations.py
+        --rows a:b`` writes, a and b the first and one past the last row asked for; or variation
+        files, or a folder of them (every ``*.h5`` but ``nominal.h5``).
     n_constituents : int
         As the run's data (``data.n_constituents``).
     pt_tolerance : float
         A matched jet's pT may differ from the nominal's by at most this fraction.
+    settings : VariationSettings or dict, optional
+        The sizes of the ``auto`` variations (defaults: :class:`VariationSettings`).
     """
 
-    def __init__(self, nominal, variations, n_constituents: int = 80, pt_tolerance: float = 0.25):
-        if not 0 < pt_tolerance < 1:
-            raise ValueError(f"pt_tolerance must be in (0, 1); got {pt_tolerance}")
+    def __init__(
+        self,
+        nominal,
+        variations="auto",
+        n_constituents: int = 80,
+        pt_tolerance: float = 0.25,
+        settings: VariationSettings | dict | None = None,
+    ):
+        if not isinstance(pt_tolerance, int | float) or not 0 < pt_tolerance < 1:
+            raise ValueError(f"pt_tolerance must be in (0, 1); got {pt_tolerance!r}")
+        if isinstance(settings, dict):
+            settings = VariationSettings(**settings)
+        self.settings = settings or VariationSettings()
         self.nominal = JetFile(nominal, n_constituents)
         if self.nominal.layout != "atlas":
             raise ValueError(
@@ -86,7 +103,10 @@ class SystematicSet:
                 f"kinematics); this is a {self.nominal.layout} file"
             )
         self.n_constituents, self.pt_tolerance = n_constituents, pt_tolerance
-        self.variations = [self._open(Path(p)) for p in self._paths(variations)]
+        if isinstance(variations, str) and variations == "auto":
+            self.variations = [Variation(name, GROUP, None) for name in VARIATIONS]
+        else:
+            self.variations = [self._open(Path(p)) for p in self._paths(variations)]
         names = [v.name for v in self.variations]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -188,6 +208,25 @@ class SystematicSet:
                 f"{self.nominal.path} and of these rows (the test split)?"
             )
         return found
+
+    def arrays(self, variation: Variation, rows: np.ndarray) -> dict:
+        """The batch arrays (``p4``, ``mask``, ``jet_p4``, ``target``, ``weight``, ``index`` —
+        the row in the variation's file) of the nominal jets ``rows`` under ``variation``, in
+        the order of ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if variation.path is not None:
+            return self.read(variation, self.match(rows, variation))
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        h5 = self.nominal.h5
+        raw = {k: h5[k][lo:hi] for k in (*CONSTITUENT_KEYS, *JET_KEYS)}
+        rng = variation_rng(variation.name, self.settings)
+        varied = vary(raw, variation.name, self.settings, rng)
+        varied = {k: v.astype(raw[k].dtype) for k, v in varied.items()}  # stored, as in the files
+        varied["labels"] = h5["labels"][lo:hi]
+        varied["weights"] = h5[self.nominal.weight_key][lo:hi]
+        out = atlas_batch(varied, self.n_constituents)
+        out["index"] = np.arange(lo, hi)
+        return {k: v[rows - lo] for k, v in out.items()}
 
     def read(self, variation: Variation, rows: np.ndarray) -> dict:
         """The batch arrays of ``variation``'s jets at ``rows`` of its file (any order)."""

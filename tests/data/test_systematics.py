@@ -127,3 +127,17 @@ def test_bad_sets_are_named(folder, tmp_path):
         SystematicSet(FIXTURE_JETS, folder, pt_tolerance=2)
     with pytest.raises(FileNotFoundError, match=r"missing\.h5 does not exist"):
         SystematicSet(FIXTURE_JETS, [tmp_path / "missing.h5"])
+
+
+def test_auto_variations_are_the_files_of_the_same_rows_made_in_memory(tmp_path):
+    rows = np.array([31, 40, 77, 120, 199])  # the files: rows 31 to 199 (--rows 31:200)
+    write_variations(FIXTURE_JETS, tmp_path, rows=(31, 200), progress=False)
+    from_files, in_memory = SystematicSet(FIXTURE_JETS, tmp_path), SystematicSet(FIXTURE_JETS)
+    assert [v.name for v in in_memory.variations] == list(VARIATIONS)
+    for variation in in_memory.variations:
+        (on_disk,) = [v for v in from_files.variations if v.name == variation.name]
+        a, b = in_memory.arrays(variation, rows), from_files.arrays(on_disk, rows)
+        np.testing.assert_array_equal(a["index"], rows)  # the nominal rows, in memory
+        np.testing.assert_array_equal(b["index"], rows - 31)  # the rows of the files
+        for key in ("p4", "mask", "jet_p4", "target", "weight"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{variation.name}: {key}")
