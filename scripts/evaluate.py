@@ -13,7 +13,10 @@ test on a larger split than a run was made with, e.g. docs/results.md's stronges
 
 Training-side settings (data.split's first two fractions, n_constituents, the model) must stay
 as trained: the checkpoint has to load, and a test split that overlaps the training jets is no
-test. The script refuses a changed training or validation fraction.
+test. The script refuses a changed training or validation fraction. A tagging run made before
+``evaluation.systematics`` existed gets today's default (seal's detector variations of its test
+jets); ``evaluation.systematics=null`` skips them, ``evaluation.systematics.variations=FOLDER``
+takes variation files.
 """
 
 import argparse
@@ -31,6 +34,8 @@ from tqdm import tqdm
 from seal.config_checks import check_config
 from seal.train import run_name, scalars
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
 # testing needs the weights only; the training callbacks' state in the checkpoint is not used
 warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
 
@@ -44,6 +49,12 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
     if not best or not Path(best).exists():
         raise FileNotFoundError(f"{run_dir}: its best checkpoint {best!r} is missing")
     cfg = OmegaConf.load(config)
+    evaluation = cfg.get("evaluation") or {}
+    if str(evaluation.get("_target_", "")).endswith("TaggingEvaluation") and (
+        "systematics" not in evaluation
+    ):  # a run made before the systematics: today's default (evaluation.systematics=null: none)
+        default = OmegaConf.load(CONFIGS / "evaluation" / "tagging.yaml").systematics
+        cfg.evaluation.systematics = default
     before = list(cfg.data.get("split") or [])
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     after = list(cfg.data.get("split") or [])
@@ -74,7 +85,7 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
         enable_model_summary=False,
     )
     trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
-    metrics = {k: v for k, v in trained.items() if not k.startswith(("test/", "boost/"))}
+    metrics = {k: v for k, v in trained.items() if not k.startswith(("test/", "boost/", "syst/"))}
     metrics.update(scalars(trainer.callback_metrics))
     metrics.update(
         evaluation(
@@ -102,6 +113,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the new run folders")
     args = parser.parse_intermixed_args()
     overrides = [item for item in args.items if "=" in item]
+    prefixed = [item for item in overrides if item.startswith(("+", "~"))]
+    if prefixed:
+        parser.error(f"{prefixed}: write KEY=VALUE here (no + or ~: every key may be set)")
     runs = [Path(item) for item in args.items if "=" not in item]
     runs = [r for r in runs if (r / ".hydra" / "config.yaml").exists()]  # skip multirun.yaml…
     if not runs:

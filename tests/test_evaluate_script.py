@@ -53,3 +53,18 @@ def test_changing_the_training_fractions_is_refused(trained_run, tmp_path):
     with pytest.raises(ValueError, match=r"changes the training/validation fractions \[0.5, 0.2\]"):
         evaluate(folder, ["data.split=[0.6,0.2,0.2]"], tmp_path / "bad")
     assert not (tmp_path / "bad").exists()  # refused before anything is written
+
+
+def test_a_run_made_before_the_systematics_gets_them_and_the_same_as_a_new_run(
+    trained_run, tmp_path
+):
+    folder, trained = trained_run
+    config = OmegaConf.load(folder / ".hydra" / "config.yaml")
+    del config.evaluation["systematics"]  # as a run made before the option existed
+    OmegaConf.save(config, folder / ".hydra" / "config.yaml")
+    again = evaluate(folder, [], tmp_path / "again")
+    for key in ("syst/total/rej@0.5", "syst/energy_scale/auc"):
+        assert again[key] == pytest.approx(trained[key], rel=1e-9)  # the default, as at training
+    assert (tmp_path / "again" / "systematics.png").exists()
+    none = evaluate(folder, ["evaluation.systematics=null"], tmp_path / "none")
+    assert not any(key.startswith("syst/") for key in none)

@@ -25,7 +25,8 @@ ALLOWED = {
     "metrics": set(),
     "tasks": {"metrics"},
     "callbacks": set(),
-    "evaluation": {"groups", "symmetry", "metrics", "callbacks"},
+    # data: the variation settings (seal.data.variations), checked before training
+    "evaluation": {"groups", "symmetry", "metrics", "callbacks", "data"},
     "reports": {"evaluation"},  # evaluation.plots: the HEP figure style
     "files": set(),
     "checkpoints": {"files"},

@@ -12,6 +12,7 @@ from seal.callbacks.loggers import log_results
 from seal.evaluation.plots import plot_curves, plot_panels, plot_shift_histograms
 from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_boosts
 from seal.evaluation.spectrum import plot_spectrum, residuals, spectrum
+from seal.evaluation.systematics import SystematicsEvaluation
 from seal.groups import transform_batch
 from seal.metrics.bootstrap import tagging_errors
 from seal.metrics.tagging import SIGNAL_EFFICIENCIES, roc, tagging_metrics
@@ -63,10 +64,15 @@ class TaggingEvaluation:
     * ``predictions.csv``: per test jet its file row (``index``), label, weight and score
       σ(output), nominal and at |β| = ``shift_beta`` — for your own ROC, pT or systematics plots;
     * ``mixing.csv/png`` (hybrid models only): the weight on the invariant subnet in deciles of
-      the conditioning variable — how much symmetry the model chose, and where.
+      the conditioning variable — how much symmetry the model chose, and where;
+    * ``systematics.csv/png``: the relative systematic uncertainty of AUC and 1/ε_B at ε_S = 0.5
+      and 0.3 per variation, up/down pair, group and in total, with correlated bootstrap errors
+      (``systematics``: the options of :class:`~seal.evaluation.systematics.SystematicsEvaluation`,
+      null for none).
 
     Returns metrics ``boost/auc@β``, ``boost/rej@0.3@β``, ``shift/median@β``, ``shift/p90@β``,
-    ``ptbin/auc@lo-hi``, and for hybrids ``mixing/w_inv_mean``.
+    ``ptbin/auc@lo-hi``, ``syst/<variation|pair|group|total>/<metric>``, and for hybrids
+    ``mixing/w_inv_mean``.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class TaggingEvaluation:
         pt_bins=(400, 600, 800, 1000, 1200),
         seed=1,
         spectrum_jets=None,
+        systematics: dict | None = None,
     ):
         self.betas = check_betas(betas)
         self.shift_beta = check_betas([shift_beta])[0]
@@ -83,6 +90,7 @@ class TaggingEvaluation:
         if spectrum_jets is not None and int(spectrum_jets) < 1:
             raise ValueError(f"evaluation.spectrum_jets must be ≥ 1 or null; got {spectrum_jets!r}")
         self.spectrum_jets = None if spectrum_jets is None else int(spectrum_jets)
+        self.systematics = None if systematics is None else SystematicsEvaluation(**systematics)
         if len(self.pt_bins) < 2 or any(a >= b for a, b in zip(self.pt_bins, self.pt_bins[1:])):
             raise ValueError(f"evaluation.pt_bins must be ≥ 2 increasing edges; got {pt_bins}")
 
@@ -135,6 +143,10 @@ class TaggingEvaluation:
         )
         metrics.update(self._pt_bins(labels, logits, weights, pt, out_dir, figures))
         metrics.update(self._spectrum(module, datamodule, out_dir, figures))
+        if self.systematics is not None:
+            metrics.update(
+                self.systematics(module, datamodule, scan[0.0], out_dir, figures, run_name)
+            )
         if hasattr(getattr(module, "net", None), "mixing"):
             metrics.update(self._mixing(module.net, datamodule, out_dir, figures))
         net = getattr(module, "net", None)
