@@ -11,7 +11,9 @@ A row of one run shows ``value ± bootstrap error`` (over test events); runs tha
 the ``seeds`` column. Where the training-set size varies (the dimuon learning curve), the main
 table uses the largest size and a second table plus ``<workload>_auc_vs_size.png`` show AUC
 against size. Figures: ``<workload>_vs_boost.png`` (AUC and rejection vs the test boost, error
-bars) and ``<workload>_output_shift.png`` (the per-jet output shifts of every row, overlaid).
+bars) and ``<workload>_output_shift.png`` (the per-jet output shifts of every row, overlaid);
+where runs have systematic uncertainties (``syst/*``), an accuracy-vs-precision table and
+``<workload>_accuracy_vs_precision.png`` (1/ε_B against its total relative uncertainty).
 """
 
 from collections import defaultdict
@@ -148,6 +150,7 @@ def _workload_report(name: str, runs: list[dict], out: Path) -> tuple[str, list[
         text += "\n" + _learning_curve(name, rows_of, nominal, sizes, out)
     text += "\n" + boost_figure(name, groups, out)
     text += shift_figure(name, groups, out)
+    text += precision_report(name, rows_of, groups, out)
     return text, records
 
 
@@ -233,6 +236,57 @@ def shift_figure(name, groups, out):
     )
     plt.close(fig)
     return f"Output shifts under a boost, every row overlaid: `{path.name}`.\n"
+
+
+PRECISION = (0.5, 0.3)  # ε_S of the accuracy-vs-precision table and figure
+
+
+def precision_report(name, rows_of, groups, out) -> str:
+    """Accuracy against precision: per row 1/ε_B and its total relative systematic
+    uncertainty (``syst/total/rej@ε``) at ε_S = 0.5 and 0.3, a table and
+    ``<workload>_accuracy_vs_precision.png`` (one point ± errors per row)."""
+    shown = {k: g for k, g in sorted(groups.items()) if values(g, "syst/total/rej@0.5")}
+    if not shown:
+        return ""
+    header = ["model", "variant", *rows_of.keys, "seeds"]
+    for eff in PRECISION:
+        header += [f"1/ε_B@{eff}", f"syst. total @{eff} [%]", f"syst. detector @{eff} [%]"]
+    rows, panels = [], []
+    percent = Style(value=lambda x: f"{100 * x:.2f}", error=lambda x: f"{100 * x:.2f}")
+    for key, group in shown.items():
+        row = [*key, str(seed_count(group))]
+        for eff in PRECISION:
+            row += [
+                STYLE.cell(group, f"test/rej@{eff}"),
+                percent.cell(group, f"syst/total/rej@{eff}"),
+                percent.cell(group, f"syst/detector/rej@{eff}"),
+            ]
+        rows.append(row)
+    for eff in PRECISION:
+        curves = {}
+        for key, group in shown.items():
+            (x, dx), (y, dy) = (
+                estimate(group, f"syst/total/rej@{eff}"),
+                estimate(group, f"test/rej@{eff}"),
+            )
+            dx = 100 * dx if np.isfinite(dx) else np.nan  # not determined: no bar
+            curves[_Rows.label(key)] = ([100 * x], [y], [dy], [dx])
+        panels.append((curves, f"1/ε_B at ε_S = {eff}", True))
+    path = out / f"{name}_accuracy_vs_precision.png"
+    fig = plot_panels(
+        panels,
+        path,
+        "total relative systematic uncertainty of 1/ε_B [%]",
+        f"{name}: accuracy vs precision (errors: seed spread, or bootstrap for one run)",
+        line=False,
+    )
+    plt.close(fig)
+    return (
+        f"\nAccuracy vs precision (relative systematic uncertainties of 1/ε_B, the detector "
+        f"variations of `evaluation.systematics`), figure `{path.name}`:\n\n"
+        + markdown(header, rows)
+        + "\n"
+    )
 
 
 def compare(sweep_dirs: list[Path], out: Path) -> str:

@@ -185,3 +185,34 @@ def test_composed_runs_are_named_by_their_pair(overrides, name, label, compose_c
     OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")
     run = load_run(tmp_path)
     assert run["model"] == name and model_label(run["model"]) == label
+
+
+def test_accuracy_against_precision_is_a_table_and_a_figure(tmp_path):
+    def with_syst(auc, rej, total, seed):
+        metrics = tagging(auc, rej=rej)
+        for eff in (0.5, 0.3):
+            metrics[f"test/rej@{eff}"] = rej
+            metrics[f"test/rej@{eff}_err"] = 1.0
+            metrics[f"syst/total/rej@{eff}"] = total
+            metrics[f"syst/total/rej@{eff}_err"] = 0.002
+            metrics[f"syst/detector/rej@{eff}"] = total
+            metrics[f"syst/detector/rej@{eff}_err"] = 0.002
+        return metrics
+
+    sweep = tmp_path / "sweep"
+    for i, (net, rej, total) in enumerate(
+        [
+            ("ConstituentTransformer", 50.0, 0.04),
+            ("ConstituentTransformer", 54.0, 0.06),
+            ("LGATrTagger", 80.0, 0.10),
+        ]
+    ):
+        seed = i if net == "ConstituentTransformer" else 0
+        fake_run(sweep / str(i), "top_x", net, with_syst(0.9, rej, total, seed), seed=seed)
+    fake_run(sweep / "old", "top_x", "InvariantNet", tagging(0.8))  # no systematics: no row
+    text = compare([sweep], tmp_path / "out")
+    table = text[text.index("Accuracy vs precision") :]
+    assert "| transformer | none | 2 | 52.0 ± 2.8 | 5.00 ± 1.41 |" in table  # mean ± std over seeds
+    assert "| L-GATr | none | 1 | 80.0 ± 1 | 10.00 ± 0.20 |" in table  # one run: bootstrap
+    assert "invariant" not in table
+    assert (tmp_path / "out" / "top_accuracy_vs_precision.png").exists()
