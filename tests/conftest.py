@@ -1,5 +1,8 @@
+import json
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 import torch
 from hydra import compose as hydra_compose
@@ -9,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 from torch import nn
 
+from seal.data.atlas_layout import EVENT_NUMBER, EVENT_WEIGHTS
 from seal.models.transformer import EncoderBlock
 
 
@@ -99,3 +103,32 @@ def compose_cfg(tmp_path):
 
     yield compose
     GlobalHydra.instance().clear()
+
+
+# ---- jet files for the systematics tests --------------------------------------------------------
+
+
+def rewrite(source, target, rows=None, drop=(), change=None):
+    """Copy an ATLAS-layout file, its rows permuted by ``rows``, without ``drop``, with
+    ``change(name, array)`` applied to every dataset."""
+    with h5py.File(source) as src, h5py.File(target, "w") as dst:
+        for key in src:
+            if key == "metadata":
+                src.copy("metadata", dst)
+            elif key not in drop:
+                data = src[key][:]
+                data = data if rows is None else data[rows]
+                dst[key] = change(key, data) if change else data
+
+
+def with_shower_weights(target, names=("baseline", "isr_up", "isr_down")):
+    """The fixture with per-event generator weights (the jets of one event share them)."""
+    rewrite(FIXTURE_JETS, target)
+    with h5py.File(target, "a") as f:
+        numbers = f[EVENT_NUMBER][:]
+        _, event = np.unique(numbers, return_inverse=True)
+        per_event = np.random.default_rng(1).uniform(0.5, 1.5, (event.max() + 1, len(names)))
+        per_event[:, 0] = 1.0
+        f[EVENT_WEIGHTS] = per_event[event].astype(np.float32)
+        f["metadata"].attrs["mc_weight_names"] = json.dumps(list(names))
+    return per_event[event]

@@ -13,3 +13,6 @@ JET_KEYS = ("fjet_pt", "fjet_eta", "fjet_phi", "fjet_m")
 MEV_KEYS = ("fjet_clus_pt", "fjet_clus_E", "fjet_pt", "fjet_m")
 MEV_PER_GEV = 1000.0
 EVENT_NUMBER = "EventInfo_mcEventNumber"
+# (n, k) generator weights of each jet's event: the baseline first, then its variations (their
+# names in metadata/mc_weight_names)
+EVENT_WEIGHTS = "EventInfo_mcEventWeights"

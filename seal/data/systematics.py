@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from seal.data.atlas_layout import CONSTITUENT_KEYS, EVENT_NUMBER, JET_KEYS, MEV_PER_GEV
+from seal.data.atlas_layout import (
+    CONSTITUENT_KEYS,
+    EVENT_NUMBER,
+    EVENT_WEIGHTS,
+    JET_KEYS,
+    MEV_PER_GEV,
+)
 from seal.data.jets import JetFile, atlas_batch
 from seal.data.variations import GROUP, VARIATIONS, VariationSettings, variation_rng, vary
 
@@ -31,11 +37,14 @@ SAMPLE_KEYS = ("pt_min", "pt_max", "eta_max", "radius")
 class Variation:
     """One variation: its ``name`` (``metadata/variation`` or the file's stem), ``group``
     (``metadata/group``: ``detector``, ``modelling``, …; ``other`` where the file says none)
-    and its file (None: made in memory from the nominal jets)."""
+    and its file (None: made in memory from the nominal jets); a generator-weight variation
+    (``weight_index``) is the nominal jets with their weights times ``w[:, i] / w[:, 0]`` of
+    ``EventInfo_mcEventWeights``."""
 
     name: str
     group: str
     path: Path | None
+    weight_index: int | None = None  # a generator-weight variation: this column of the weights
 
 
 def event_numbers(file: JetFile) -> np.ndarray:
@@ -107,6 +116,7 @@ class SystematicSet:
             self.variations = [Variation(name, GROUP, None) for name in VARIATIONS]
         else:
             self.variations = [self._open(Path(p)) for p in self._paths(variations)]
+        self.variations += self._weight_variations()
         names = [v.name for v in self.variations]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -114,6 +124,31 @@ class SystematicSet:
             raise ValueError(f"variation(s) {twice} given twice: {paths}")
         self._numbers = event_numbers(self.nominal)
         self._kinematics = _directions(self.nominal)
+
+    def _weight_variations(self) -> list[Variation]:
+        """The nominal file's generator-weight variations (group ``modelling``): the columns of
+        ``EventInfo_mcEventWeights`` after the baseline, named by ``metadata/mc_weight_names``."""
+        h5 = self.nominal.h5
+        if EVENT_WEIGHTS not in h5:
+            return []
+        shape = h5[EVENT_WEIGHTS].shape
+        meta = h5.get("metadata")
+        names = (
+            json.loads(meta.attrs["mc_weight_names"])
+            if meta is not None and "mc_weight_names" in meta.attrs
+            else None
+        )
+        if (
+            len(shape) != 2
+            or shape[0] != len(self.nominal)
+            or names is None
+            or len(names) != shape[1]
+        ):
+            raise ValueError(
+                f"{self.nominal.path}: {EVENT_WEIGHTS} of shape {shape} needs (jets, weights) and "
+                f"one name per column in metadata/mc_weight_names (found {names})"
+            )
+        return [Variation(name, "modelling", None, i) for i, name in enumerate(names) if i > 0]
 
     @staticmethod
     def _paths(variations) -> list[Path]:
@@ -218,6 +253,20 @@ class SystematicSet:
             return self.read(variation, self.match(rows, variation))
         lo, hi = int(rows.min()), int(rows.max()) + 1
         h5 = self.nominal.h5
+        if variation.weight_index is not None:
+            out = self.nominal._read_atlas(lo, hi)
+            w = h5[EVENT_WEIGHTS][lo:hi].astype(np.float64)
+            bad = ~np.isfinite(w[:, variation.weight_index]) | ~(w[:, 0] != 0)
+            if bad.any():
+                row = lo + int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"{self.nominal.path}: {EVENT_WEIGHTS} of row {row} is not finite or has a "
+                    f"zero baseline"
+                )
+            ratio = w[:, variation.weight_index] / w[:, 0]
+            out["weight"] = (out["weight"] * ratio).astype(np.float32)
+            out["index"] = np.arange(lo, hi)
+            return {k: v[rows - lo] for k, v in out.items()}
         raw = {k: h5[k][lo:hi] for k in (*CONSTITUENT_KEYS, *JET_KEYS)}
         rng = variation_rng(variation.name, self.settings)
         varied = vary(raw, variation.name, self.settings, rng)

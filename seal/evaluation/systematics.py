@@ -1,8 +1,9 @@
 """Systematic uncertainties of a tagger's metrics, evaluated the ATLAS way on the test jets.
 
-For every variation v of the test jets (seal's detector variations made in memory, or ATLAS v2
-variation files matched jet by jet) and every metric R — the AUC and the background rejection
-1/ε_B at ε_S = 0.5 and 0.3 — with the nominal jets' labels and weights:
+For every variation v of the test jets — seal's detector variations made in memory, or ATLAS v2
+variation files matched jet by jet, and the generator-weight variations of the nominal file (the
+same jets weighted by ``EventInfo_mcEventWeights[:, i] / [:, 0]``) — and every metric R (the AUC
+and the background rejection 1/ε_B at ε_S = 0.5 and 0.3), with the nominal jets' labels:
 
 * the relative shift of a variation: δ_v = |R_v / R_nom − 1|;
 * an up/down pair (``<name>_up``, ``<name>_down``) counts once, as max(δ_up, δ_down);
@@ -162,7 +163,11 @@ class SystematicsEvaluation:
                     f"systematics: the labels of variation {variation.name!r} differ from the "
                     f"nominal test jets' ({int((arrays['target'] != labels).sum())} jets)"
                 )
-            scores[variation.name] = _predict(module, arrays, self.batch_size, device)
+            if variation.weight_index is not None:  # the same jets, other weights: no forward
+                scores[variation.name] = (logits, arrays["weight"])
+            else:
+                predicted = _predict(module, arrays, self.batch_size, device)
+                scores[variation.name] = (predicted, weights)
         parts = components(systematic_set.variations)
         values = self._values(logits, labels, weights, scores, parts)
         errors = self._errors(logits, labels, weights, scores, parts)
@@ -192,7 +197,7 @@ class SystematicsEvaluation:
     @staticmethod
     def _values(logits, labels, weights, scores, parts) -> dict:
         nominal = tagging_metrics(labels, logits, weights)
-        varied = {name: tagging_metrics(labels, s, weights) for name, s in scores.items()}
+        varied = {name: tagging_metrics(labels, s, w) for name, (s, w) in scores.items()}
         return {"nominal": nominal, "varied": varied, "relative": combine(nominal, varied, parts)}
 
     @staticmethod
@@ -201,8 +206,8 @@ class SystematicsEvaluation:
         for counts in count_blocks(len(labels), RESAMPLES, SEED):
             nominal = resampled_tagging_metrics(labels, logits, weights, counts)
             varied = {
-                name: resampled_tagging_metrics(labels, s, weights, counts)
-                for name, s in scores.items()
+                name: resampled_tagging_metrics(labels, s, w, counts)
+                for name, (s, w) in scores.items()
             }
             blocks.append(combine(nominal, varied, parts))
         return {

@@ -16,13 +16,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from seal.data.atlas_layout import CONSTITUENT_KEYS, EVENT_NUMBER, JET_KEYS
+from seal.data.atlas_layout import CONSTITUENT_KEYS, EVENT_NUMBER, EVENT_WEIGHTS, JET_KEYS
 from seal.generation import detector
 from seal.generation.atlas import write_atlas
 from seal.generation.chunks import generate_chunked
 from seal.generation.pythia import PYTHIA_MAX_SEED, QUIET, chunk_seed, start_pythia
 
 NEUTRINOS = (12, 14, 16)
+# Pythia's shower uncertainty bands stored with shower_weights=True, in this order after the
+# baseline: more ISR (its scale ×½), less ISR (×2), more FSR, less FSR
+SHOWER_WEIGHTS = {
+    "isr_up": "isr:muRfac=0.5",
+    "isr_down": "isr:muRfac=2.0",
+    "fsr_up": "fsr:muRfac=0.5",
+    "fsr_down": "fsr:muRfac=2.0",
+}
 
 
 @dataclass
@@ -61,6 +69,12 @@ class GeneratorConfig:
     pileup_mu : float
         Overlay Poisson(μ) minimum-bias events (Pythia SoftQCD) on every hard event before
         clustering; 0 = none.
+    shower_weights : bool
+        Store Pythia's shower-variation weights of every jet's event (its uncertainty bands:
+        ISR and FSR renormalisation scales ×½ and ×2) as ``EventInfo_mcEventWeights`` (n, 5):
+        the baseline, then :data:`SHOWER_WEIGHTS`. Pythia's bookkeeping of the bands draws
+        random numbers, so a set made with them holds other events than one made without
+        (each is its own nominal).
     """
 
     n_signal: int = 2000
@@ -81,6 +95,7 @@ class GeneratorConfig:
     trim_radius: float = 0.2
     trim_fcut: float = 0.05
     pileup_mu: float = 0.0
+    shower_weights: bool = False
 
     def __post_init__(self):
         if not 0 < self.pt_min < self.pt_max:
@@ -146,6 +161,9 @@ def pythia_settings(cfg: GeneratorConfig, process: str, slice_index: int, seed: 
             f"PhaseSpace:pTHatMin = {0.8 * lo}",
             f"PhaseSpace:pTHatMax = {1.2 * hi}",
         ]
+    if cfg.shower_weights:
+        bands = ", ".join(f"{name} {setting}" for name, setting in SHOWER_WEIGHTS.items())
+        hard += ["UncertaintyBands:doVariations = on", f"UncertaintyBands:List = {{{bands}}}"]
     return common + hard
 
 
@@ -324,11 +342,13 @@ def generate_chunk(
     definition = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.radius)
     n_constituents = n_constituents or cfg.n_constituents
     pileup = minimum_bias(cfg, seed) if cfg.pileup_mu > 0 else None
-    jets_out, cons_out, event_out, accepted, events = [], [], [], 0, 0
+    jets_out, cons_out, event_out, weights_out, accepted, events = [], [], [], [], 0, 0
     while accepted < n_jets:
         batch = pythia.nextBatch(25)
         first = events
         events += len(batch)
+        if cfg.shower_weights:
+            weights_out.append(_shower_weights(batch))
         particles = visible(batch)
         if pileup is not None:
             rng = np.random.default_rng([seed, events, 1])
@@ -341,12 +361,29 @@ def generate_chunk(
         cons_out.append(cons)
         event_out.append(first + event)
         accepted += len(jets)
-    return {
+    out = {
         "jet": np.concatenate(jets_out)[:n_jets],
         "constituents": np.concatenate(cons_out)[:n_jets],
         "event": np.concatenate(event_out)[:n_jets].astype(np.int64),
         "events": events,
     }
+    if cfg.shower_weights:  # every event's weights, then each jet its event's
+        out["shower_weights"] = np.concatenate(weights_out)[out["event"]]
+    return out
+
+
+def _shower_weights(batch) -> np.ndarray:
+    """(events, 1 + 4): the baseline weight and the four variations, in the order of
+    :data:`SHOWER_WEIGHTS` (Pythia lists the variations, then the same again as groups)."""
+    import awkward as ak
+
+    weights = ak.to_numpy(batch.info.weights)  # (events, 1 + 2 × 4)
+    if weights.ndim != 2 or weights.shape[1] < 1 + len(SHOWER_WEIGHTS):
+        raise RuntimeError(
+            f"Pythia gave {weights.shape} shower weights per batch; expected (events, ≥ 5) — "
+            f"is UncertaintyBands:doVariations on?"
+        )
+    return weights[:, : 1 + len(SHOWER_WEIGHTS)]
 
 
 def minimum_bias(cfg: GeneratorConfig, seed: int):
@@ -399,6 +436,8 @@ def jet_chunk(payload) -> dict:
     arrays = to_atlas_arrays(out["jet"], out["constituents"])
     arrays["labels"] = np.full(len(out["jet"]), int(process == "ttbar"))
     arrays[EVENT_NUMBER] = event_numbers(index, out["event"])
+    if "shower_weights" in out:
+        arrays[EVENT_WEIGHTS] = out["shower_weights"].astype(np.float32)
     return arrays
 
 
@@ -424,5 +463,8 @@ def generate(
         write_atlas(output, paths, cfg)
         with h5py.File(output, "a") as f:
             f["metadata"].attrs["timing"] = json.dumps(timing)
+            if cfg.shower_weights:
+                names = ["baseline", *SHOWER_WEIGHTS]
+                f["metadata"].attrs["mc_weight_names"] = json.dumps(names)
 
     return generate_chunked(cfg, output, jet_chunk, "jets", write, processes, **jobs)

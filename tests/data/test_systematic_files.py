@@ -5,9 +5,9 @@ import json
 import h5py
 import numpy as np
 import pytest
-from conftest import FIXTURE_JETS
+from conftest import FIXTURE_JETS, rewrite, with_shower_weights
 
-from seal.data.atlas_layout import EVENT_NUMBER
+from seal.data.atlas_layout import EVENT_NUMBER, EVENT_WEIGHTS
 from seal.data.jets import JetFile
 from seal.data.systematics import SystematicSet
 from seal.generation.variations import VARIATIONS, write_variations
@@ -20,19 +20,6 @@ def folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("syst")
     write_variations(FIXTURE_JETS, out, progress=False)
     return out
-
-
-def rewrite(source, target, rows=None, drop=(), change=None):
-    """Copy an ATLAS-layout file, its rows permuted by ``rows``, without ``drop``, with
-    ``change(name, array)`` applied to every dataset."""
-    with h5py.File(source) as src, h5py.File(target, "w") as dst:
-        for key in src:
-            if key == "metadata":
-                src.copy("metadata", dst)
-            elif key not in drop:
-                data = src[key][:]
-                data = data if rows is None else data[rows]
-                dst[key] = change(key, data) if change else data
 
 
 def test_a_folder_of_variations_is_found_named_and_grouped(folder):
@@ -141,3 +128,35 @@ def test_auto_variations_are_the_files_of_the_same_rows_made_in_memory(tmp_path)
         np.testing.assert_array_equal(b["index"], rows - 31)  # the rows of the files
         for key in ("p4", "mask", "jet_p4", "target", "weight"):
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{variation.name}: {key}")
+
+
+def test_generator_weight_variations_reweight_the_nominal_jets(tmp_path):
+    weights = with_shower_weights(tmp_path / "w.h5")
+    systematics = SystematicSet(tmp_path / "w.h5")
+    modelling = [v for v in systematics.variations if v.group == "modelling"]
+    assert [(v.name, v.weight_index) for v in modelling] == [("isr_up", 1), ("isr_down", 2)]
+    rows = np.array([5, 17, 230])
+    varied, nominal = systematics.arrays(modelling[1], rows), JetFile(FIXTURE_JETS).read(0, 300)
+    np.testing.assert_array_equal(varied["p4"], nominal["p4"][rows])
+    np.testing.assert_allclose(
+        varied["weight"], nominal["weight"][rows] * weights[rows, 2], rtol=1e-6
+    )
+
+
+def test_bad_generator_weights_are_named(tmp_path):
+    with_shower_weights(tmp_path / "w.h5")
+    with h5py.File(tmp_path / "w.h5", "a") as f:
+        f["metadata"].attrs["mc_weight_names"] = json.dumps(["baseline", "isr_up"])  # 2 of 3
+    with pytest.raises(
+        ValueError,
+        match=r"EventInfo_mcEventWeights of shape \(300, 3\) needs .* one name per column",
+    ):
+        SystematicSet(tmp_path / "w.h5")
+    with_shower_weights(tmp_path / "z.h5")
+    with h5py.File(tmp_path / "z.h5", "a") as f:
+        f[EVENT_WEIGHTS][4, 0] = 0.0
+    systematics = SystematicSet(tmp_path / "z.h5")
+    with pytest.raises(
+        ValueError, match=r"EventInfo_mcEventWeights of row 4 is not finite or has a zero baseline"
+    ):
+        systematics.arrays(systematics.variations[-1], ROWS)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURE_JETS, TOP_TINY
+from conftest import FIXTURE_JETS, TOP_TINY, with_shower_weights
 
 from seal.data.jet_datamodule import JetDataModule
 from seal.data.systematics import Variation
@@ -152,3 +152,32 @@ def test_bad_systematics_options_are_named_before_training(
     with pytest.raises((ValueError, FileNotFoundError, InstantiationException), match=message):
         run(compose_cfg(["+experiment=top_baseline", *TOP_TINY, override]))
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_generator_weights_are_a_modelling_group_computed_by_hand(tmp_path):
+    from seal.metrics.tagging import tagging_metrics
+
+    ratio = with_shower_weights(tmp_path / "w.h5")
+    data = JetDataModule(tmp_path / "w.h5", split=(0.0, 0.0, 1.0), batch_size=64)
+    data.setup("test")
+    module = MassOverPt()
+    batches = list(data.evaluation_dataloader())
+    logits = np.concatenate([module(b).detach().numpy() for b in batches])
+    labels, weights, index = (
+        np.concatenate([b[k].numpy() for b in batches]) for k in ("target", "weight", "index")
+    )
+    metrics = SystematicsEvaluation()(
+        module, data, (logits, labels, weights, None, index), tmp_path, {}, "weights"
+    )
+    nominal = tagging_metrics(labels, logits, weights)
+    for side, column in (("up", 1), ("down", 2)):
+        varied = tagging_metrics(labels, logits, weights * ratio[index, column])
+        expected = abs(varied["rej@0.5"] / nominal["rej@0.5"] - 1)
+        assert metrics[f"syst/isr_{side}/rej@0.5"] == pytest.approx(expected, rel=1e-6)
+    assert metrics["syst/isr/rej@0.5"] == max(
+        metrics["syst/isr_up/rej@0.5"], metrics["syst/isr_down/rej@0.5"]
+    )
+    assert metrics["syst/modelling/rej@0.5"] == pytest.approx(metrics["syst/isr/rej@0.5"])
+    assert metrics["syst/total/rej@0.5"] == pytest.approx(
+        math.hypot(metrics["syst/detector/rej@0.5"], metrics["syst/modelling/rej@0.5"])
+    )

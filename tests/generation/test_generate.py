@@ -386,3 +386,23 @@ def test_every_jet_carries_its_event_number_shared_by_the_jets_of_one_event():
     assert counts.max() == 2 and (counts == 2).sum() > 10  # the two leading jets of an event
     for shared in values[counts == 2]:
         assert len(set(labels[number == shared])) == 1  # one event, one process
+
+
+def test_shower_weights_are_stored_per_jet_with_their_names(tmp_path):
+    from seal.data.atlas_layout import EVENT_NUMBER, EVENT_WEIGHTS
+    from seal.generation.jets import SHOWER_WEIGHTS
+
+    generate(GeneratorConfig(**TINY, shower_weights=True), tmp_path / "w.h5", processes=1)
+    with h5py.File(tmp_path / "w.h5") as f:
+        weights, numbers = f[EVENT_WEIGHTS][:], f[EVENT_NUMBER][:]
+        names = json.loads(f["metadata"].attrs["mc_weight_names"])
+        assert json.loads(f["metadata"].attrs["settings"])["shower_weights"] is True
+    assert names == ["baseline", "isr_up", "isr_down", "fsr_up", "fsr_down"] == [
+        "baseline",
+        *SHOWER_WEIGHTS,
+    ]
+    assert weights.shape == (12, 5) and weights.dtype == np.float32
+    np.testing.assert_array_equal(weights[:, 0], 1.0)  # Pythia's events are unweighted
+    assert np.isfinite(weights).all() and (weights > 0).all() and (weights[:, 1:] != 1).any()
+    for number in np.unique(numbers):  # the jets of one event share its weights
+        assert len(np.unique(weights[numbers == number], axis=0)) == 1
