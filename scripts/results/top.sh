@@ -26,7 +26,8 @@ case $stage in
     # (TREATMENTS=a,b: some of them)
     runs=(+experiment=top model/backbone=part
           treatment=${TREATMENTS:-none,augment,gsymm,dsymm_fd,lloca,lloca_refs,lloca_refs_gsymm}
-          data.n_constituents=32) ;;
+          data.n_constituents=32)
+    spectrum=++evaluation.spectrum_jets=100 ;;  # the ParT table has no spectrum column
   dial)         # LLoCa-ParT + references + GSEAL at more λ: with the part stage's λ = 0 (lloca_refs),
     # λ = 1 (lloca_refs_gsymm) and exact (lloca), AUC and reference dependence from free to exact
     # (WEIGHTS=a,b: some of the λ)
@@ -34,10 +35,12 @@ case $stage in
           symmetry.weight=${WEIGHTS:-0.1,10,100} data.n_constituents=32)
     spectrum=++evaluation.spectrum_jets=100 ;;  # the dial has no spectrum column
   slim)         # L-GATr-slim (lgatr 2.0): exactly invariant without references
-    runs=(+experiment=top model/backbone=lgatr_slim treatment=none data.n_constituents=32) ;;
+    runs=(+experiment=top model/backbone=lgatr_slim treatment=none data.n_constituents=32)
+    spectrum=++evaluation.spectrum_jets=100 ;;
   slim_refs)    # L-GATr-slim + the references LLoCa uses (±z lightlike, time), plain and with GSEAL
     runs=(+experiment=top model/backbone=lgatr_slim treatment=none,gsymm data.n_constituents=32
-          model.net.backbone.beam_reference=lightlike model.net.backbone.time_reference=true) ;;
+          model.net.backbone.beam_reference=lightlike model.net.backbone.time_reference=true)
+    spectrum=++evaluation.spectrum_jets=100 ;;
   extrap)       # train below 800 GeV, test above it (on the spare rows too): 25 min
     soft=top_baseline,top_gsymm,top_dsymm,top_augment
     runs=(+experiment=$soft,top_invariant,top_hybrid +extrap=pt800 "data.split=[0.16,0.04,0.8]")
