@@ -1,5 +1,6 @@
 """Streaming jet batches from HDF5 with bounded memory, and the top-tagging DataModule."""
 
+import copy
 import logging
 import math
 import multiprocessing
@@ -380,3 +381,17 @@ class JetDataModule(SplitLoaders):
         from seal.data.systematics import SystematicSet
 
         return SystematicSet(self.path, variations, self.n_constituents, pt_tolerance, settings)
+
+    def alternative_test_arrays(self, path) -> dict:
+        """The test jets of another sample of the same selection (a two-point modelling
+        comparison: another hadronisation or shower), split and windowed as this data's own:
+        the batch arrays of every test jet, concatenated. A file of another pT window, |η| cut
+        or R is refused, naming both."""
+        from seal.data.systematics import check_same_selection
+
+        check_same_selection(self.path, path)
+        other = copy.copy(self)
+        other.path, other.selected, other.generate = Path(path), {}, None
+        other.setup("test")
+        batches = list(other.evaluation_dataloader())
+        return {k: torch.cat([b[k] for b in batches]).numpy() for k in batches[0]}

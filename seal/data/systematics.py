@@ -72,6 +72,30 @@ def _settings(file: JetFile) -> dict:
     return {}
 
 
+def _selection_differs(a: JetFile, b: JetFile) -> str:
+    """The jet selection settings (pT window, |η| cut, R) in which two seal-made files differ,
+    as text ('' where they agree or a file does not record them)."""
+    ours, theirs = _settings(a), _settings(b)
+    differ = [k for k in SAMPLE_KEYS if k in ours and k in theirs and ours[k] != theirs[k]]
+    return ", ".join(f"{k} {ours[k]} here, {theirs[k]} there" for k in differ)
+
+
+def check_same_selection(nominal, other) -> None:
+    """Refuse a two-point sample ``other`` whose jets are selected otherwise than
+    ``nominal``'s (pT window, |η| cut, R): the comparison would measure the selection."""
+    a, b = JetFile(nominal), JetFile(other)
+    try:
+        differ = _selection_differs(a, b)
+    finally:
+        a.close()
+        b.close()
+    if differ:
+        raise ValueError(
+            f"{other}: another jet selection than {nominal} ({differ}); a two-point comparison "
+            f"needs the same pT window, |η| cut and R"
+        )
+
+
 class SystematicSet:
     """The nominal file and its variations.
 
@@ -177,18 +201,12 @@ class SystematicSet:
                 raise ValueError(f"{path}: a variation must be in the ATLAS layout")
             meta = file.h5.get("metadata")
             attrs = dict(meta.attrs) if meta is not None else {}
-            ours, theirs = _settings(self.nominal), _settings(file)
-            differ = {
-                k: (ours[k], theirs[k])
-                for k in SAMPLE_KEYS
-                if k in ours and k in theirs and ours[k] != theirs[k]
-            }
+            differ = _selection_differs(self.nominal, file)
             if differ:
                 raise ValueError(
                     f"{path}: not a variation of {self.nominal.path} — another sample "
-                    f"(generator settings differ: "
-                    + ", ".join(f"{k} {a} here, {b} there" for k, (a, b) in differ.items())
-                    + "); compare different samples as a two-point comparison instead"
+                    f"(generator settings differ: {differ}); compare different samples as a "
+                    f"two-point comparison instead (evaluation.systematics.two_point)"
                 )
             return Variation(
                 name=str(attrs.get("variation", path.stem)),

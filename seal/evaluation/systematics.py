@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seal.data.systematics import Variation
 from seal.data.variations import VariationSettings
 from seal.evaluation.plots import hep_style, save, subplots, tex, title
 from seal.metrics.bootstrap import RESAMPLES, SEED, count_blocks, resampled_tagging_metrics, spread
@@ -101,9 +102,16 @@ class SystematicsEvaluation:
         For files: how far a matched jet's pT may be from the nominal's (a fraction).
     batch_size : int
         Jets per forward pass over the varied jets.
+    two_point : mapping, optional
+        ``{name: file}``: other samples of the same selection (another hadronisation or
+        shower: ``generate_jets.py --alternative``), each evaluated on its own test split as a
+        whole (δ = |R_alt / R_nom − 1|, group ``modelling``; their bootstrap is independent of
+        the nominal's: different jets).
     """
 
-    def __init__(self, variations="auto", settings=None, pt_tolerance=0.25, batch_size=2048):
+    def __init__(
+        self, variations="auto", settings=None, pt_tolerance=0.25, batch_size=2048, two_point=None
+    ):
         if isinstance(variations, str | Path):
             variations = str(variations)
         elif variations is not None and not isinstance(variations, list | tuple):
@@ -133,6 +141,18 @@ class SystematicsEvaluation:
             raise FileNotFoundError(
                 f"evaluation.systematics.variations: {missing} not found (make variation files "
                 f"with scripts/make_variations.py, or use 'auto')"
+            )
+        if two_point is not None and not isinstance(two_point, Mapping):
+            raise ValueError(
+                f"evaluation.systematics.two_point must map names to files "
+                f"(two_point.hadronisation=/path/alt.h5); got {two_point!r}"
+            )
+        self.two_point = {str(k): str(v) for k, v in (two_point or {}).items()}
+        missing = {k: v for k, v in self.two_point.items() if not Path(v).exists()}
+        if missing:
+            raise FileNotFoundError(
+                f"evaluation.systematics.two_point: {missing} not found (make an alternative "
+                f"sample with scripts/generate_jets.py --alternative hadronisation|shower)"
             )
 
     def __call__(self, module, datamodule, nominal, out_dir: Path, figures: dict, run_name=""):
@@ -168,9 +188,18 @@ class SystematicsEvaluation:
             else:
                 predicted = _predict(module, arrays, self.batch_size, device)
                 scores[variation.name] = (predicted, weights)
-        parts = components(systematic_set.variations)
-        values = self._values(logits, labels, weights, scores, parts)
-        errors = self._errors(logits, labels, weights, scores, parts)
+        others = {}  # two-point samples: (scores, labels, weights) of their own test jets
+        for name, path in self.two_point.items():
+            arrays = datamodule.alternative_test_arrays(path)
+            others[name] = (
+                _predict(module, arrays, self.batch_size, device),
+                arrays["target"],
+                arrays["weight"],
+            )
+        two_point = [Variation(name, "modelling", Path(p)) for name, p in self.two_point.items()]
+        parts = components([*systematic_set.variations, *two_point])
+        values = self._values(logits, labels, weights, scores, others, parts)
+        errors = self._errors(logits, labels, weights, scores, others, parts)
         seconds = time.perf_counter() - start
         metrics = {"syst/seconds": seconds}
         for name, by_metric in values["relative"].items():
@@ -178,7 +207,9 @@ class SystematicsEvaluation:
             for m in METRICS:
                 metrics[f"syst/{key}/{m}"] = float(by_metric[m])
                 metrics[f"syst/{key}/{m}_err"] = errors[name][m]
-        rows = _rows(values, errors, systematic_set.variations, parts)
+        rows = _rows(
+            values, errors, [*systematic_set.variations, *two_point], parts, self.two_point
+        )
         _write(out_dir / "systematics.csv", rows)
         path = out_dir / "systematics.png"
         figures["systematics"] = (_plot(rows, path, run_name, len(labels)), path)
@@ -195,20 +226,29 @@ class SystematicsEvaluation:
         return metrics
 
     @staticmethod
-    def _values(logits, labels, weights, scores, parts) -> dict:
+    def _values(logits, labels, weights, scores, others, parts) -> dict:
         nominal = tagging_metrics(labels, logits, weights)
         varied = {name: tagging_metrics(labels, s, w) for name, (s, w) in scores.items()}
+        varied |= {name: tagging_metrics(y, s, w) for name, (s, y, w) in others.items()}
         return {"nominal": nominal, "varied": varied, "relative": combine(nominal, varied, parts)}
 
     @staticmethod
-    def _errors(logits, labels, weights, scores, parts) -> dict:
+    def _errors(logits, labels, weights, scores, others, parts) -> dict:
+        """Matched variations resample with the nominal's counts; a two-point sample (other
+        jets) with its own, independent ones."""
         blocks = []
-        for counts in count_blocks(len(labels), RESAMPLES, SEED):
+        own = [
+            count_blocks(len(y), RESAMPLES, SEED + 1 + i)
+            for i, (_, y, _) in enumerate(others.values())
+        ]
+        for counts, *other_counts in zip(count_blocks(len(labels), RESAMPLES, SEED), *own):
             nominal = resampled_tagging_metrics(labels, logits, weights, counts)
             varied = {
                 name: resampled_tagging_metrics(labels, s, w, counts)
                 for name, (s, w) in scores.items()
             }
+            for (name, (s, y, w)), c in zip(others.items(), other_counts):
+                varied[name] = resampled_tagging_metrics(y, s, w, c)
             blocks.append(combine(nominal, varied, parts))
         return {
             name: {m: spread(np.concatenate([b[name][m] for b in blocks])) for m in METRICS}
@@ -228,15 +268,16 @@ def _predict(module, arrays: dict, batch_size: int, device) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
-def _rows(values, errors, variations, parts) -> list[dict]:
-    """systematics.csv: one row per variation, component (pairs), group and the total."""
+def _rows(values, errors, variations, parts, two_point=()) -> list[dict]:
+    """systematics.csv: one row per variation (or two-point sample), up/down pair, group and
+    the total."""
     groups = {v.name: v.group for v in variations}
     rows = []
 
     def row(kind, name, group, key):
         entry = {"kind": kind, "name": name, "group": group}
         for m in METRICS:
-            if kind == "variation":
+            if kind in ("variation", "two-point"):
                 entry[m] = float(values["varied"][name][m])
             elif kind == "total":
                 entry[m] = float(values["nominal"][m])  # the nominal metric on the total's row
@@ -247,7 +288,7 @@ def _rows(values, errors, variations, parts) -> list[dict]:
         rows.append(entry)
 
     for name in groups:
-        row("variation", name, groups[name], name)
+        row("two-point" if name in two_point else "variation", name, groups[name], name)
     for component, group, members in parts:
         if len(members) > 1:
             row("pair", component, group, component)

@@ -23,6 +23,13 @@ from seal.generation.chunks import generate_chunked
 from seal.generation.pythia import PYTHIA_MAX_SEED, QUIET, chunk_seed, start_pythia
 
 NEUTRINOS = (12, 14, 16)
+# alternative models for two-point modelling uncertainties (a separate sample each): a softer
+# Lund fragmentation function than Monash's (a, b) = (0.68, 0.98), and a weaker final-state
+# shower than Monash's α_s(m_Z) = 0.1365
+ALTERNATIVES = {
+    "hadronisation": ["StringZ:aLund = 0.50", "StringZ:bLund = 0.75"],
+    "shower": ["TimeShower:alphaSvalue = 0.125"],
+}
 # Pythia's shower uncertainty bands stored with shower_weights=True, in this order after the
 # baseline: more ISR (its scale ×½), less ISR (×2), more FSR, less FSR
 SHOWER_WEIGHTS = {
@@ -69,6 +76,10 @@ class GeneratorConfig:
     pileup_mu : float
         Overlay Poisson(μ) minimum-bias events (Pythia SoftQCD) on every hard event before
         clustering; 0 = none.
+    alternative : str
+        ``""`` (nominal) or an alternative model of the same events for a two-point modelling
+        uncertainty (:data:`ALTERNATIVES`: ``hadronisation``, ``shower``), as ATLAS compares
+        Pythia with Herwig and Sherpa: a separate sample, evaluated as a whole.
     shower_weights : bool
         Store Pythia's shower-variation weights of every jet's event (its uncertainty bands:
         ISR and FSR renormalisation scales ×½ and ×2) as ``EventInfo_mcEventWeights`` (n, 5):
@@ -95,6 +106,7 @@ class GeneratorConfig:
     trim_radius: float = 0.2
     trim_fcut: float = 0.05
     pileup_mu: float = 0.0
+    alternative: str = ""
     shower_weights: bool = False
 
     def __post_init__(self):
@@ -111,6 +123,11 @@ class GeneratorConfig:
             )
         if self.accept not in ("slice", "window"):
             raise ValueError(f"accept must be 'slice' or 'window'; got {self.accept!r}")
+        if self.alternative not in ("", *ALTERNATIVES):
+            raise ValueError(
+                f"alternative must be one of {['', *ALTERNATIVES]} ('' = nominal); "
+                f"got {self.alternative!r}"
+            )
         if not self.pileup_mu >= 0:
             raise ValueError(f"pileup_mu must be >= 0; got {self.pileup_mu}")
         for name in ("n_signal", "n_background", "n_slices", "n_constituents", "chunk_jets"):
@@ -161,6 +178,7 @@ def pythia_settings(cfg: GeneratorConfig, process: str, slice_index: int, seed: 
             f"PhaseSpace:pTHatMin = {0.8 * lo}",
             f"PhaseSpace:pTHatMax = {1.2 * hi}",
         ]
+    hard += ALTERNATIVES.get(cfg.alternative, [])
     if cfg.shower_weights:
         bands = ", ".join(f"{name} {setting}" for name, setting in SHOWER_WEIGHTS.items())
         hard += ["UncertaintyBands:doVariations = on", f"UncertaintyBands:List = {{{bands}}}"]

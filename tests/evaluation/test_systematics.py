@@ -3,16 +3,19 @@ hand, a scale-invariant tagger has no energy-scale uncertainty, errors keep the 
 top run writes the table and figure, and bad options are named before training."""
 
 import csv
+import json
 import math
 
+import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURE_JETS, TOP_TINY, with_shower_weights
+from conftest import FIXTURE_JETS, TOP_TINY, rewrite, with_shower_weights
 
 from seal.data.jet_datamodule import JetDataModule
 from seal.data.systematics import Variation
 from seal.evaluation.systematics import METRICS, SystematicsEvaluation, combine, components
+from seal.generation.variations import write_variations
 from seal.train import run
 
 
@@ -181,3 +184,35 @@ def test_generator_weights_are_a_modelling_group_computed_by_hand(tmp_path):
     assert metrics["syst/total/rej@0.5"] == pytest.approx(
         math.hypot(metrics["syst/detector/rej@0.5"], metrics["syst/modelling/rej@0.5"])
     )
+
+
+def test_a_two_point_sample_is_evaluated_whole_with_its_own_bootstrap(tmp_path, scale_invariant):
+    write_variations(FIXTURE_JETS, tmp_path, names=["efficiency"], progress=False)
+    data = JetDataModule(FIXTURE_JETS, split=(0.0, 0.0, 1.0), batch_size=64)
+    data.setup("test")
+    matched, _, _, nominal = scale_invariant
+    evaluation = SystematicsEvaluation(two_point={"lossy": str(tmp_path / "efficiency.h5")})
+    metrics = evaluation(MassOverPt(), data, nominal, tmp_path, {}, "two-point")
+    # the same jets as the matched variation: the same shift; but resampled independently
+    for m in METRICS:
+        assert metrics[f"syst/lossy/{m}"] == pytest.approx(matched[f"syst/efficiency/{m}"])
+    assert metrics["syst/lossy/auc_err"] > 2 * matched["syst/efficiency/auc_err"]
+    assert metrics["syst/modelling/auc"] == pytest.approx(metrics["syst/lossy/auc"])
+    rows = list(csv.DictReader(open(tmp_path / "systematics.csv")))
+    assert ("two-point", "lossy", "modelling") in [(r["kind"], r["name"], r["group"]) for r in rows]
+
+
+def test_a_two_point_sample_of_another_selection_is_refused(tmp_path):
+    rewrite(FIXTURE_JETS, tmp_path / "other.h5")
+    with h5py.File(tmp_path / "other.h5", "a") as f:
+        settings = json.loads(f["metadata"].attrs["settings"])
+        f["metadata"].attrs["settings"] = json.dumps({**settings, "pt_min": 500.0})
+    data = JetDataModule(FIXTURE_JETS, split=(0.0, 0.0, 1.0))
+    with pytest.raises(
+        ValueError, match=r"another jet selection than .*\(pt_min 400.0 here, 500.0 there\)"
+    ):
+        data.alternative_test_arrays(tmp_path / "other.h5")
+    with pytest.raises(FileNotFoundError, match=r"two_point: \{'alt': '/nowhere.h5'\} not found"):
+        SystematicsEvaluation(two_point={"alt": "/nowhere.h5"})
+    with pytest.raises(ValueError, match="two_point must map names to files"):
+        SystematicsEvaluation(two_point="/nowhere.h5")
