@@ -145,6 +145,7 @@ def test_no_systematics_when_switched_off(compose_cfg, tmp_path):
         ("evaluation.systematics.pt_tolerance=0", r"pt_tolerance must be in \(0, 1\)"),
         ("evaluation.systematics.variations=null", "must be 'auto', a folder or a list"),
         ("evaluation.systematics.batch_size=0", "batch_size must be ≥ 1"),
+        ("evaluation.systematics.jets=50", r"jets must be ≥ 100 test jets or null \(all\); got 50"),
     ],
 )
 def test_bad_systematics_options_are_named_before_training(
@@ -216,3 +217,16 @@ def test_a_two_point_sample_of_another_selection_is_refused(tmp_path):
         SystematicsEvaluation(two_point={"alt": "/nowhere.h5"})
     with pytest.raises(ValueError, match="two_point must map names to files"):
         SystematicsEvaluation(two_point="/nowhere.h5")
+
+
+def test_the_first_n_test_jets_only_when_asked(scale_invariant, tmp_path):
+    _, _, _, nominal = scale_invariant
+    data = JetDataModule(FIXTURE_JETS, split=(0.0, 0.0, 1.0), batch_size=64)
+    data.setup("test")
+    module = MassOverPt()
+    fewer = SystematicsEvaluation(jets=150)(module, data, nominal, tmp_path, {}, "150 jets")
+    first = tuple(x if x is None else x[:150] for x in nominal)
+    alone = SystematicsEvaluation()(module, data, first, tmp_path, {}, "the same 150")
+    for key, value in alone.items():
+        if key != "syst/seconds":
+            assert fewer[key] == value, key
