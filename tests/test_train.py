@@ -294,3 +294,9 @@ def test_compiled_training_stops_compiling_after_the_first_epoch(compose_cfg, ex
     # validation); afterwards at most 2 recompilations in two more epochs
     first, *later = frames.per_epoch
     assert first >= 1 and later[-1] - first <= 2, frames.per_epoch
+
+
+def test_a_top_tagger_penalised_along_the_energy_scale_trains(compose_cfg, tmp_path):
+    cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, "symmetry/group=energy_scale"])
+    metrics = run(cfg)
+    assert math.isfinite(metrics["train/symm_loss"]) and math.isfinite(metrics["test/auc"])
