@@ -397,10 +397,14 @@ def test_shower_weights_are_stored_per_jet_with_their_names(tmp_path):
         weights, numbers = f[EVENT_WEIGHTS][:], f[EVENT_NUMBER][:]
         names = json.loads(f["metadata"].attrs["mc_weight_names"])
         assert json.loads(f["metadata"].attrs["settings"])["shower_weights"] is True
-    assert names == ["baseline", "isr_up", "isr_down", "fsr_up", "fsr_down"] == [
-        "baseline",
-        *SHOWER_WEIGHTS,
-    ]
+    assert (
+        names
+        == ["baseline", "isr_up", "isr_down", "fsr_up", "fsr_down"]
+        == [
+            "baseline",
+            *SHOWER_WEIGHTS,
+        ]
+    )
     assert weights.shape == (12, 5) and weights.dtype == np.float32
     np.testing.assert_array_equal(weights[:, 0], 1.0)  # Pythia's events are unweighted
     assert np.isfinite(weights).all() and (weights > 0).all() and (weights[:, 1:] != 1).any()
