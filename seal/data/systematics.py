@@ -146,8 +146,7 @@ class SystematicSet:
         if twice:
             paths = [str(v.path) for v in self.variations if v.name in twice]
             raise ValueError(f"variation(s) {twice} given twice: {paths}")
-        self._numbers = event_numbers(self.nominal)
-        self._kinematics = _directions(self.nominal)
+        self._numbers = self._kinematics = None  # read once, by the first match()
 
     def _weight_variations(self) -> list[Variation]:
         """The nominal file's generator-weight variations (group ``modelling``): the columns of
@@ -220,6 +219,8 @@ class SystematicSet:
         """The rows of ``variation``'s file holding the nominal file's jets ``rows`` (same
         order). Raises ``ValueError`` naming the file and the counts if any jet has no match."""
         rows = np.asarray(rows, dtype=np.int64)
+        if self._numbers is None:  # only files are matched: in-memory variations never read these
+            self._numbers, self._kinematics = event_numbers(self.nominal), _directions(self.nominal)
         file = JetFile(variation.path, self.n_constituents)
         try:
             numbers, kinematics = event_numbers(file), _directions(file)

@@ -20,6 +20,7 @@ is the standard deviation over the resamples.
 """
 
 import csv
+import functools
 import logging
 import math
 import time
@@ -69,7 +70,9 @@ def combine(nominal: dict, varied: dict, parts) -> dict:
             out[name] = {m: np.abs(metrics[m] / nominal[m] - 1.0) for m in METRICS}
     groups: dict[str, dict] = {}
     for component, group, members in parts:
-        out[component] = {m: _maximum([out[v][m] for v in members]) for m in METRICS}
+        out[component] = {
+            m: functools.reduce(np.maximum, [out[v][m] for v in members]) for m in METRICS
+        }
         squares = groups.setdefault(group, {m: 0.0 for m in METRICS})
         for m in METRICS:
             squares[m] = squares[m] + out[component][m] ** 2
@@ -77,13 +80,6 @@ def combine(nominal: dict, varied: dict, parts) -> dict:
         out[f"group:{group}"] = {m: np.sqrt(squares[m]) for m in METRICS}
     out["total"] = {m: np.sqrt(sum(out[f"group:{g}"][m] ** 2 for g in groups)) for m in METRICS}
     return out
-
-
-def _maximum(values):
-    result = values[0]
-    for value in values[1:]:
-        result = np.maximum(result, value)
-    return result
 
 
 class SystematicsEvaluation:
@@ -149,8 +145,10 @@ class SystematicsEvaluation:
             raise ValueError(
                 f"evaluation.systematics.pt_tolerance must be in (0, 1); got {pt_tolerance!r}"
             )
-        paths = [] if self.variations == "auto" else [self.variations]
-        paths = paths if isinstance(self.variations, str) else self.variations
+        if isinstance(self.variations, str):
+            paths = [] if self.variations == "auto" else [self.variations]
+        else:
+            paths = self.variations
         missing = [p for p in paths if not Path(p).exists()]
         if missing:
             raise FileNotFoundError(
