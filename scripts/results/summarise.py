@@ -2,8 +2,9 @@
 
     python scripts/results/summarise.py [--root outputs/results] [--out docs/figures/results]
 
-Reads the sweeps that `scripts/results/top.sh` and the toy commands of docs/results.md write under
-ROOT (any that are missing are skipped) and writes into OUT:
+Reads the sweeps that `scripts/results/top.sh`, `scripts/results/precision.sh` and the toy
+commands of docs/results.md write under ROOT (any that are missing are skipped) and writes into
+OUT:
 
 * ``top_table.csv``, ``top_vs_boost.png``, ``top_output_shift.png`` — every model at every test
   boost, mean ± std over seeds, with how many background jets pass at ε_S = 0.3;
@@ -11,6 +12,9 @@ ROOT (any that are missing are skipped) and writes into OUT:
   (``scripts/evaluate.py`` into ROOT/large_test), so that 1/ε_B rests on ≥ 200 background jets;
 * ``top_extrap.csv``, ``top_extrap.png`` — AUC and 1/ε_B above the training pT range;
 * ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
+* ``top_precision.csv``, ``top_accuracy_vs_precision.png`` — the precision study
+  (``scripts/results/precision.sh``): rejection and its relative systematic uncertainties;
+* ``top_energy_scale.csv``, ``top_energy_scale.png`` — SEAL along the energy scale against λ;
 * ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost;
 * ``dimuon_compare.md/csv``, ``dimuon_auc_vs_size.png``, ``dimuon_vs_boost.png``,
   ``dimuon_output_shift.png`` — the dimuon learning curves (``scripts/compare.py``'s report of
@@ -197,6 +201,70 @@ def dial(runs: list[dict], out: Path) -> str:
     return model_table(groups, columns, out / "top_dial.csv")
 
 
+EFFICIENCIES = ("0.5", "0.3")  # ε_S of the precision study's rejections
+
+
+def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
+    """Accuracy against precision on the detector set: per model the AUC, 1/ε_B at ε_S = 0.5
+    and 0.3 and the relative systematic uncertainty of each (total, detector, modelling; mean
+    ± seed spread), and a figure of the rejection against the total uncertainty."""
+    groups = grouped(runs)
+    columns: list[Column] = [("AUC", "test/auc", 3)]
+    for eff in EFFICIENCIES:
+        columns += [
+            (f"1/ε_B@{eff}", f"test/rej@{eff}", 1),
+            *(
+                (f"{group} @{eff}", f"syst/{group}/rej@{eff}", 3)
+                for group in ("total", "detector", "modelling")
+            ),
+        ]
+    panels = []
+    for eff in EFFICIENCIES:
+        curves = {}
+        for name, group in groups.items():
+            x, dx = estimate(group, f"syst/total/rej@{eff}", bootstrap=False)
+            y, dy = estimate(group, f"test/rej@{eff}", bootstrap=False)
+            curves[name] = ([x], [y], [dy], [dx])
+        panels.append((curves, f"1/ε_B at ε_S = {eff}", False))
+    heading = "accuracy vs precision, detector-level top jets (mean ± seed spread)"
+    xlabel = "total relative systematic uncertainty of 1/ε_B"
+    plt.close(
+        plot_panels(panels, out / "top_accuracy_vs_precision.png", xlabel, heading, line=False)
+    )
+    return model_table(groups, columns, out / "top_precision.csv")
+
+
+def energy_scale(plain: list[dict], runs: list[dict], out: Path) -> str:
+    """GSEAL along the energy scale against λ, λ = 0 the plain transformer on the same set: the
+    energy-scale uncertainty (the larger of ±1 %) of 1/ε_B, the detector group, and what the
+    penalty costs in AUC and rejection."""
+    soft = defaultdict(list)
+    for run in runs:
+        soft[float(run["weight"])].append(run)
+    lams = sorted(soft)
+    columns: list[Column] = [("AUC", "test/auc", 3)]
+    for eff in EFFICIENCIES:
+        columns += [
+            (f"1/ε_B@{eff}", f"test/rej@{eff}", 1),
+            (f"energy scale @{eff}", f"syst/energy_scale/rej@{eff}", 4),
+            (f"detector @{eff}", f"syst/detector/rej@{eff}", 3),
+        ]
+    groups = {"λ = 0 (plain)": plain} | {f"λ = {lam:g}": soft[lam] for lam in lams}
+    groups = {name: group for name, group in groups.items() if group}
+    panels = []
+    for header, key, _ in (columns[0], columns[1], columns[2], columns[5]):  # AUC, 1/ε_B, scale
+        points = [estimate(soft[lam], key, bootstrap=False) for lam in lams]
+        curves = {"GSEAL, energy scale": (lams, [m for m, _ in points], [e for _, e in points])}
+        if plain and lams:
+            mean, error = estimate(plain, key, bootstrap=False)
+            curves["λ = 0 (plain)"] = ([lams[0], lams[-1]], [mean, mean], [error, error])
+        panels.append((curves, header, False))
+    if lams:
+        heading = "SEAL along the energy scale (s within ×/÷ 1.05): mean ± seed spread"
+        plt.close(plot_panels(panels, out / "top_energy_scale.png", "λ", heading, logx=True))
+    return model_table(groups, columns, out / "top_energy_scale.csv")
+
+
 def top_extrap(runs: list[dict], out: Path) -> str:
     groups = grouped(runs)
     columns = [
@@ -339,6 +407,14 @@ def main() -> None:
     dialled = stage("part") + stage("dial")
     if stage("dial"):
         print("## the exact-to-free dial\n\n" + dial(dialled, args.out) + "\n")
+    precision = stage("precision_table") + stage("precision_backbones")
+    if precision:
+        text = accuracy_vs_precision(precision, args.out)
+        print("## accuracy vs precision\n\n" + text + "\n")
+    if stage("precision_escale"):
+        plain = [r for r in stage("precision_table") if label(r) == "transformer"]
+        text = energy_scale(plain, stage("precision_escale"), args.out)
+        print("## SEAL along the energy scale\n\n" + text + "\n")
     large = stage("large_test")
     if large:
         print("## top tagging, larger test set\n\n" + top_large_test(large, args.out) + "\n")

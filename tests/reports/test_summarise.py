@@ -145,3 +145,73 @@ def test_the_part_block_and_the_dial_are_tabulated_from_composed_runs(tmp_path, 
     assert "| λ = 1 | 1 |" in text and "| λ = 10 | 2 |" in text and "| exact (LLoCa) | 1 |" in text
     for name in ("top_part_table.csv", "top_part.png", "top_dial.csv", "top_dial.png"):
         assert (out / name).exists(), name
+
+
+def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
+    tmp_path, compose_cfg
+):
+    root, out = tmp_path / "root", tmp_path / "out"
+    detector = ["data=top_detector"]
+
+    def metrics(rej, total, scale):
+        found = tagging(0.9, rej)
+        for eff in ("0.5", "0.3"):
+            found[f"test/rej@{eff}"] = rej
+            found[f"syst/total/rej@{eff}"] = total
+            found[f"syst/detector/rej@{eff}"] = 0.6 * total
+            found[f"syst/modelling/rej@{eff}"] = 0.8 * total
+            found[f"syst/energy_scale/rej@{eff}"] = scale
+        return found
+
+    for seed in (0, 1):
+        composed_run(
+            root / "precision_table" / f"plain{seed}",
+            compose_cfg,
+            ["+experiment=top_baseline", *detector],
+            metrics(40.0 + 10 * seed, 0.10 + 0.02 * seed, 0.05),
+            seed,
+        )
+        for lam, scale in ((1, 0.03), (10, 0.01 + 0.002 * seed)):
+            composed_run(
+                root / "precision_escale" / f"{lam}_{seed}",
+                compose_cfg,
+                [
+                    "+experiment=top",
+                    "treatment=gsymm",
+                    "symmetry/group=energy_scale",
+                    f"symmetry.weight={lam}",
+                    *detector,
+                ],
+                metrics(30.0, 0.08, scale),
+                seed,
+            )
+    composed_run(
+        root / "precision_table_eq" / "lgatr",
+        compose_cfg,
+        ["+experiment=top_lgatr", *detector],
+        metrics(80.0, 0.2, 0.1),
+    )
+    text = subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(root), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    precision = text[text.index("## accuracy vs precision") : text.index("## SEAL along")]
+    # two seeds: mean ± std (45 ± 7.1; total 0.11 ± 0.014, detector 0.066 ± 0.008, modelling ×0.8)
+    assert "| transformer | 2 | 0.900 ± 0.000 | 45.0 ± 7.1 | 0.110 ± 0.014 | 0.066 ± 0.008 |" in (
+        precision
+    )
+    assert "| L-GATr | 1 | 0.900 | 80.0 | 0.200 | 0.120 | 0.160 | 80.0 |" in precision
+    assert "gsymm" not in precision  # the energy-scale runs have their own table
+    scale = text[text.index("## SEAL along") :]
+    assert "| λ = 0 (plain) | 2 | 0.900 ± 0.000 | 45.0 ± 7.1 | 0.0500 ± 0.0000 |" in scale
+    assert "| λ = 10 | 2 | 0.900 ± 0.000 | 30.0 ± 0.0 | 0.0110 ± 0.0014 |" in scale
+    assert "| λ = 1 | 2 |" in scale
+    for name in (
+        "top_precision.csv",
+        "top_accuracy_vs_precision.png",
+        "top_energy_scale.csv",
+        "top_energy_scale.png",
+    ):
+        assert (out / name).exists(), name
