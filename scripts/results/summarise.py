@@ -110,7 +110,8 @@ def grouped(runs: list[dict]) -> dict[str, list[dict]]:
 
 
 # a table column: (header, metric key, digits); "passing": passing_background(), "params": the
-# network's parameter count (the same for every seed)
+# network's parameter count (the same for every seed), "syst_share": the systematic evaluation's
+# time over the training time (both under the same load)
 Column = tuple[str, str, int]
 NOMINAL: list[Column] = [
     ("AUC", "test/auc", 3),
@@ -128,6 +129,13 @@ def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path
             return f"{np.mean([passing_background(r) for r in group]):.0f}"
         if key == "params":
             return f"{int(values(group, 'model/params')[0]):,}"
+        if key == "syst_share":
+            shares = [
+                r["metrics"]["syst/seconds"] / r["metrics"]["time/fit_s"]
+                for r in group
+                if "syst/seconds" in r["metrics"] and "time/fit_s" in r["metrics"]
+            ]
+            return f"{np.mean(shares):.2f}" if shares else "–"
         return Style(fixed(digits), fixed(digits), bootstrap_mark="ᵇ").cell(group, key)
 
     header = ["model", "seeds", *(c[0] for c in columns)]
@@ -218,6 +226,7 @@ def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
                 for group in ("total", "detector", "modelling")
             ),
         ]
+    columns.append(("syst. time / fit time", "syst_share", 2))
     panels = []
     for eff in EFFICIENCIES:
         curves = {}
