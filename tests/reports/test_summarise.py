@@ -161,6 +161,7 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
             found[f"syst/detector/rej@{eff}"] = 0.6 * total
             found[f"syst/modelling/rej@{eff}"] = 0.8 * total
             found[f"syst/energy_scale/rej@{eff}"] = scale
+        found["syst/energy_scale/auc"] = scale / 100
         return {**found, "syst/seconds": 10.0, "time/fit_s": 250.0 if rej == 50.0 else 100.0}
 
     for seed in (0, 1):
@@ -207,8 +208,12 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
     assert "| 0.066 ± 0.008 | 0.088 ± 0.011 | 0.07 |" in precision
     assert "gsymm" not in precision  # the energy-scale runs have their own table
     scale = text[text.index("## SEAL along") :]
-    assert "| λ = 0 (plain) | 2 | 0.900 ± 0.000 | 45.0 ± 7.1 | 0.0500 ± 0.0000 |" in scale
-    assert "| λ = 10 | 2 | 0.900 ± 0.000 | 30.0 ± 0.0 | 0.0110 ± 0.0014 |" in scale
+    assert (
+        "| λ = 0 (plain) | 2 | 0.900 ± 0.000 | 0.00050 ± 0.00000 | 45.0 ± 7.1 | 0.0500 ±" in scale
+    )
+    assert (
+        "| λ = 10 | 2 | 0.900 ± 0.000 | 0.00011 ± 0.00001 | 30.0 ± 0.0 | 0.0110 ± 0.0014 |" in scale
+    )
     assert "| λ = 1 | 2 |" in scale
     for name in (
         "top_precision.csv",
