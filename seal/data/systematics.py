@@ -12,6 +12,7 @@ row, which is what ``scripts/make_variations.py`` writes for them too.
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,10 @@ class SystematicSet:
         As the run's data (``data.n_constituents``).
     pt_tolerance : float
         A matched jet's pT may differ from the nominal's by at most this fraction.
+    dr_tolerance : float
+        ... and its direction by at most this ΔR in (η, φ): an event whose jet is absent from a
+        variation file (it failed that file's selection) must not hand its other jet — similar
+        pT, the same label, the opposite φ — to the nominal one.
     settings : VariationSettings or dict, optional
         The sizes of the ``auto`` variations (defaults: :class:`VariationSettings`).
     """
@@ -123,9 +128,13 @@ class SystematicSet:
         n_constituents: int = 80,
         pt_tolerance: float = 0.25,
         settings: VariationSettings | dict | None = None,
+        dr_tolerance: float = 0.5,
     ):
         if not isinstance(pt_tolerance, int | float) or not 0 < pt_tolerance < 1:
             raise ValueError(f"pt_tolerance must be in (0, 1); got {pt_tolerance!r}")
+        if not isinstance(dr_tolerance, int | float) or not 0 < dr_tolerance < math.inf:
+            raise ValueError(f"dr_tolerance must be a finite ΔR > 0; got {dr_tolerance!r}")
+        self.dr_tolerance = float(dr_tolerance)
         if isinstance(settings, dict):
             settings = VariationSettings(**settings)
         self.settings = settings or VariationSettings()
@@ -233,17 +242,20 @@ class SystematicSet:
         last = np.searchsorted(sorted_numbers, wanted, side="right")
         found = np.full(len(rows), -1, dtype=np.int64)
         no_event = last == first
-        far = 0
+        far = apart = 0
         for i in np.flatnonzero(~no_event):
             candidates = order[first[i] : last[i]]
             pt, eta, phi = self._kinematics[rows[i]]
             d_phi = np.angle(np.exp(1j * (kinematics[candidates, 2] - phi)))
             distance = np.hypot(kinematics[candidates, 1] - eta, d_phi)
-            best = candidates[int(np.argmin(distance))]
-            if abs(kinematics[best, 0] / pt - 1.0) <= self.pt_tolerance:
-                found[i] = best
-            else:
+            nearest = int(np.argmin(distance))
+            best = candidates[nearest]
+            if distance[nearest] > self.dr_tolerance:
+                apart += 1
+            elif abs(kinematics[best, 0] / pt - 1.0) > self.pt_tolerance:
                 far += 1
+            else:
+                found[i] = best
         missing = int(no_event.sum())
         taken, counts = np.unique(found[found >= 0], return_counts=True)
         if (counts > 1).any():
@@ -252,11 +264,12 @@ class SystematicSet:
                 f"{variation.path}: row {row} is the nearest jet of {int(counts.max())} nominal "
                 f"jets of event {int(numbers[row])}; the files do not hold the same jets"
             )
-        if missing or far:
+        if missing or far or apart:
             example = int(rows[np.flatnonzero(found < 0)[0]])
             raise ValueError(
-                f"{variation.path}: {missing + far} of {len(rows)} nominal jets have no match "
-                f"({missing} with an event number absent there, {far} whose nearest jet's pT "
+                f"{variation.path}: {missing + far + apart} of {len(rows)} nominal jets have no "
+                f"match ({missing} with an event number absent there, {apart} whose nearest jet "
+                f"is more than ΔR = {self.dr_tolerance:g} away, {far} whose nearest jet's pT "
                 f"differs by more than {self.pt_tolerance:.0%}; first: nominal row {example}, "
                 f"event {int(self._numbers[example])}) — is it a variation of "
                 f"{self.nominal.path} and of these rows (the test split)?"
@@ -283,6 +296,15 @@ class SystematicSet:
                     f"zero baseline"
                 )
             ratio = w[:, variation.weight_index] / w[:, 0]
+            if (ratio < 0).any():  # a ROC of negative weights is not monotone: no 1/ε_B, no AUC
+                negative = np.flatnonzero(ratio[rows - lo] < 0)
+                if len(negative):
+                    raise ValueError(
+                        f"{self.nominal.path}: variation {variation.name!r} gives "
+                        f"{len(negative)} of the {len(rows)} jets a negative weight (first: row "
+                        f"{int(rows[negative[0]])}); the tagging metrics need weights ≥ 0 "
+                        f"(negative MC weights are not supported yet)"
+                    )
             out["weight"] = (out["weight"] * ratio).astype(np.float32)
             out["index"] = np.arange(lo, hi)
             return {k: v[rows - lo] for k, v in out.items()}

@@ -11,6 +11,9 @@ reused, nothing is regenerated — as a calorimeter's cluster-level uncertaintie
 * ``efficiency``: every constituent removed with probability ``efficiency`` (a track- or
   cluster-efficiency loss).
 
+A jet never loses its last constituent (a removal or a factor ≤ 0 that would empty it keeps its
+leading constituent as it was): the nominal jet was seen, and an empty jet has no output.
+
 Each jet's four-momentum changes by the sum of its stored constituents' changes (exact when the
 file stores every constituent; constituents beyond ``fjet_clus_*``'s width are unchanged), and
 the constituents are put back in pT order. The cell threshold of the emulation is not applied
@@ -111,6 +114,17 @@ def vary(arrays: dict, name: str, settings: VariationSettings, rng: np.random.Ge
         raise ValueError(f"unknown variation {name!r}; choose from {(NOMINAL, *VARIATIONS)}")
     new_pt = np.where(present, new_pt, 0.0)
     gone = present & (new_pt <= 0)
+    emptied = present.any(1) & (gone == present).all(1)
+    if emptied.any():  # a jet never loses its last constituent: it keeps its leading one as is
+        r = np.flatnonzero(emptied)
+        c = np.argmax(np.where(present, pt, -np.inf), axis=1)[r]
+        gone[r, c] = False
+        new_pt[r, c], new_eta[r, c], new_phi[r, c], new_e[r, c] = (
+            pt[r, c],
+            eta[r, c],
+            phi[r, c],
+            energy[r, c],
+        )
     new_pt, new_e = np.where(gone, 0.0, new_pt), np.where(present & ~gone, new_e, 0.0)
     new_eta, new_phi = np.where(new_pt > 0, new_eta, 0.0), np.where(new_pt > 0, new_phi, 0.0)
 

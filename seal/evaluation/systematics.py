@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from seal.data.systematics import Variation
-from seal.data.variations import VariationSettings
+from seal.data.variations import GROUP, VARIATIONS, VariationSettings
 from seal.evaluation.plots import hep_style, save, subplots, tex, title
 from seal.metrics.bootstrap import RESAMPLES, SEED, count_blocks, resampled_tagging_metrics, spread
 from seal.metrics.tagging import tagging_metrics
@@ -99,9 +99,9 @@ class SystematicsEvaluation:
     batch_size : int
         Jets per forward pass over the varied jets.
     jets : int, optional
-        Evaluate on the first this many test jets (all if null): every variation costs a
-        forward pass over them, and the correlated bootstrap keeps the shifts precise on fewer
-        jets than the metrics need.
+        Evaluate on the first this many test jets by row (all if null), and on as many of a
+        two-point sample's: every variation costs a forward pass over them, and the correlated
+        bootstrap keeps the shifts precise on fewer jets than the metrics need.
     two_point : mapping, optional
         ``{name: file}``: other samples of the same selection (another hadronisation or
         shower: ``generate_jets.py --alternative``), each evaluated on its own test split as a
@@ -161,11 +161,24 @@ class SystematicsEvaluation:
                 f"(two_point.hadronisation=/path/alt.h5); got {two_point!r}"
             )
         self.two_point = {str(k): str(v) for k, v in (two_point or {}).items()}
+        self._check_names([Variation(name, GROUP, None) for name in VARIATIONS])
         missing = {k: v for k, v in self.two_point.items() if not Path(v).exists()}
         if missing:
             raise FileNotFoundError(
                 f"evaluation.systematics.two_point: {missing} not found (make an alternative "
                 f"sample with scripts/generate_jets.py --alternative hadronisation|shower)"
+            )
+
+    def _check_names(self, variations) -> None:
+        """A two-point sample's name must not be a variation's, a pair's or a group's (their
+        metrics would overwrite each other)."""
+        reserved = {v.name for v in variations} | {c for c, _, _ in components(variations)}
+        reserved |= {v.group for v in variations} | {"total", "modelling"}
+        clash = sorted(reserved & set(self.two_point))
+        if clash:
+            raise ValueError(
+                f"evaluation.systematics.two_point: {clash} already name a variation, pair or "
+                f"group ({sorted(reserved)}); give the two-point sample another name"
             )
 
     def __call__(self, module, datamodule, nominal, out_dir: Path, figures: dict, run_name=""):
@@ -186,10 +199,12 @@ class SystematicsEvaluation:
                 log.warning("systematics skipped: %s", error)
                 return {}
             raise
-        logits, labels, weights, _, index = (x if x is None else x[: self.jets] for x in nominal)
+        order = np.argsort(nominal[4], kind="stable")[: self.jets]  # the first rows, whatever
+        logits, labels, weights, _, index = (x if x is None else x[order] for x in nominal)
         if len(np.unique(labels)) < 2:
             log.warning("systematics skipped: the test jets are not of both classes")
             return {}
+        self._check_names(systematic_set.variations)  # now with the file's weight names
         device = next(module.parameters()).device
         scores = {}
         for variation in systematic_set.variations:
@@ -207,6 +222,7 @@ class SystematicsEvaluation:
         others = {}  # two-point samples: (scores, labels, weights) of their own test jets
         for name, path in self.two_point.items():
             arrays = datamodule.alternative_test_arrays(path)
+            arrays = {k: v[: self.jets] for k, v in arrays.items()}  # as many as the nominal
             others[name] = (
                 _predict(module, arrays, self.batch_size, device),
                 arrays["target"],

@@ -73,6 +73,10 @@ class ProductGroup(Group):
             raise ValueError(
                 f"ProductGroup needs at least two groups; got {[type(f).__name__ for f in factors]}"
             )
+        names = [f.name for f in factors]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # the same generators twice: δSEAL would count them double
+            raise ValueError(f"ProductGroup: {twice} given more than once in {'+'.join(names)}")
         lorentz = [f.name for f in factors if not isinstance(f, EnergyScale)]
         if len(lorentz) > 1:
             raise ValueError(

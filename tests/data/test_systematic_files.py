@@ -75,10 +75,32 @@ def test_a_jet_whose_pt_moved_too_far_is_not_taken_for_the_same(folder, tmp_path
     systematics = SystematicSet(FIXTURE_JETS, [tmp_path / "position.h5"])
     with pytest.raises(
         ValueError,
-        match=r"1 of 300 nominal jets have no match \(0 with an event number absent there, 1 "
-        r"whose nearest jet's pT differs by more than 25%; first: nominal row 7",
+        match=r"1 of 300 nominal jets have no match \(0 with an event number absent there, 0 "
+        r"whose nearest jet is more than ΔR = 0.5 away, 1 whose nearest jet's pT differs by "
+        r"more than 25%; first: nominal row 7",
     ):
         systematics.match(ROWS, systematics.variations[0])
+
+
+def test_a_jet_whose_nearest_jet_points_elsewhere_is_not_taken_for_the_same(folder, tmp_path):
+    # jet 7 absent in its direction (it failed the variation's selection, say): the event's
+    # other jet, back to back, must not stand in for it
+    def move_first(key, data):
+        if key == "fjet_eta":
+            data = data.copy()
+            data[7] += 1.0
+        return data
+
+    rewrite(folder / "position.h5", tmp_path / "position.h5", change=move_first)
+    systematics = SystematicSet(FIXTURE_JETS, [tmp_path / "position.h5"])
+    with pytest.raises(
+        ValueError,
+        match=r"1 of 300 nominal jets have no match \(0 with an event number absent there, 1 "
+        r"whose nearest jet is more than ΔR = 0.5 away, 0 whose .*first: nominal row 7",
+    ):
+        systematics.match(ROWS, systematics.variations[0])
+    loose = SystematicSet(FIXTURE_JETS, [tmp_path / "position.h5"], dr_tolerance=1.5)
+    assert loose.match(ROWS, loose.variations[0])[7] >= 0
 
 
 def test_another_sample_is_refused_as_a_variation(folder, tmp_path):
@@ -112,6 +134,9 @@ def test_bad_sets_are_named(folder, tmp_path):
         SystematicSet(FIXTURE_JETS, [folder / "position.h5", folder / "position.h5"])
     with pytest.raises(ValueError, match=r"pt_tolerance must be in \(0, 1\); got 2"):
         SystematicSet(FIXTURE_JETS, folder, pt_tolerance=2)
+    for bad in (0, -1.0, float("nan"), float("inf"), "0.4"):
+        with pytest.raises(ValueError, match=r"dr_tolerance must be a finite ΔR > 0; got"):
+            SystematicSet(FIXTURE_JETS, folder, dr_tolerance=bad)
     with pytest.raises(FileNotFoundError, match=r"missing\.h5 does not exist"):
         SystematicSet(FIXTURE_JETS, [tmp_path / "missing.h5"])
 
@@ -160,3 +185,15 @@ def test_bad_generator_weights_are_named(tmp_path):
         ValueError, match=r"EventInfo_mcEventWeights of row 4 is not finite or has a zero baseline"
     ):
         systematics.arrays(systematics.variations[-1], ROWS)
+    with_shower_weights(tmp_path / "n.h5")
+    with h5py.File(tmp_path / "n.h5", "a") as f:
+        f[EVENT_WEIGHTS][9, 1] = -0.5  # isr_up of row 9
+    systematics = SystematicSet(tmp_path / "n.h5")
+    isr_up, isr_down = (v for v in systematics.variations if v.group == "modelling")
+    with pytest.raises(
+        ValueError,
+        match=r"variation 'isr_up' gives 1 of the 300 jets a negative weight \(first: row 9\); "
+        r"the tagging metrics need weights ≥ 0",
+    ):
+        systematics.arrays(isr_up, ROWS)
+    systematics.arrays(isr_down, ROWS)  # the other column is fine

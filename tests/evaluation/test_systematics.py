@@ -230,3 +230,22 @@ def test_the_first_n_test_jets_only_when_asked(scale_invariant, tmp_path):
     for key, value in alone.items():
         if key != "syst/seconds":
             assert fewer[key] == value, key
+    shuffled = np.random.default_rng(0).permutation(len(nominal[4]))  # loader order, any
+    permuted = tuple(x if x is None else x[shuffled] for x in nominal)
+    again = SystematicsEvaluation(jets=150)(module, data, permuted, tmp_path, {}, "permuted")
+    for key, value in fewer.items():
+        if key != "syst/seconds":
+            assert again[key] == value, key  # the first 150 rows, not the first 150 given
+
+
+def test_a_two_point_name_that_is_already_taken_is_refused(tmp_path, scale_invariant):
+    for taken in ("energy_scale", "energy_scale_up", "detector", "total", "modelling"):
+        with pytest.raises(ValueError, match=rf"two_point: \['{taken}'\] already name"):
+            SystematicsEvaluation(two_point={taken: str(FIXTURE_JETS)})
+    with_shower_weights(tmp_path / "w.h5")  # its weights bring isr_up, isr_down and isr
+    data = JetDataModule(tmp_path / "w.h5", split=(0.0, 0.0, 1.0), batch_size=64)
+    data.setup("test")
+    _, _, _, nominal = scale_invariant
+    evaluation = SystematicsEvaluation(two_point={"isr": str(FIXTURE_JETS)})
+    with pytest.raises(ValueError, match=r"two_point: \['isr'\] already name a variation"):
+        evaluation(MassOverPt(), data, nominal, tmp_path, {}, "clash")

@@ -162,6 +162,21 @@ def test_efficiency_removes_the_set_fraction_and_the_jet_loses_exactly_them(file
     )
 
 
+def test_a_jet_never_loses_its_last_constituent(files):
+    _, nominal, _ = files
+    block = {k: nominal[k][:50] for k in (*CONSTITUENT_KEYS, *JET_KEYS)}
+    settings = VariationSettings(efficiency=0.999)
+    v = vary(block, "efficiency", settings, np.random.default_rng(0))
+    present = block["fjet_clus_pt"] > 0
+    drawn = np.random.default_rng(0).random(present.shape) >= 0.999  # the draws vary() made
+    emptied = ~(drawn & present).any(1)
+    assert emptied.sum() > 40 and present.sum(1).min() > 1  # almost every jet would be empty
+    left = (v["fjet_clus_pt"] > 0).sum(1)
+    np.testing.assert_array_equal(left, np.where(emptied, 1, (drawn & present).sum(1)))
+    for key in CONSTITUENT_KEYS:  # the emptied keep their leading constituent as it was
+        np.testing.assert_array_equal(v[key][emptied, 0], block[key][emptied, 0])
+
+
 def test_files_do_not_depend_on_the_block_size_and_finished_ones_are_kept(tmp_path, files):
     _, _, varied = files
     write_variations(

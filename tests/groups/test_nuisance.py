@@ -87,6 +87,10 @@ def test_names_build_products_and_bad_input_is_named():
         ProductGroup(Lorentz(), Rotations())
     with pytest.raises(ValueError, match="at least two groups"):
         ProductGroup(Lorentz())
+    with pytest.raises(
+        ValueError, match=r"\['energy_scale'\] given more than once in lorentz\+energy_scale\+"
+    ):
+        make_group("lorentz+energy_scale+energy_scale")
     for bad in (-0.01, float("nan"), float("inf"), "5%"):
         with pytest.raises(ValueError, match=r"shift_max must be a finite number >= 0.*got"):
             EnergyScale(bad)
