@@ -14,7 +14,8 @@ OUT:
 * ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
 * ``top_precision.csv``, ``top_accuracy_vs_precision.png`` — the precision study
   (``scripts/results/precision.sh``): rejection and its relative systematic uncertainties;
-* ``top_energy_scale.csv``, ``top_energy_scale.png`` — SEAL along the energy scale against λ;
+* ``top_energy_scale.csv``, ``top_energy_scale.png`` — SEAL along the energy scale against λ
+  (``top_energy_scale5.*``: the same runs evaluated again at ±5 %, ROOT/escale5);
 * ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost;
 * ``dimuon_compare.md/csv``, ``dimuon_auc_vs_size.png``, ``dimuon_vs_boost.png``,
   ``dimuon_output_shift.png`` — the dimuon learning curves (``scripts/compare.py``'s report of
@@ -243,14 +244,19 @@ def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
     return model_table(groups, columns, out / "top_precision.csv")
 
 
-def energy_scale(plain: list[dict], runs: list[dict], out: Path) -> str:
-    """GSEAL along the energy scale against λ, λ = 0 the plain transformer on the same set: the
-    energy-scale uncertainty (the larger of ±1 %) of the AUC — resolved by the correlated
-    bootstrap where the rejection's is not — and of 1/ε_B, the detector group, and what the
-    penalty costs in AUC and rejection."""
-    soft = defaultdict(list)
+def energy_scale(runs: list[dict], out: Path, name: str, scale: str) -> str:
+    """GSEAL along the energy scale against λ, beside the plain transformer (λ = 0) and its
+    Lorentz treatments on the same set: the energy-scale uncertainty (the larger of the
+    ``scale`` shifts up and down) of the AUC — resolved by the correlated bootstrap at ±1 %
+    where the rejection's is not — and of 1/ε_B, the detector group, and what the penalty costs
+    in AUC and rejection. Writes ``<name>.csv`` and ``<name>.png``."""
+    soft, others = defaultdict(list), defaultdict(list)
     for run in runs:
-        soft[float(run["weight"])].append(run)
+        if run["overrides"].get("symmetry/group") == "energy_scale":
+            soft[float(run["weight"])].append(run)
+        else:
+            others[label(run)].append(run)
+    plain = others.pop("transformer", [])
     lams = sorted(soft)
     columns: list[Column] = [
         ("AUC", "test/auc", 3),
@@ -263,19 +269,25 @@ def energy_scale(plain: list[dict], runs: list[dict], out: Path) -> str:
         ]
     columns.append(("detector @0.5", "syst/detector/rej@0.5", 3))
     groups = {"λ = 0 (plain)": plain} | {f"λ = {lam:g}": soft[lam] for lam in lams}
-    groups = {name: group for name, group in groups.items() if group}
+    groups |= {f"{row} (Lorentz)": group for row, group in sorted(others.items())}
+    groups = {row: group for row, group in groups.items() if group}
     panels = []
     for header, key, _ in columns[:4]:  # AUC and 1/ε_B@0.5, each with its energy-scale shift
         points = [estimate(soft[lam], key, bootstrap=False) for lam in lams]
         curves = {"GSEAL, energy scale": (lams, [m for m, _ in points], [e for _, e in points])}
-        if plain and lams:
-            mean, error = estimate(plain, key, bootstrap=False)
-            curves["λ = 0 (plain)"] = ([lams[0], lams[-1]], [mean, mean], [error, error])
+        for row, group in groups.items():
+            if not row.startswith("λ = ") or row == "λ = 0 (plain)":
+                if lams and key in group[0]["metrics"]:
+                    mean, error = estimate(group, key, bootstrap=False)
+                    curves[row] = ([lams[0], lams[-1]], [mean, mean], [error, error])
         panels.append((curves, header, False))
     if lams:
-        heading = "SEAL along the energy scale (s within ×/÷ 1.05): mean ± seed spread"
-        plt.close(plot_panels(panels, out / "top_energy_scale.png", "λ", heading, logx=True))
-    return model_table(groups, columns, out / "top_energy_scale.csv")
+        heading = (
+            f"SEAL along the energy scale (s within ×/÷ 1.05), evaluated at {scale}: "
+            f"mean ± seed spread"
+        )
+        plt.close(plot_panels(panels, out / f"{name}.png", "λ", heading, logx=True))
+    return model_table(groups, columns, out / f"{name}.csv")
 
 
 def top_extrap(runs: list[dict], out: Path) -> str:
@@ -424,10 +436,13 @@ def main() -> None:
     if precision:
         text = accuracy_vs_precision(precision, args.out)
         print("## accuracy vs precision\n\n" + text + "\n")
-    if stage("precision_escale"):
-        plain = [r for r in stage("precision_table") if label(r) == "transformer"]
-        text = energy_scale(plain, stage("precision_escale"), args.out)
+    if stage("precision_escale"):  # beside the transformer's rows of the table
+        rows = [r for r in stage("precision_table") if label(r).startswith("transformer")]
+        text = energy_scale(rows + stage("precision_escale"), args.out, "top_energy_scale", "±1 %")
         print("## SEAL along the energy scale\n\n" + text + "\n")
+    if stage("escale5"):  # the same runs evaluated again at ±5 % (scripts/evaluate.py)
+        text = energy_scale(stage("escale5"), args.out, "top_energy_scale5", "±5 %")
+        print("## SEAL along the energy scale, evaluated at ±5 %\n\n" + text + "\n")
     large = stage("large_test")
     if large:
         print("## top tagging, larger test set\n\n" + top_large_test(large, args.out) + "\n")

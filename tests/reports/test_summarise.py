@@ -187,6 +187,18 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
                 seed,
             )
     composed_run(
+        root / "precision_table" / "augment",
+        compose_cfg,
+        ["+experiment=top_augment", *detector],
+        metrics(35.0, 0.09, 0.02),
+    )
+    composed_run(  # the plain run evaluated again at ±5 % (scripts/evaluate.py --out ROOT/escale5)
+        root / "escale5" / "plain",
+        compose_cfg,
+        ["+experiment=top_baseline", *detector],
+        metrics(40.0, 0.3, 0.2),
+    )
+    composed_run(
         root / "precision_table_eq" / "lgatr",
         compose_cfg,
         ["+experiment=top_lgatr", *detector],
@@ -214,11 +226,13 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
     assert (
         "| λ = 10 | 2 | 0.900 ± 0.000 | 0.00011 ± 0.00001 | 30.0 ± 0.0 | 0.0110 ± 0.0014 |" in scale
     )
-    assert "| λ = 1 | 2 |" in scale
+    assert "| λ = 1 | 2 |" in scale and "| transformer augment (Lorentz) | 1 |" in scale
+    assert "| λ = 0 (plain) | 1 | 0.900 | 0.00200 | 40.0 | 0.2000 |" in text[text.index("±5 %") :]
     for name in (
         "top_precision.csv",
         "top_accuracy_vs_precision.png",
         "top_energy_scale.csv",
         "top_energy_scale.png",
+        "top_energy_scale5.csv",
     ):
         assert (out / name).exists(), name
