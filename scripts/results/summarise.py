@@ -130,6 +130,9 @@ def model_table(groups: dict[str, list[dict]], columns: list[Column], path: Path
             return f"{np.mean([passing_background(r) for r in group]):.0f}"
         if key == "params":
             return f"{int(values(group, 'model/params')[0]):,}"
+        if key.endswith("_err"):  # a run's own bootstrap error: the mean over the seeds
+            found = values(group, key)
+            return f"{np.mean(found):.{digits}f}" if found else "–"
         if key == "syst_share":
             shares = [
                 r["metrics"]["syst/seconds"] / r["metrics"]["time/fit_s"]
@@ -216,7 +219,8 @@ EFFICIENCIES = ("0.5", "0.3")  # ε_S of the precision study's rejections
 def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
     """Accuracy against precision on the detector set: per model the AUC, 1/ε_B at ε_S = 0.5
     and 0.3 and the relative systematic uncertainty of each (total, detector, modelling; mean
-    ± seed spread), and a figure of the rejection against the total uncertainty."""
+    ± seed spread; "stat.": a run's own bootstrap error of the total, averaged over the seeds),
+    and a figure of the rejection against the total uncertainty."""
     groups = grouped(runs)
     columns: list[Column] = [("AUC", "test/auc", 3)]
     for eff in EFFICIENCIES:
@@ -226,6 +230,7 @@ def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
                 (f"{group} @{eff}", f"syst/{group}/rej@{eff}", 3)
                 for group in ("total", "detector", "modelling")
             ),
+            (f"total @{eff}, stat.", f"syst/total/rej@{eff}_err", 3),
         ]
     columns.append(("syst. time / fit time", "syst_share", 2))
     panels = []
