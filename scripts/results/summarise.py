@@ -12,7 +12,8 @@ OUT:
   (``scripts/evaluate.py`` into ROOT/large_test), so that 1/ε_B rests on ≥ 200 background jets;
 * ``top_extrap.csv``, ``top_extrap.png`` — AUC and 1/ε_B above the training pT range;
 * ``top_efficiency.csv``, ``top_auc_vs_size.png`` — test AUC against the number of training jets;
-* ``top_precision.csv``, ``top_accuracy_vs_precision.png`` — the precision study
+* ``top_precision.csv``, ``top_accuracy_vs_precision.png``,
+  ``top_accuracy_vs_detector_precision.png`` — the precision study
   (``scripts/results/precision.sh``): rejection and its relative systematic uncertainties;
 * ``top_energy_scale.csv``, ``top_energy_scale.png`` — SEAL along the energy scale against λ
   (``top_energy_scale5.*``: the same runs evaluated again at ±5 %, ROOT/escale5);
@@ -220,7 +221,7 @@ def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
     """Accuracy against precision on the detector set: per model the AUC, 1/ε_B at ε_S = 0.5
     and 0.3 and the relative systematic uncertainty of each (total, detector, modelling; mean
     ± seed spread; "stat.": a run's own bootstrap error of the total, averaged over the seeds),
-    and a figure of the rejection against the total uncertainty."""
+    and figures of the rejection against the total and the detector uncertainty (log axes)."""
     groups = grouped(runs)
     columns: list[Column] = [("AUC", "test/auc", 3)]
     for eff in EFFICIENCIES:
@@ -233,19 +234,19 @@ def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
             (f"total @{eff}, stat.", f"syst/total/rej@{eff}_err", 3),
         ]
     columns.append(("syst. time / fit time", "syst_share", 2))
-    panels = []
-    for eff in EFFICIENCIES:
-        curves = {}
-        for name, group in groups.items():
-            x, dx = estimate(group, f"syst/total/rej@{eff}", bootstrap=False)
-            y, dy = estimate(group, f"test/rej@{eff}", bootstrap=False)
-            curves[name] = ([x], [y], [dy], [dx])
-        panels.append((curves, f"1/ε_B at ε_S = {eff}", False))
-    heading = "accuracy vs precision, detector-level top jets (mean ± seed spread)"
-    xlabel = "total relative systematic uncertainty of 1/ε_B"
-    plt.close(
-        plot_panels(panels, out / "top_accuracy_vs_precision.png", xlabel, heading, line=False)
-    )
+    for uncertainty, figure in (("total", "precision"), ("detector", "detector_precision")):
+        panels = []
+        for eff in EFFICIENCIES:
+            curves = {}
+            for name, group in groups.items():
+                x, dx = estimate(group, f"syst/{uncertainty}/rej@{eff}", bootstrap=False)
+                y, dy = estimate(group, f"test/rej@{eff}", bootstrap=False)
+                curves[name] = ([x], [y], [dy], [dx])
+            panels.append((curves, f"1/ε_B at ε_S = {eff}", True))
+        heading = "accuracy vs precision, detector-level top jets (mean ± seed spread)"
+        xlabel = f"{uncertainty} relative systematic uncertainty of 1/ε_B"
+        path = out / f"top_accuracy_vs_{figure}.png"
+        plt.close(plot_panels(panels, path, xlabel, heading, line=False, logx=True))
     return model_table(groups, columns, out / "top_precision.csv")
 
 

@@ -235,6 +235,7 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
     for name in (
         "top_precision.csv",
         "top_accuracy_vs_precision.png",
+        "top_accuracy_vs_detector_precision.png",
         "top_energy_scale.csv",
         "top_energy_scale.png",
         "top_energy_scale5.csv",
