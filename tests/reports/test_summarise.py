@@ -12,6 +12,12 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "results" / "summaris
 LLOCA = {"_target_": "seal.symmetry.GSEAL"}
 
 
+def summarise(root: Path, out: Path) -> str:
+    """What ``scripts/results/summarise.py --root ROOT --out OUT`` prints."""
+    command = [sys.executable, str(SCRIPT), "--root", str(root), "--out", str(out)]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
 def predictions(folder: Path, n_background: int) -> None:
     """predictions.csv with ``n_background`` background and as many signal jets."""
     labels = np.r_[np.zeros(n_background), np.ones(n_background)]
@@ -54,12 +60,7 @@ def make_results(root: Path) -> None:
 def test_summarise_tabulates_every_stage_with_one_rule_for_errors(tmp_path):
     make_results(tmp_path / "root")
     out = tmp_path / "out"
-    text = subprocess.run(
-        [sys.executable, str(SCRIPT), "--root", str(tmp_path / "root"), "--out", str(out)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    text = summarise(tmp_path / "root", out)
     # two seeds: mean ± sample std (0.91 ± 0.01414, 50 ± 14.1); passing background 800/40, 800/60
     assert "| transformer | 2 | 0.910 ± 0.014 | 50.0 ± 14.1 | 17 |" in text
     # one run: its value ± bootstrap error, marked ᵇ; passing background 500 / 50
@@ -130,12 +131,7 @@ def test_the_part_block_and_the_dial_are_tabulated_from_composed_runs(tmp_path, 
         ["+experiment=top", "model/backbone=lgatr_slim"],
         metrics(0.89),
     )
-    text = subprocess.run(
-        [sys.executable, str(SCRIPT), "--root", str(root), "--out", str(out)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    text = summarise(root, out)
     assert "| ParT | 2 | 0.905 ± 0.007 | 40.0 ± 0.0 |" in text
     assert "| LLoCa + references (ParT) gsymm λ=1 | 1 |" in text and "| L-GATr-slim | 1 |" in text
     assert (
@@ -205,12 +201,7 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
         ["+experiment=top_lgatr", *detector],
         metrics(80.0, 0.2, 0.1),
     )
-    text = subprocess.run(
-        [sys.executable, str(SCRIPT), "--root", str(root), "--out", str(out)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    text = summarise(root, out)
     precision = text[text.index("## accuracy vs precision") : text.index("## SEAL along")]
     # two seeds: mean ± std (45 ± 7.1; total 0.11 ± 0.014, detector 0.066 ± 0.008, modelling ×0.8)
     assert "| transformer | 2 | 0.900 ± 0.000 | 45.0 ± 7.1 | 0.110 ± 0.014 | 0.066 ± 0.008 |" in (
