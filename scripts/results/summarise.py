@@ -278,18 +278,19 @@ def energy_scale(runs: list[dict], out: Path, name: str, scale: str) -> str:
             (f"energy scale @{eff}", f"syst/energy_scale/rej@{eff}", 4),
         ]
     columns.append(("detector @0.5", "syst/detector/rej@0.5", 3))
-    groups = {"λ = 0 (plain)": plain} | {f"λ = {lam:g}": soft[lam] for lam in lams}
-    groups |= {f"{row} (Lorentz)": group for row, group in sorted(others.items())}
+    plain_row = {"λ = 0 (plain)": plain}
+    lorentz = {f"{row} (Lorentz)": group for row, group in sorted(others.items())}
+    groups = plain_row | {f"λ = {lam:g}": soft[lam] for lam in lams} | lorentz
     groups = {row: group for row, group in groups.items() if group}
+    references = {row: group for row, group in (plain_row | lorentz).items() if group}
     panels = []
     for header, key, _ in columns[:4]:  # AUC and 1/ε_B@0.5, each with its energy-scale shift
         points = [estimate(soft[lam], key, bootstrap=False) for lam in lams]
         curves = {"GSEAL, energy scale": (lams, [m for m, _ in points], [e for _, e in points])}
-        for row, group in groups.items():
-            if not row.startswith("λ = ") or row == "λ = 0 (plain)":
-                if lams and key in group[0]["metrics"]:
-                    mean, error = estimate(group, key, bootstrap=False)
-                    curves[row] = ([lams[0], lams[-1]], [mean, mean], [error, error])
+        for row, group in references.items():  # flat lines across the λ range
+            if lams and key in group[0]["metrics"]:
+                mean, error = estimate(group, key, bootstrap=False)
+                curves[row] = ([lams[0], lams[-1]], [mean, mean], [error, error])
         panels.append((curves, header, False))
     if lams:
         heading = (
