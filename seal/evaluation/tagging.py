@@ -13,7 +13,7 @@ from seal.evaluation.plots import plot_curves, plot_panels, plot_shift_histogram
 from seal.evaluation.robustness import DEFAULT_BETAS, check_betas, fixed_speed_boosts
 from seal.evaluation.spectrum import plot_spectrum, residuals, spectrum
 from seal.evaluation.systematics import SystematicsEvaluation
-from seal.groups import transform_batch
+from seal.groups import make_group, transform_batch
 from seal.metrics.bootstrap import tagging_errors
 from seal.metrics.tagging import SIGNAL_EFFICIENCIES, roc, tagging_metrics
 
@@ -58,8 +58,9 @@ class TaggingEvaluation:
       (and axis) boosted by a fixed |β| in a random direction (features recomputed by the model);
     * ``output_shift.csv/png``: |σ(f(Λx)) − σ(f(x))| per jet at |β| = ``shift_beta``;
     * ``pt_bins.csv/png``: metrics in bins of jet pT (for extrapolation studies);
-    * ``spectrum.png``: the symmetry spectrum (``spectrum/Kx`` … ``spectrum/Jz`` with errors), on
-      the first ``spectrum_jets`` test jets (all if null: each jet costs a backward per
+    * ``spectrum.png``: the symmetry spectrum (``spectrum/Kx`` … ``spectrum/Jz`` with errors, and
+      ``spectrum/S``, the energy scale, by default) along the generators of ``spectrum_group``,
+      on the first ``spectrum_jets`` test jets (all if null: each jet costs a backward per
       generator, which for an expensive network can match the training time);
     * ``predictions.csv``: per test jet its file row (``index``), label, weight and score
       σ(output), nominal and at |β| = ``shift_beta`` — for your own ROC, pT or systematics plots;
@@ -83,6 +84,7 @@ class TaggingEvaluation:
         seed=1,
         spectrum_jets=None,
         systematics: dict | None = None,
+        spectrum_group: str = "lorentz+energy_scale",
     ):
         self.betas = check_betas(betas)
         self.shift_beta = check_betas([shift_beta])[0]
@@ -90,6 +92,10 @@ class TaggingEvaluation:
         if spectrum_jets is not None and int(spectrum_jets) < 1:
             raise ValueError(f"evaluation.spectrum_jets must be ≥ 1 or null; got {spectrum_jets!r}")
         self.spectrum_jets = None if spectrum_jets is None else int(spectrum_jets)
+        try:  # the generators of the spectrum: the Lorentz six and the energy scale, S
+            self.spectrum_group = make_group(spectrum_group)
+        except ValueError as error:
+            raise ValueError(f"evaluation.spectrum_group: {error}") from None
         self.systematics = None if systematics is None else SystematicsEvaluation(**systematics)
         if len(self.pt_bins) < 2 or any(a >= b for a, b in zip(self.pt_bins, self.pt_bins[1:])):
             raise ValueError(f"evaluation.pt_bins must be ≥ 2 increasing edges; got {pt_bins}")
@@ -284,7 +290,9 @@ class TaggingEvaluation:
                 if self.spectrum_jets is not None and seen >= self.spectrum_jets:
                     return
 
-        bars = {"model": spectrum(*residuals(module, batches(), "scalar"))}
+        group = self.spectrum_group
+        r, y = residuals(module, batches(), "scalar", group=group)
+        bars = {"model": spectrum(r, y, names=group.generator_names)}
         path = out_dir / "spectrum.png"
         fig = plot_spectrum(bars, path, "symmetry spectrum of the logit", self.run_name)
         figures["spectrum"] = (fig, path)

@@ -48,10 +48,10 @@ def test_tagging_spectrum_reads_only_the_first_spectrum_jets(monkeypatch, tmp_pa
 
     seen = []
 
-    def recording(module, batches, output):
+    def recording(module, batches, output, group):
         batches = list(batches)
         seen.extend(len(b["p4"]) for b in batches)
-        return residuals(module, batches, output)
+        return residuals(module, batches, output, group=group)
 
     class Data:  # three test batches of 4 jets
         def evaluation_dataloader(self):
@@ -71,6 +71,44 @@ def test_tagging_spectrum_reads_only_the_first_spectrum_jets(monkeypatch, tmp_pa
     assert seen == [4, 4, 4]  # null: every test jet
     with pytest.raises(ValueError, match=r"evaluation\.spectrum_jets must be ≥ 1 or null; got 0"):
         tagging.TaggingEvaluation(spectrum_jets=0)
+
+
+class LogMass(torch.nn.Module):
+    """log m of the summed constituents: Lorentz invariant, ∂/∂(log scale) = 1 exactly."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+
+    def forward(self, batch):
+        p = (batch["p4"] * batch["mask"].unsqueeze(-1)).sum(1)
+        return 0.5 * torch.log(p[:, 0] ** 2 - (p[:, 1:] ** 2).sum(-1)) + self.dummy
+
+
+def test_the_tagging_spectrum_gains_the_energy_scale(tmp_path):
+    import seal.evaluation.tagging as tagging
+
+    class Data:
+        def evaluation_dataloader(self):
+            return [random_on_shell(64, 5, seed=i, dtype=torch.float64) for i in range(2)]
+
+        test_dataloader = evaluation_dataloader
+
+    net = LogMass()
+    evaluation = tagging.TaggingEvaluation()  # spectrum_group: lorentz+energy_scale
+    evaluation.run_name = "test"
+    metrics = evaluation._spectrum(net, Data(), tmp_path, {})
+    with torch.no_grad():
+        log_mass = torch.cat([net(b) for b in Data().evaluation_dataloader()]).numpy()
+    # the residual along S is (∂_s log m)² = 1 per jet: the bar is 1 / var(log m)
+    assert metrics["spectrum/S"] == pytest.approx(1 / log_mass.var(), rel=1e-9)
+    for g in GENERATOR_NAMES:
+        assert metrics[f"spectrum/{g}"] < 1e-18, g  # invariant mass: no Lorentz bar
+    evaluation = tagging.TaggingEvaluation(spectrum_group="lorentz")
+    evaluation.run_name = "test"
+    assert "spectrum/S" not in evaluation._spectrum(net, Data(), tmp_path, {})
+    with pytest.raises(ValueError, match=r"evaluation\.spectrum_group: unknown group 'scale'"):
+        tagging.TaggingEvaluation(spectrum_group="lorentz+scale")
 
 
 def test_a_non_finite_derivative_is_said_not_hidden(caplog):
