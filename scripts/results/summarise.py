@@ -246,11 +246,8 @@ def accuracy_vs_precision(runs: list[dict], out: Path) -> str:
         heading = "accuracy vs precision, detector-level top jets (mean ± seed spread)"
         xlabel = f"{uncertainty} relative systematic uncertainty of 1/ε_B"
         path = out / f"top_accuracy_vs_{figure}.png"
-        fig = plot_panels(panels, path, xlabel, heading, line=False)
-        for ax in fig.axes:  # the strongest taggers lie a decade to the right
-            ax.set_xscale("log")
-        save(fig, path)
-        plt.close(fig)
+        # log x: the strongest taggers lie a decade to the right
+        plt.close(plot_panels(panels, path, xlabel, heading, line=False, logx=True))
     return model_table(groups, columns, out / "top_precision.csv")
 
 

@@ -55,10 +55,16 @@ def save(fig, path) -> None:
         fig.savefig(path, dpi=110)
 
 
+MARKERS = ("o", "s", "^", "D", "v")
+
+
 def _errorbars(ax, curves: dict, marker, line: bool) -> None:
     colours = len(plt.rcParams["axes.prop_cycle"].by_key().get("color", [None]))
     for i, (label, (xs, ys, *errors)) in enumerate(curves.items()):
         style = ("-", "--", ":")[i // colours % 3] if line else "none"  # colours repeat: dashes
+        marker_i = marker  # colours repeat on a points-only plot: the next marker
+        if marker in MARKERS and i >= colours:
+            marker_i = MARKERS[(MARKERS.index(marker) + i // colours) % len(MARKERS)]
         yerr, xerr = [*errors, None, None][:2]
         if yerr is not None:  # an infinite error (a rejection the test set cannot fix): no bar
             yerr = np.asarray(yerr, dtype=float)
@@ -68,7 +74,7 @@ def _errorbars(ax, curves: dict, marker, line: bool) -> None:
             ys,
             yerr=yerr,
             xerr=xerr,
-            marker=marker,
+            marker=marker_i,
             markersize=4,
             capsize=2,
             linestyle=style,
@@ -117,8 +123,10 @@ def plot_panels(
             if logx:
                 ax.set_xscale("log")
                 xs = sorted({float(x) for xs, *_ in curves.values() for x in xs})
-                if xs and xs[-1] < 100 * xs[0]:  # under two decades: label the points themselves
-                    ax.set_xticks(xs, [f"{x:,g}" for x in xs])  # (log minor labels overlap)
+                if xs and xs[-1] < 100 * xs[0] and len(xs) <= 6:  # few points, under two decades:
+                    ax.set_xticks(
+                        xs, [f"{x:,g}" for x in xs]
+                    )  # label them (log minor labels overlap)
                     ax.xaxis.set_minor_formatter(NullFormatter())
             if marker is not None:  # HEP style has no x margin: end points would sit on the frame
                 ax.margins(x=0.04)

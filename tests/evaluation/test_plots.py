@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import numpy as np
 from conftest import TINY
 
@@ -55,3 +56,12 @@ def test_figures_carry_the_run_name_and_variants_overlay(tmp_path):
 def test_run_name_is_the_task_and_its_overrides(compose_cfg):
     cfg = compose_cfg(["+experiment=toy_gsymm", *TINY[:2], "symmetry.weight=3"])
     assert run_name(cfg) == "toy_gsymm data.n_train=32 data.n_val=32 symmetry.weight=3"
+
+
+def test_points_past_the_colour_cycle_take_another_marker(tmp_path):
+    curves = {f"model {i}": ([1.0 + i], [2.0 * i + 1], [0.1], [0.1]) for i in range(25)}
+    fig = plot_panels([(curves, "1/ε_B", False)], tmp_path / "p.png", "uncertainty", line=False)
+    points = [(c.lines[0].get_color(), c.lines[0].get_marker()) for c in fig.axes[0].containers]
+    assert len(points) == 25 and len(set(points)) == 25  # no two models look alike
+    assert (tmp_path / "p.png").exists()
+    plt.close(fig)
