@@ -301,7 +301,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="timed steps per mode")
     parser.add_argument(
         "--only",
-        choices=("steps", "epochs", "models", "treatments", "throughput", "data", "generation"),
+        choices=(
+            "steps",
+            "epochs",
+            "models",
+            "treatments",
+            "systematics",
+            "throughput",
+            "data",
+            "generation",
+        ),
     )
     parser.add_argument(
         "--precision",
@@ -347,6 +356,8 @@ def main() -> None:
         bench_models(device, args.rounds)
     if args.only in (None, "treatments"):
         bench_treatments(device, args.rounds)
+    if args.only in (None, "systematics"):
+        bench_systematics(device, args.rounds)
     if args.only in (None, "throughput"):
         bench_throughput(device, args.rounds)
     if args.only in (None, "data"):  # one core from here on
@@ -453,7 +464,7 @@ def config_steps(rows: dict, device: torch.device, batch_size: int) -> tuple:
                 refused[label] = f"refused: {str(cause).split(';')[0]}"
                 continue
             params = sum(p.numel() for p in net.parameters())
-            steps[label] = (step, mode, route, n, params)
+            steps[label] = (step, mode, route, n, params, net, batch)
     return steps, refused
 
 
@@ -479,9 +490,52 @@ def bench_models(device: torch.device, rounds: int, batch_size: int = 256) -> No
         "÷ top_baseline |\n|---|---|---:|---:|---:|---:|"
     )
     for label, (seconds, _) in timed.items():
-        _, mode, _, n, params = steps[label]
+        _, mode, _, n, params, *_ = steps[label]
         print(
             f"| {label} | {mode} | {n} | {params:,} | {1e3 * seconds:.0f} | {seconds / base:.2f}× |"
+        )
+    for label, why in refused.items():
+        print(f"({label}: {why})")
+
+
+def bench_systematics(
+    device: torch.device, rounds: int, sizes=(128, 512, 2048), jets: int = 2048
+) -> None:
+    """The systematic evaluation's forward passes (``evaluation.systematics.batch_size``): per
+    model the inference time per jet at each batch size, against one training step's per jet.
+    The evaluation makes six passes over 8 000 test jets (five detector variations and a
+    two-point sample), the §3 fit eight epochs over 8 000 training jets, so its share of the
+    fit time is about 6/8 × (inference ÷ training per jet) at the chosen batch size."""
+    rows = {e: [f"+experiment={e}"] for e in ("top_baseline", "top_lloca", "top_lgatr")}
+    steps, refused = config_steps(rows, device, 256)
+    timed = time_steps(steps, device, rounds)
+    head = " | ".join(f"inference @{b} (ms/jet)" for b in sizes)
+    print(
+        f"\n### systematics forward passes ({jets} fixture jets, tiled) against a training step "
+        f"(batch 256)\n\n| experiment | training (ms/jet) | {head} | @{sizes[-1]} ÷ @{sizes[0]} "
+        f"| 6/8 × inference @{sizes[0]} ÷ training |\n|---|---:|{'---:|' * (len(sizes) + 2)}"
+    )
+    for label, (seconds, _) in timed.items():
+        *_, net, batch = steps[label]
+        tiled = {k: v.repeat_interleave(-(-jets // len(v)), 0)[:jets] for k, v in batch.items()}
+        net.eval()
+        per_jet = []
+        for size in sizes:
+            chunks = [{k: v[a : a + size] for k, v in tiled.items()} for a in range(0, jets, size)]
+
+            def forward(chunks=chunks, net=net):
+                with torch.no_grad():  # as the evaluation's passes
+                    for chunk in chunks:
+                        net(chunk)
+
+            forward()  # warm-up
+            repeats = [_timed(forward, device) for _ in range(max(2, rounds // 5))]
+            per_jet.append(statistics.median(repeats) / jets)
+        train = seconds / 256
+        cells = " | ".join(f"{1e3 * t:.2f}" for t in per_jet)
+        print(
+            f"| {label} | {1e3 * train:.2f} | {cells} | {per_jet[-1] / per_jet[0]:.2f}× "
+            f"| {0.75 * per_jet[0] / train:.0%} |"
         )
     for label, why in refused.items():
         print(f"({label}: {why})")
@@ -519,7 +573,7 @@ def bench_treatments(device: torch.device, rounds: int, batch_size: int = 256) -
             f"\n|---|---|---|---:|---:|---:|---:|---|"
         )
         for label, (seconds, memory) in timed.items():
-            _, mode, route, _, _ = steps[label]
+            _, mode, route, *_ = steps[label]
             # a penalty around LLoCa costs against LLoCa with the same references
             base_time, base_memory = timed[
                 "lloca_refs" if label.startswith("lloca_refs_") else "none"
