@@ -4,7 +4,7 @@
 # evaluated under the detector variations, Pythia's ISR/FSR weights and — once `alternative` has
 # made it — another hadronisation as a two-point comparison (evaluation.systematics), and SEAL
 # along the energy scale against λ. 3 seeds, the §3 budget (8 epochs at most).
-#   bash scripts/results/precision.sh alternative|table|backbones|escale
+#   bash scripts/results/precision.sh alternative|table|backbones|escale|cost
 #   python scripts/results/summarise.py
 # Each training stage is one Hydra multirun under outputs/results/precision_<stage> (DIR=… to
 # change; SEEDS=… and EXPERIMENTS=a,b for some seeds or models; WEIGHTS=… for some λ of escale).
@@ -17,7 +17,7 @@ COMMON=(data=top_detector logger=csv trainer.max_epochs=8 "evaluation.betas=[0.0
 if [ -f "$ALTERNATIVE" ]; then  # ++: the sweep-level config (no experiment yet) is the toy's
   COMMON+=("++evaluation.systematics.two_point={hadronisation:$PWD/$ALTERNATIVE}")
 fi
-stage=${1:?usage: precision.sh alternative|table|backbones|escale}
+stage=${1:?usage: precision.sh alternative|table|backbones|escale|cost}
 case $stage in
   alternative)  # 25 000 jets of the same selection with another hadronisation: 8 000 test jets
     exec "$PY" scripts/generate_jets.py --out "$ALTERNATIVE" --alternative hadronisation \
@@ -31,6 +31,12 @@ case $stage in
   escale)  # GSEAL along the energy scale (s within ×/÷ 1.05) against λ; λ = 0 is the table's plain row
     runs=(+experiment=top treatment=gsymm symmetry/group=energy_scale
           symmetry.weight=${WEIGHTS:-0.1,1,10,100}) ;;
+  cost)  # the systematic evaluation timed again on finished table runs (RUNS=… for some), at
+          # today's settings; the rest of the evaluation cut to the nominal pass
+    # shellcheck disable=SC2086
+    exec "$PY" scripts/evaluate.py --out outputs/results/"${DIR:-precision_cost}" \
+      ${RUNS:-outputs/results/precision_table*/[0-9]*} "evaluation.betas=[0.0]" \
+      evaluation.shift_beta=0.0 evaluation.spectrum_jets=1 ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
 exec "$PY" train.py -m seed="${SEEDS:-0,1,2}" "${runs[@]}" "${COMMON[@]}" \

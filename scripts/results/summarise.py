@@ -15,6 +15,8 @@ OUT:
 * ``top_precision.csv``, ``top_accuracy_vs_precision.png``,
   ``top_accuracy_vs_detector_precision.png`` — the precision study
   (``scripts/results/precision.sh``): rejection and its relative systematic uncertainties;
+* ``top_precision_cost.csv`` — the systematic evaluation's time over the fit time, timed again
+  on finished runs (``precision.sh cost``, ROOT/precision_cost);
 * ``top_energy_scale.csv``, ``top_energy_scale.png`` — SEAL along the energy scale against λ
   (``top_energy_scale5.*``: the same runs evaluated again at ±5 %, ROOT/escale5);
 * ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost;
@@ -444,6 +446,11 @@ def main() -> None:
     if precision:
         text = accuracy_vs_precision(precision, args.out)
         print("## accuracy vs precision\n\n" + text + "\n")
+    if stage("precision_cost"):  # the systematics timed again (precision.sh cost)
+        groups = grouped(stage("precision_cost"))
+        share = [("syst. time / fit time", "syst_share", 2)]
+        text = model_table(groups, share, args.out / "top_precision_cost.csv")
+        print("## the systematic evaluation's cost, timed again\n\n" + text + "\n")
     if stage("precision_escale"):  # beside the transformer's rows of the table
         rows = [r for r in stage("precision_table") if label(r).startswith("transformer")]
         text = energy_scale(rows + stage("precision_escale"), args.out, "top_energy_scale", "±1 %")

@@ -201,8 +201,16 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
         ["+experiment=top_lgatr", *detector],
         metrics(80.0, 0.2, 0.1),
     )
+    composed_run(  # its systematics timed again (precision.sh cost → ROOT/precision_cost)
+        root / "precision_cost" / "lgatr",
+        compose_cfg,
+        ["+experiment=top_lgatr", *detector],
+        {**metrics(80.0, 0.2, 0.1), "syst/seconds": 30.0},
+    )
     text = summarise(root, out)
-    precision = text[text.index("## accuracy vs precision") : text.index("## SEAL along")]
+    cost = text[text.index("## the systematic evaluation's cost") : text.index("## SEAL along")]
+    assert "| L-GATr | 1 | 0.30 |" in cost and "transformer" not in cost  # 30 s / 100 s
+    precision = text[text.index("## accuracy vs precision") : text.index("## the systematic")]
     # two seeds: mean ± std (45 ± 7.1; total 0.11 ± 0.014, detector 0.066 ± 0.008, modelling ×0.8)
     assert "| transformer | 2 | 0.900 ± 0.000 | 45.0 ± 7.1 | 0.110 ± 0.014 | 0.066 ± 0.008 |" in (
         precision
@@ -230,5 +238,6 @@ def test_the_precision_study_is_tabulated_against_precision_and_against_lambda(
         "top_energy_scale.csv",
         "top_energy_scale.png",
         "top_energy_scale5.csv",
+        "top_precision_cost.csv",
     ):
         assert (out / name).exists(), name
