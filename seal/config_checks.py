@@ -34,6 +34,13 @@ class ConfigError(ValueError):
 def check_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` listing every key whose value its target cannot take."""
     problems: list[str] = []
+    symmetry = cfg.get("symmetry")
+    if isinstance(symmetry, DictConfig) and "_target_" not in symmetry:
+        problems.append(
+            f"symmetry: {sorted(symmetry)} but no penalty (symmetry._target_): +constraint=… "
+            f"and symmetry.* settings need a run with a symmetry treatment (symmetry=gsymm or "
+            f"dsymm, or a top experiment's treatment=gsymm, dsymm, …)"
+        )
     _walk(cfg, "", problems)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from seal.checkpoints import AtomicCheckpointIO, newest_intact
 from seal.config_checks import check_config
 from seal.models.compose import check_treatment
+from seal.symmetry.callback import SymmetryRegularizer
 
 log = logging.getLogger(__name__)
 # Lightning internals on torch 2.13, nothing a user can act on
@@ -65,6 +66,18 @@ def _finish_wandb(loggers) -> None:
     for logger in loggers:
         if type(logger).__name__ == "WandbLogger":
             logger.experiment.finish()  # one wandb run per job, also inside a multirun
+
+
+def _plot_constraint(callback, out: Path, name: str, rank_zero: bool) -> None:
+    """constraint.png beside the callback's constraint.csv (a constrained run only)."""
+    table = out / "constraint.csv"
+    if callback.constraint is None or not rank_zero or not table.exists():
+        return
+    import matplotlib.pyplot as plt
+
+    from seal.evaluation.plots import plot_constraint
+
+    plt.close(plot_constraint(table, out / "constraint.png", callback.constraint.target, name))
 
 
 def scalars(metrics) -> dict:
@@ -194,6 +207,10 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = scalars(trainer.callback_metrics)
         metrics["time/fit_s"] = time.perf_counter() - start
+        for callback in callbacks:  # a constrained λ: its target, final value, met or not
+            if isinstance(callback, SymmetryRegularizer):
+                metrics.update(callback.summary())
+                _plot_constraint(callback, out, run_name(cfg), trainer.is_global_zero)
         if cfg.get("test", True) and trainer.state.status == "finished":
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
             trainer.test(module, datamodule=datamodule, ckpt_path="best" if best else None)

@@ -33,7 +33,7 @@ ALLOWED = {
     "config_checks": {"files"},
     "testing": {"groups"},
     # the rest through Hydra's _target_ strings; models only for the backbone × treatment check
-    "train": {"checkpoints", "config_checks", "models"},
+    "train": {"checkpoints", "config_checks", "models", "symmetry", "evaluation"},
 }
 
 # room → packages that importing it must not load

@@ -11,6 +11,7 @@ and how lives in the penalty and the loss.
 
 import functools
 import logging
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -18,6 +19,8 @@ import torch.distributed as dist
 
 from seal.groups import Group
 from seal.symmetry.batching import batch_size
+from seal.symmetry.constraint import Constraint
+from seal.symmetry.dseal import DSEAL
 from seal.symmetry.loss import SymmetryLoss
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,16 @@ class SymmetryRegularizer(pl.Callback):
         ``key``, ``extra_keys``) go to a named penalty.
     group : Group or str
         A :class:`seal.groups.Group` or a name built with ``beta_max`` and ``magnitude``.
-    weight : float
-        λ ≥ 0. With λ = 0 the penalty is still computed (without gradients, from forwards of
-        its own) and logged; training is bit-for-bit that without the callback.
+    weight : float, optional
+        λ ≥ 0 (1 if neither it nor ``constraint`` is given). With λ = 0 the penalty is still
+        computed (without gradients, from forwards of its own) and logged; training is
+        bit-for-bit that without the callback.
+    constraint : dict or Constraint, optional
+        Instead of a fixed λ, a target amount of symmetry (``{"target": ε, ...}``, the options
+        of :class:`~seal.symmetry.constraint.Constraint`): λ found by dual ascent during
+        training, one per generator with ``per_generator`` (δSEAL along every generator).
+        The task's ``training_step`` must call ``module(batch)`` (the penalty is normalised by
+        the variance of that output).
     fraction, implementation, weighted
         See :class:`~seal.symmetry.loss.SymmetryLoss`.
     warmup_steps : int
@@ -51,7 +61,6 @@ class SymmetryRegularizer(pl.Callback):
         self,
         penalty="gsymm",
         group: str | Group = "lorentz",
-        weight: float = 1.0,
         beta_max: float = 0.5,
         magnitude: str = "uniform",
         fraction: float = 1.0,
@@ -59,9 +68,17 @@ class SymmetryRegularizer(pl.Callback):
         weighted: bool = False,
         warmup_steps: int = 0,
         seed: int | None = None,
+        constraint: dict | Constraint | None = None,
+        weight: float | None = None,
         **options,
     ):
-        if not weight >= 0:
+        if constraint is not None and weight is not None:
+            raise ValueError(
+                f"symmetry.weight={weight} and symmetry.constraint.target: give one — a fixed λ, "
+                f"or a target whose λ is found during training (symmetry.weight=null)"
+            )
+        weight = 1.0 if weight is None and constraint is None else weight
+        if constraint is None and not (isinstance(weight, (int, float)) and weight >= 0):
             raise ValueError(f"symmetry weight λ must be >= 0; got {weight}")
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0; got {warmup_steps}")
@@ -82,20 +99,54 @@ class SymmetryRegularizer(pl.Callback):
         self.val_loss = SymmetryLoss(
             self.penalty, self.group, weighted=weighted, generator=self._val_generator
         )
-        self.weight, self.warmup_steps, self.seed = float(weight), int(warmup_steps), seed
+        self.warmup_steps, self.seed = int(warmup_steps), seed
+        self.weight = None if weight is None else float(weight)
+        self.constraint = self._make_constraint(constraint)
+        self.history: list = []  # constrained: (batch, λ…, estimate…) per training batch
         self.batches = 0  # training batches regularised so far: drives the warm-up
         self._restored_generator = False
         self._handles, self._step, self._busy = (), None, False
+        self._output = self._recording = None
 
     @property
     def state_key(self) -> str:
         return self._generate_state_key(penalty=self.penalty.name, group=repr(self.group))
 
-    def current_weight(self) -> float:
-        """λ for the next training batch (after the linear warm-up)."""
-        if self.warmup_steps == 0:
-            return self.weight
-        return self.weight * min(1.0, self.batches / self.warmup_steps)
+    def _make_constraint(self, constraint) -> Constraint | None:
+        if constraint is None:
+            return None
+        if not isinstance(constraint, Constraint):
+            try:
+                constraint = Constraint(**dict(constraint))
+            except TypeError as error:  # an unknown option
+                raise TypeError(f"symmetry.constraint: {error}") from None
+        names = ("",)
+        if constraint.per_generator:
+            if not isinstance(self.penalty, DSEAL) or self.penalty.stochastic:
+                raise ValueError(
+                    f"symmetry.constraint.per_generator=true needs δSEAL along every generator "
+                    f"(symmetry=dsymm, symmetry.penalty.stochastic=false); this run's penalty is "
+                    f"{type(self.penalty).__name__}"
+                    f"{' (stochastic)' if isinstance(self.penalty, DSEAL) else ''}: use one "
+                    f"multiplier (per_generator=false)"
+                )
+            self.penalty.per_generator_values = True
+            names = self.group.generator_names
+        return constraint.bind(names)
+
+    def current_weight(self):
+        """λ for the next training batch (after the linear warm-up): a float, or with a
+        constraint the multipliers as a float64 tensor (one, or one per generator)."""
+        weight = self.constraint.weight if self.constraint is not None else self.weight
+        return weight * self.ramp() if self.warmup_steps else weight
+
+    def ramp(self) -> float:
+        """The warm-up's factor on λ for the next batch: 0 → 1 over ``warmup_steps``."""
+        return min(1.0, self.batches / self.warmup_steps) if self.warmup_steps else 1.0
+
+    def summary(self) -> dict:
+        """``constraint/…`` metrics for ``metrics.json`` (none without a constraint)."""
+        return {} if self.constraint is None else self.constraint.summary()
 
     # -- Lightning hooks -------------------------------------------------------------------
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -121,6 +172,17 @@ class SymmetryRegularizer(pl.Callback):
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._unwrap(pl_module)
 
+    def on_fit_end(self, trainer, pl_module) -> None:
+        """Constrained: λ(t) and the running estimate per training batch → ``constraint.csv``
+        in the run folder (the training script draws it as ``constraint.png``)."""
+        if self.constraint is None or not trainer.is_global_zero or not self.history:
+            return
+        names = [f"/{n}" if n else "" for n in self.constraint.names]
+        header = ["batch", *(f"weight{n}" for n in names), *(f"estimate{n}" for n in names)]
+        lines = [",".join(header)] + [",".join(f"{v:.17g}" for v in row) for row in self.history]
+        path = Path(trainer.default_root_dir) / "constraint.csv"
+        path.write_text("\n".join(lines) + "\n")
+
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._val_generator.manual_seed(self._val_seed)
 
@@ -142,10 +204,24 @@ class SymmetryRegularizer(pl.Callback):
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             states = [None] * dist.get_world_size()
             dist.all_gather_object(states, state)
-        return {"batches": self.batches, "generator": states[0], "generators": states}
+        state = {"batches": self.batches, "generator": states[0], "generators": states}
+        if self.constraint is not None:
+            state["constraint"] = self.constraint.state_dict()
+            state["history"] = list(self.history)
+        return state
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.batches = int(state_dict["batches"])
+        if (self.constraint is None) != ("constraint" not in state_dict):
+            raise ValueError(
+                "the checkpoint was trained "
+                f"{'with' if 'constraint' in state_dict else 'without'} symmetry.constraint and "
+                f"this run is configured {'with' if self.constraint is not None else 'without'} "
+                "it; resume with the run's own symmetry settings"
+            )
+        if self.constraint is not None:
+            self.constraint.load_state_dict(state_dict["constraint"])
+            self.history = list(state_dict["history"])
         states = state_dict.get("generators", [state_dict["generator"]])
         rank, world = getattr(self, "_rank", 0), getattr(self, "_world", 1)
         if len(states) == world:
@@ -165,7 +241,12 @@ class SymmetryRegularizer(pl.Callback):
             return output
         loss = output["loss"] if isinstance(output, dict) else output
         weight = self.current_weight()
-        if weight == 0.0:
+        if self.constraint is not None:
+            penalty = step.penalty if step is not None else self.loss(pl_module, batch)
+            lam = self.constraint.weights(penalty) * self.ramp()
+            total = loss + (lam * penalty).sum()
+            self._dual_step(penalty)
+        elif weight == 0.0:
             with torch.no_grad():
                 penalty = self.loss(pl_module, batch, measure=True)
             total = loss
@@ -174,11 +255,49 @@ class SymmetryRegularizer(pl.Callback):
             penalty = step.penalty if step is not None else self.loss(pl_module, batch)
             total = loss + weight * penalty
         self.batches += 1
-        self.last_terms = {"task": loss.detach(), "symmetry": (weight * penalty).detach()}
+        symmetry = (total - loss).detach() if self.constraint is not None else weight * penalty
+        self.last_terms = {"task": loss.detach(), "symmetry": symmetry.detach()}
         size = batch_size(batch)
-        pl_module.log("train/symm_loss", penalty.detach(), prog_bar=True, batch_size=size)
-        pl_module.log("train/symm_weight", weight, on_step=True, on_epoch=False, batch_size=size)
+        pl_module.log("train/symm_loss", penalty.detach().sum(), prog_bar=True, batch_size=size)
+        self._log_weight(pl_module, weight, size)
         return {**output, "loss": total} if isinstance(output, dict) else total
+
+    def _log_weight(self, pl_module, weight, size: int) -> None:
+        """``train/symm_weight`` (and ``train/symm_weight/<generator>`` per generator)."""
+        if not torch.is_tensor(weight):
+            pl_module.log(
+                "train/symm_weight", weight, on_step=True, on_epoch=False, batch_size=size
+            )
+            return
+        names = self.constraint.names
+        for name, value in zip(names, weight.tolist()):
+            key = f"train/symm_weight/{name}" if name else "train/symm_weight"
+            pl_module.log(key, value, on_step=True, on_epoch=False, batch_size=size)
+        if names != ("",):
+            total = float(weight.sum())
+            pl_module.log("train/symm_weight", total, on_step=True, on_epoch=False, batch_size=size)
+
+    def _dual_step(self, penalty) -> None:
+        """The multipliers' update from this batch (frozen during the warm-up)."""
+        output = self._output
+        if output is None:
+            raise RuntimeError(
+                "symmetry.constraint normalises the penalty by the variance of the task's "
+                "output, but this training_step never called module(batch) on its batch; call "
+                "it, or train with a fixed symmetry.weight"
+            )
+        if self.batches < self.warmup_steps:
+            return
+        self.constraint.update(penalty, output)
+        self.history.append(
+            (self.batches, *self.constraint.weight.tolist(), *self.constraint.estimate.tolist())
+        )
+
+    def _record_output(self, module, args, kwargs, output):
+        """The task's output on the step's batch (the first forward of that many rows)."""
+        if self._output is None and self._recording is not None and torch.is_tensor(output):
+            if len(output) == self._recording:
+                self._output = output.detach()
 
     def _before_forward(self, module, args, kwargs):
         """The task's first ``module(batch)`` of a regularised step runs on the shared inputs.
@@ -219,13 +338,14 @@ class SymmetryRegularizer(pl.Callback):
         def training_step(*args, **kwargs):
             batch = args[0] if args else kwargs["batch"]
             self.loss.prepare(pl_module, batch)  # the first batch probes the model once
-            if self.current_weight() > 0.0:
+            if self.constraint is not None or self.current_weight() > 0.0:
                 self._step = {"batch": batch, "step": None, "done": False}
+            self._output, self._recording = None, batch_size(batch)
             try:
                 out = training_step.seal_inner(*args, **kwargs)
                 step = self._step["step"] if self._step and self._step["done"] else None
             finally:
-                self._step = None
+                self._step, self._recording = None, None
             return self._regularise(pl_module, batch, out, step)
 
         training_step.seal_owner = self
@@ -235,6 +355,8 @@ class SymmetryRegularizer(pl.Callback):
         self._handles = (
             pl_module.register_forward_pre_hook(self._before_forward, with_kwargs=True),
             pl_module.register_forward_hook(self._after_forward, with_kwargs=True),
+            # after _after_forward: a fused forward's output is cut to the task's rows by then
+            pl_module.register_forward_hook(self._record_output, with_kwargs=True),
         )
 
     def _unwrap(self, pl_module) -> None:

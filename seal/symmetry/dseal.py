@@ -117,6 +117,7 @@ class DSEAL(Penalty):
         self.method, self.eps = method, float(eps)
         self.stochastic, self.reduction = bool(stochastic), reduction
         self.uses_copies = method == "finite_difference"
+        self.per_generator_values = False  # one value per example and generator: (B, k)
 
     def check_precision(self, device: torch.device) -> None:
         if self.uses_copies and reduced_precision(device):
@@ -147,8 +148,10 @@ class DSEAL(Penalty):
         return derivative.square()
 
     def _score(self, derivative, y, gens, factor) -> torch.Tensor:
-        """``factor · Σ_a ‖∂_a f − T_a f‖²`` per example (B,)."""
-        return factor * self._residuals(derivative, y, gens).sum(1)
+        """``factor · Σ_a ‖∂_a f − T_a f‖²`` per example (B,); with ``per_generator_values``
+        (set by a per-generator constraint) the terms themselves, (B, k)."""
+        residuals = factor * self._residuals(derivative, y, gens)
+        return residuals if self.per_generator_values else residuals.sum(1)
 
     def copies(self, batch: dict, group: Group, generator) -> Copies:
         keys, gens, factor, dirs = self._setup(batch, group, generator)

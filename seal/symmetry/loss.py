@@ -252,13 +252,14 @@ class SymmetryLoss:
         return SharedForward(self, model, batch)
 
     def _reduce(self, values: torch.Tensor, sub: dict) -> torch.Tensor:
-        """Mean of the per-example penalties, or their ``weight``-weighted mean."""
+        """Mean of the per-example penalties over the batch, or their ``weight``-weighted
+        mean: a scalar, or one value per generator for per-generator values (B, k)."""
         if not self.weighted:
-            return values.mean()
+            return values.mean(0)
         if "weight" not in sub:
             raise KeyError(f"weighted=True needs batch['weight']; the batch has {sorted(sub)}")
-        weight = sub["weight"].to(values.dtype)
-        return (weight * values).sum() / weight.sum()
+        weight = sub["weight"].to(values.dtype).reshape(-1, *[1] * (values.dim() - 1))
+        return (weight * values).sum(0) / weight.sum()
 
     def _score(self, copies, base, outs, model) -> torch.Tensor:
         owner, rows = _output_owner(model), copies.rows

@@ -1,0 +1,169 @@
+"""Constrained SEAL: the multiplier found by dual ascent on a target amount of symmetry."""
+
+import json
+import logging
+import math
+
+import pytest
+import torch
+from conftest import TINY
+from hydra.errors import InstantiationException
+from pytorch_lightning.callbacks import ModelCheckpoint
+from test_callback import fit, make_module, params
+
+from seal.config_checks import ConfigError, check_config
+from seal.symmetry import SymmetryRegularizer
+from seal.symmetry.constraint import Constraint
+from seal.train import run
+
+
+def outputs_with_variance(variance: float, n: int = 64) -> torch.Tensor:
+    y = torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = (y - y.mean()) / y.std(unbiased=False)
+    return y * math.sqrt(variance)
+
+
+@pytest.mark.parametrize("penalty, expected_exponent", [(0.02, math.log(2.0)), (50.0, 1.0)])
+def test_one_dual_step_is_the_written_update(penalty, expected_exponent):
+    # L̂ = penalty / Var = penalty / 2, target 0.005: ln(L̂/ε) = ln 2 (unclipped) or clipped to 1
+    constraint = Constraint(target=0.005, rate=0.1, smoothing=0.0, initial_weight=1.0)
+    lam = constraint.update(torch.tensor(penalty, dtype=torch.float64), outputs_with_variance(2.0))
+    assert float(lam[0]) == pytest.approx(math.exp(0.1 * expected_exponent), rel=1e-12)
+    assert float(constraint.estimate[0]) == pytest.approx(penalty / 2.0, rel=1e-12)
+
+
+def test_the_estimate_is_a_running_mean_and_lambda_follows_it_down():
+    constraint = Constraint(target=1.0, rate=0.5, smoothing=0.5, initial_weight=1.0)
+    y = outputs_with_variance(1.0)
+    constraint.update(torch.tensor(4.0), y)  # the first value starts the estimate
+    constraint.update(torch.tensor(0.5), y)  # 0.5 · 4 + 0.5 · 0.5
+    assert float(constraint.estimate[0]) == pytest.approx(2.25, rel=1e-12)
+    weight = float(constraint.weight[0])
+    for _ in range(30):  # below the target from here: λ shrinks by a factor each batch
+        constraint.update(torch.tensor(0.01), y)
+    assert float(constraint.weight[0]) < weight * math.exp(-0.5 * 20)
+    assert constraint.summary()["constraint/met"] == 1.0
+
+
+def test_an_unreachable_target_stops_at_the_cap_and_says_so(caplog):
+    constraint = Constraint(target=1e-3, rate=1.0, max_weight=10.0, initial_weight=1.0)
+    y = outputs_with_variance(1.0)
+    with caplog.at_level(logging.WARNING, logger="seal.symmetry"):
+        for _ in range(10):
+            constraint.update(torch.tensor(0.5), y)
+    assert float(constraint.weight[0]) == 10.0  # e¹ per batch, capped
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "target 0.001 cannot be met" in warnings[0]
+    assert "cap 10" in warnings[0] and "still 0.5" in warnings[0]
+    summary = constraint.summary()
+    assert summary["constraint/met"] == 0.0 and summary["constraint/reached"] == 0.5
+
+
+def test_a_non_finite_penalty_is_refused():
+    with pytest.raises(FloatingPointError, match=r"penalty .*nan.* is not finite at step 0"):
+        Constraint(target=1e-3).update(torch.tensor(float("nan")), outputs_with_variance(1.0))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"target": 0.0}, "target must be finite and > 0; got 0.0"),
+        ({"target": -1e-3}, "target must be finite and > 0; got -0.001"),
+        ({"target": float("nan")}, "target must be finite and > 0; got nan"),
+        ({"target": float("inf")}, "target must be finite and > 0; got inf"),
+        ({"target": "abc"}, "target must be a number; got 'abc'"),
+        ({"target": 1e-3, "rate": 0.0}, "rate must be finite and > 0"),
+        ({"target": 1e-3, "smoothing": 1.0}, r"smoothing must be in \[0, 1\); got 1.0"),
+        ({"target": 1e-3, "min_weight": 1.0}, "min_weight ≤ initial_weight ≤ max_weight"),
+    ],
+)
+def test_bad_constraints_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        Constraint(**options)
+
+
+def test_a_target_with_a_weight_or_per_generator_gseal_is_refused():
+    with pytest.raises(ValueError, match=r"symmetry\.weight=0\.1 and symmetry\.constraint"):
+        SymmetryRegularizer("gsymm", weight=0.1, constraint={"target": 1e-3})
+    with pytest.raises(ValueError, match=r"per_generator=true needs δSEAL .* GSEAL"):
+        SymmetryRegularizer("gsymm", constraint={"target": 1e-3, "per_generator": True})
+    with pytest.raises(ValueError, match=r"needs δSEAL .* DSEAL \(stochastic\)"):
+        SymmetryRegularizer(
+            "dsymm", stochastic=True, constraint={"target": 1e-3, "per_generator": True}
+        )
+    with pytest.raises(TypeError, match=r"symmetry\.constraint: .*'targt'"):
+        SymmetryRegularizer("gsymm", constraint={"targt": 1e-3})
+
+
+def test_per_generator_multipliers_split_the_dseal_penalty():
+    callback = SymmetryRegularizer("dsymm", constraint=Constraint(1e-3, per_generator=True), seed=0)
+    fit(make_module(), [callback], max_steps=3)
+    assert callback.constraint.names == ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")
+    assert len(callback.history) == 3 and len(callback.history[0]) == 1 + 6 + 6
+    from seal.data.toy import make_toy
+
+    batch = make_toy(16, seed=1, dtype=torch.float64)
+    module = make_module()
+    per_generator = callback.loss(module, batch)
+    callback.penalty.per_generator_values = False
+    total = callback.loss(module, batch)
+    assert per_generator.shape == (6,)
+    torch.testing.assert_close(per_generator.sum(), total, rtol=1e-12, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")
+def test_a_resumed_constrained_run_is_bit_identical(tmp_path):
+    def regulariser():
+        return SymmetryRegularizer("gsymm", seed=4, constraint={"target": 1e-3, "rate": 0.2})
+
+    straight, callback = make_module(), regulariser()
+    fit(straight, [callback], max_steps=8)
+    saver = ModelCheckpoint(
+        dirpath=tmp_path, every_n_train_steps=4, save_top_k=-1, filename="{step}"
+    )
+    fit(make_module(), [regulariser(), saver], max_steps=6)
+    resumed, again = make_module(seed=99), regulariser()
+    fit(resumed, [again], max_steps=8, ckpt_path=tmp_path / "step=4.ckpt")
+    assert torch.equal(again.constraint.weight, callback.constraint.weight)
+    assert torch.equal(again.constraint.estimate, callback.constraint.estimate)
+    assert again.history == callback.history
+    for name, value in params(straight).items():
+        assert torch.equal(value, params(resumed)[name]), name
+
+
+def test_a_constrained_run_writes_lambda_to_the_log_the_folder_and_metrics(compose_cfg, tmp_path):
+    cfg = compose_cfg(
+        [
+            "+experiment=toy_gsymm",
+            *TINY,
+            "trainer.max_epochs=3",
+            "+constraint=target",
+            "symmetry.constraint.target=0.01",
+        ]
+    )
+    metrics = run(cfg)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["constraint/target"] == 0.01 and saved["constraint/weight"] > 0
+    rows = (tmp_path / "constraint.csv").read_text().splitlines()
+    assert rows[0] == "batch,weight,estimate" and len(rows) == 1 + saved["trainer/global_step"]
+    assert len(rows) > 2 and float(rows[-1].split(",")[1]) == saved["constraint/weight"]
+    # the log's last λ is the one the last batch trained with: before its own update
+    assert metrics["train/symm_weight"] == pytest.approx(float(rows[-2].split(",")[1]), rel=1e-6)
+    assert (tmp_path / "constraint.png").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+experiment=toy_baseline"], "no penalty .* need a run with a symmetry treatment"),
+        (["+experiment=toy_gsymm", "symmetry.constraint.target=abc"], "target='abc'"),
+        (["+experiment=toy_gsymm", "symmetry.weight=1"], r"symmetry\.weight=1 and symmetry"),
+        (["+experiment=toy_dsymm", "symmetry.constraint.target=-1"], "finite and > 0; got -1"),
+    ],
+)
+def test_bad_constraint_settings_fail_before_training(overrides, message, compose_cfg, tmp_path):
+    cfg = compose_cfg([*overrides[:1], *TINY, "+constraint=target", *overrides[1:]])
+    with pytest.raises((ConfigError, ValueError, InstantiationException), match=message):
+        check_config(cfg)
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
