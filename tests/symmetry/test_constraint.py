@@ -95,7 +95,8 @@ def test_a_target_with_a_weight_or_per_generator_gseal_is_refused():
         SymmetryRegularizer("gsymm", constraint={"targt": 1e-3})
 
 
-def test_per_generator_multipliers_split_the_dseal_penalty():
+def test_per_generator_multipliers_split_the_dseal_penalty(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the trainer's root folder: constraint.csv goes there
     callback = SymmetryRegularizer("dsymm", constraint=Constraint(1e-3, per_generator=True), seed=0)
     fit(make_module(), [callback], max_steps=3)
     assert callback.constraint.names == ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")
@@ -112,7 +113,8 @@ def test_per_generator_multipliers_split_the_dseal_penalty():
 
 
 @pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")
-def test_a_resumed_constrained_run_is_bit_identical(tmp_path):
+def test_a_resumed_constrained_run_is_bit_identical(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
     def regulariser():
         return SymmetryRegularizer("gsymm", seed=4, constraint={"target": 1e-3, "rate": 0.2})
 
