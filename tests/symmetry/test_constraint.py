@@ -115,6 +115,7 @@ def test_per_generator_multipliers_split_the_dseal_penalty(monkeypatch, tmp_path
 @pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")
 def test_a_resumed_constrained_run_is_bit_identical(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
+
     def regulariser():
         return SymmetryRegularizer("gsymm", seed=4, constraint={"target": 1e-3, "rate": 0.2})
 
