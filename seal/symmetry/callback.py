@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from seal.groups import Group
 from seal.symmetry.batching import batch_size
-from seal.symmetry.constraint import Constraint
+from seal.symmetry.constraint import Constraint, normalised
 from seal.symmetry.dseal import DSEAL
 from seal.symmetry.loss import SymmetryLoss
 
@@ -243,9 +243,9 @@ class SymmetryRegularizer(pl.Callback):
         weight = self.current_weight()
         if self.constraint is not None:
             penalty = step.penalty if step is not None else self.loss(pl_module, batch)
-            lam = self.constraint.weights(penalty) * self.ramp()
-            total = loss + (lam * penalty).sum()
-            self._dual_step(penalty)
+            g = normalised(penalty, self._task_output())
+            total = loss + (self.constraint.weights(g) * self.ramp() * g).sum()
+            self._dual_step(g)
         elif weight == 0.0:
             with torch.no_grad():
                 penalty = self.loss(pl_module, batch, measure=True)
@@ -277,27 +277,30 @@ class SymmetryRegularizer(pl.Callback):
             total = float(weight.sum())
             pl_module.log("train/symm_weight", total, on_step=True, on_epoch=False, batch_size=size)
 
-    def _dual_step(self, penalty) -> None:
-        """The multipliers' update from this batch (frozen during the warm-up)."""
-        output = self._output
-        if output is None:
+    def _task_output(self) -> torch.Tensor:
+        if self._output is None:
             raise RuntimeError(
                 "symmetry.constraint normalises the penalty by the variance of the task's "
                 "output, but this training_step never called module(batch) on its batch; call "
                 "it, or train with a fixed symmetry.weight"
             )
+        return self._output
+
+    def _dual_step(self, g) -> None:
+        """The multipliers' update from this batch's g (frozen during the warm-up)."""
         if self.batches < self.warmup_steps:
             return
-        self.constraint.update(penalty, output)
+        self.constraint.update(g)
         self.history.append(
             (self.batches, *self.constraint.weight.tolist(), *self.constraint.estimate.tolist())
         )
 
     def _record_output(self, module, args, kwargs, output):
-        """The task's output on the step's batch (the first forward of that many rows)."""
+        """The task's output on the step's batch (the first forward of that many rows, with its
+        graph: the constrained g differentiates the variance too)."""
         if self._output is None and self._recording is not None and torch.is_tensor(output):
-            if len(output) == self._recording:
-                self._output = output.detach()
+            if len(output) == self._recording and output.requires_grad:
+                self._output = output
 
     def _before_forward(self, module, args, kwargs):
         """The task's first ``module(batch)`` of a regularised step runs on the shared inputs.

@@ -3,10 +3,13 @@
 The user names ε, the penalty they will tolerate, in the units of the symmetry spectrum — the
 penalty divided by the variance of the model's output over the batch — which mean the same on
 every task: ε = 10⁻³ asks that a typical group element (GSEAL) or generator (δSEAL) moves the
-output by about 3 % of its spread. The multiplier λ is then found during training by dual
-ascent on a running estimate of that normalised penalty, L̂:
+output by about 3 % of its spread. The constraint is on that normalised penalty,
+g = L_symm / Var(f) ≤ ε, and training minimises the Lagrangian L_task + λ·g — g itself, the
+variance with its gradient, so that shrinking the output's spread (a collapse to a constant,
+which lowers L_symm but not g) buys nothing. λ is found during training by dual ascent on a
+running estimate L̂ of g:
 
-    L̂ ← β L̂ + (1 − β) · L_symm / Var(f)               (running estimate, β = ``smoothing``)
+    L̂ ← β L̂ + (1 − β) · g                              (running estimate, β = ``smoothing``)
     λ ← clip(λ · exp(η · clip(ln(L̂ / ε), −1, 1)), λ_min, λ_max)
 
 — projected dual ascent on ln λ (λ spans decades, so a step is a factor, not an increment; the
@@ -15,8 +18,9 @@ shrinks while it is below; its fixed point is L̂ = ε. With ``per_generator`` (
 generators) there is one multiplier per generator, each driven by its own bar of the spectrum.
 
 A target the data forbid (the truth itself breaks the symmetry by more than ε) drives λ to
-``max_weight``; it stays there, and :meth:`Constraint.summary` and a warning say so, naming the
-target and the reached value, instead of λ growing without bound. The state (λ, L̂, Var, step)
+``max_weight``; it stays there, and :meth:`Constraint.summary` and a warning (once λ has sat at
+the cap for ``patience`` batches with L̂ still above ε) say so, naming the target and the
+reached value, instead of λ growing without bound. The state (λ, L̂, Var, step)
 is float64 and checkpointed, so a resumed run continues bit for bit; in DDP the per-step
 penalty and variance are averaged over the ranks before the update, so λ is the same on every
 rank.
@@ -25,9 +29,9 @@ Plain PyTorch::
 
     constraint = Constraint(target=1e-3)
     output, penalty = loss_fn.with_output(model, batch)
-    loss = task_loss(output, y) + constraint.weights(penalty) @ penalty.reshape(-1)
-    ...
-    constraint.update(penalty.detach(), output.detach())   # after the optimiser step
+    g = normalised(penalty, output)                        # penalty / Var(output), differentiable
+    loss = task_loss(output, y) + (constraint.weights(g) * g).sum()
+    constraint.update(g)                                   # λ for the next batch
 """
 
 import logging
@@ -37,6 +41,20 @@ import torch
 import torch.distributed as dist
 
 log = logging.getLogger("seal.symmetry")
+
+
+def output_variance(output: torch.Tensor) -> torch.Tensor:
+    """The spread of the output over the batch, Σ_components Var (as the spectrum's), with its
+    gradient."""
+    y = output.reshape(len(output), -1)
+    return (y - y.mean(0)).square().sum(1).mean()
+
+
+def normalised(penalty: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """The penalty (one value or one per generator) over the output's variance on the batch:
+    the constrained quantity g, differentiable in both."""
+    variance = output_variance(output.to(penalty.dtype))
+    return penalty / variance.clamp_min(torch.finfo(penalty.dtype).tiny)
 
 
 def _finite_positive(name: str, value) -> float:
@@ -65,6 +83,8 @@ class Constraint:
         β in [0, 1) of the running estimate L̂ (0: this batch's value alone).
     initial_weight, min_weight, max_weight : float
         λ's start and bounds (0 < min ≤ initial ≤ max).
+    patience : int
+        Batches at the cap with the estimate above the target before the warning.
     """
 
     def __init__(
@@ -76,6 +96,7 @@ class Constraint:
         initial_weight: float = 1e-2,
         min_weight: float = 1e-6,
         max_weight: float = 1e4,
+        patience: int = 100,
     ):
         self.target = _finite_positive("target", target)
         self.rate = _finite_positive("rate", rate)
@@ -95,10 +116,15 @@ class Constraint:
                 f"{bounds[0]:g}, {bounds[1]:g}, {bounds[2]:g}"
             )
         self.min_weight, self.initial_weight, self.max_weight = bounds
+        if not (isinstance(patience, int) and patience >= 1):
+            raise ValueError(
+                f"symmetry.constraint.patience must be an integer ≥ 1; got {patience!r}"
+            )
+        self.patience = patience
         self.per_generator, self.smoothing = bool(per_generator), float(smoothing)
         self.names: tuple[str, ...] = ("",)  # set by bind(): the generators' names
         self.weight = self.estimate = None  # float64 (k,) once bound
-        self.variance, self.steps, self.warned = None, 0, False
+        self.steps, self.warned, self.capped = 0, False, 0
 
     def bind(self, names=("",)) -> "Constraint":
         """Fix the number of multipliers (one, or one per generator name) and start them."""
@@ -106,7 +132,7 @@ class Constraint:
         k = len(self.names)
         self.weight = torch.full((k,), self.initial_weight, dtype=torch.float64)
         self.estimate = torch.full((k,), math.nan, dtype=torch.float64)
-        self.variance, self.steps, self.warned = math.nan, 0, False
+        self.steps, self.warned, self.capped = 0, False, 0
         return self
 
     def weights(self, penalty: torch.Tensor) -> torch.Tensor:
@@ -120,31 +146,25 @@ class Constraint:
             )
         return self.weight.to(device=penalty.device, dtype=penalty.dtype)
 
-    def update(self, penalty: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        """One dual step from this batch's penalty (one value or one per generator) and the
-        task's output on the batch; returns the new λ. Averaged over DDP ranks first."""
+    def update(self, normalised_penalty: torch.Tensor) -> torch.Tensor:
+        """One dual step from this batch's g = penalty / Var(f) (one value or one per
+        generator; :func:`normalised`); returns the new λ. Averaged over DDP ranks first."""
         if self.weight is None:
             self.bind()
-        y = output.detach().double().reshape(len(output), -1)
-        variance = (y - y.mean(0)).square().sum(1).mean()  # as the spectrum's
-        values = torch.cat([penalty.detach().double().reshape(-1), variance.reshape(1)])
+        values = normalised_penalty.detach().double().reshape(-1)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            values = values.to(output.device)
+            values = values.clone()
             dist.all_reduce(values)
             values = values / dist.get_world_size()
         values = values.cpu()
-        penalty, variance = values[:-1], float(values[-1])
         if not torch.isfinite(values).all():
             raise FloatingPointError(
-                f"symmetry.constraint: the penalty {penalty.tolist()} or the output variance "
-                f"{variance} is not finite at step {self.steps}; λ cannot follow a NaN"
+                f"symmetry.constraint: the penalty over the output's variance {values.tolist()} "
+                f"is not finite at step {self.steps}; λ cannot follow a NaN (a constant output "
+                f"has no variance to normalise by)"
             )
-        beta = self.smoothing if self.steps else 0.0  # the first value starts the estimate
-        self.variance = beta * self.variance + (1 - beta) * variance if self.steps else variance
-        normalised = penalty / max(self.variance, 1e-300)
-        self.estimate = (
-            normalised if not self.steps else beta * self.estimate + (1 - beta) * normalised
-        )
+        beta = self.smoothing
+        self.estimate = values if not self.steps else beta * self.estimate + (1 - beta) * values
         ratio = torch.log(self.estimate.clamp_min(1e-300) / self.target).clamp(-1.0, 1.0)
         self.weight = (self.weight * torch.exp(self.rate * ratio)).clamp(
             self.min_weight, self.max_weight
@@ -162,7 +182,8 @@ class Constraint:
 
     def _warn_if_unreachable(self) -> None:
         unmet = self.unmet()
-        if unmet and not self.warned:
+        self.capped = self.capped + 1 if unmet else 0
+        if self.capped >= self.patience and not self.warned:
             self.warned = True
             log.warning(
                 "symmetry.constraint: the target %g cannot be met%s: λ reached its cap %g and "
@@ -191,12 +212,12 @@ class Constraint:
             "names": list(self.names),
             "weight": self.weight,
             "estimate": self.estimate,
-            "variance": self.variance,
             "steps": self.steps,
             "warned": self.warned,
+            "capped": self.capped,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.names = tuple(state["names"])
         self.weight, self.estimate = state["weight"].clone(), state["estimate"].clone()
-        self.variance, self.steps, self.warned = state["variance"], state["steps"], state["warned"]
+        self.steps, self.warned, self.capped = state["steps"], state["warned"], state["capped"]

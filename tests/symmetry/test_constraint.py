@@ -13,7 +13,7 @@ from test_callback import fit, make_module, params
 
 from seal.config_checks import ConfigError, check_config
 from seal.symmetry import SymmetryRegularizer
-from seal.symmetry.constraint import Constraint
+from seal.symmetry.constraint import Constraint, normalised
 from seal.train import run
 
 
@@ -23,34 +23,48 @@ def outputs_with_variance(variance: float, n: int = 64) -> torch.Tensor:
     return y * math.sqrt(variance)
 
 
-@pytest.mark.parametrize("penalty, expected_exponent", [(0.02, math.log(2.0)), (50.0, 1.0)])
-def test_one_dual_step_is_the_written_update(penalty, expected_exponent):
-    # L̂ = penalty / Var = penalty / 2, target 0.005: ln(L̂/ε) = ln 2 (unclipped) or clipped to 1
+def test_the_constrained_quantity_is_the_penalty_over_the_outputs_variance():
+    penalty = torch.tensor([0.02, 0.5], dtype=torch.float64, requires_grad=True)
+    output = outputs_with_variance(2.0).requires_grad_(True)
+    g = normalised(penalty, output)
+    torch.testing.assert_close(g, torch.tensor([0.01, 0.25], dtype=torch.float64))
+    g.sum().backward()  # a collapse of the output (smaller variance) raises g
+    assert (output.grad * output).sum() < 0
+    vector = outputs_with_variance(1.0, 64).reshape(16, 4)  # four-vector outputs: Σ components
+    expected = vector.var(0, unbiased=False).sum()
+    one = torch.tensor(1.0, dtype=torch.float64)
+    torch.testing.assert_close(normalised(one, vector), 1 / expected)
+
+
+@pytest.mark.parametrize("g, expected_exponent", [(0.01, math.log(2.0)), (25.0, 1.0)])
+def test_one_dual_step_is_the_written_update(g, expected_exponent):
+    # target 0.005: ln(L̂/ε) = ln 2 (unclipped) or clipped to 1
     constraint = Constraint(target=0.005, rate=0.1, smoothing=0.0, initial_weight=1.0)
-    lam = constraint.update(torch.tensor(penalty, dtype=torch.float64), outputs_with_variance(2.0))
+    lam = constraint.update(torch.tensor(g, dtype=torch.float64))
     assert float(lam[0]) == pytest.approx(math.exp(0.1 * expected_exponent), rel=1e-12)
-    assert float(constraint.estimate[0]) == pytest.approx(penalty / 2.0, rel=1e-12)
+    assert float(constraint.estimate[0]) == g
 
 
 def test_the_estimate_is_a_running_mean_and_lambda_follows_it_down():
     constraint = Constraint(target=1.0, rate=0.5, smoothing=0.5, initial_weight=1.0)
-    y = outputs_with_variance(1.0)
-    constraint.update(torch.tensor(4.0), y)  # the first value starts the estimate
-    constraint.update(torch.tensor(0.5), y)  # 0.5 · 4 + 0.5 · 0.5
-    assert float(constraint.estimate[0]) == pytest.approx(2.25, rel=1e-12)
+    constraint.update(torch.tensor(4.0))  # the first value starts the estimate
+    constraint.update(torch.tensor(0.5))  # 0.5 · 4 + 0.5 · 0.5
+    assert float(constraint.estimate[0]) == 2.25
     weight = float(constraint.weight[0])
     for _ in range(30):  # below the target from here: λ shrinks by a factor each batch
-        constraint.update(torch.tensor(0.01), y)
+        constraint.update(torch.tensor(0.01))
     assert float(constraint.weight[0]) < weight * math.exp(-0.5 * 20)
     assert constraint.summary()["constraint/met"] == 1.0
 
 
 def test_an_unreachable_target_stops_at_the_cap_and_says_so(caplog):
-    constraint = Constraint(target=1e-3, rate=1.0, max_weight=10.0, initial_weight=1.0)
-    y = outputs_with_variance(1.0)
+    constraint = Constraint(target=1e-3, rate=1.0, max_weight=10.0, initial_weight=1.0, patience=5)
     with caplog.at_level(logging.WARNING, logger="seal.symmetry"):
-        for _ in range(10):
-            constraint.update(torch.tensor(0.5), y)
+        for _ in range(6):  # at the cap from the third update: not yet for 5 batches
+            constraint.update(torch.tensor(0.5))
+        assert not caplog.records
+        for _ in range(4):
+            constraint.update(torch.tensor(0.5))
     assert float(constraint.weight[0]) == 10.0  # e¹ per batch, capped
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and "target 0.001 cannot be met" in warnings[0]
@@ -60,8 +74,8 @@ def test_an_unreachable_target_stops_at_the_cap_and_says_so(caplog):
 
 
 def test_a_non_finite_penalty_is_refused():
-    with pytest.raises(FloatingPointError, match=r"penalty .*nan.* is not finite at step 0"):
-        Constraint(target=1e-3).update(torch.tensor(float("nan")), outputs_with_variance(1.0))
+    with pytest.raises(FloatingPointError, match=r"variance \[nan\] is not finite at step 0"):
+        Constraint(target=1e-3).update(torch.tensor(float("nan")))
 
 
 @pytest.mark.parametrize(
@@ -75,6 +89,7 @@ def test_a_non_finite_penalty_is_refused():
         ({"target": 1e-3, "rate": 0.0}, "rate must be finite and > 0"),
         ({"target": 1e-3, "smoothing": 1.0}, r"smoothing must be in \[0, 1\); got 1.0"),
         ({"target": 1e-3, "min_weight": 1.0}, "min_weight ≤ initial_weight ≤ max_weight"),
+        ({"target": 1e-3, "patience": 0}, "patience must be an integer ≥ 1; got 0"),
     ],
 )
 def test_bad_constraints_are_refused(options, message):
