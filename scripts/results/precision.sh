@@ -36,7 +36,7 @@ case $stage in
     # shellcheck disable=SC2086
     exec "$PY" scripts/evaluate.py --out outputs/results/"${DIR:-precision_cost}" \
       ${RUNS:-outputs/results/precision_table*/[0-9]*} "evaluation.betas=[0.0]" \
-      evaluation.shift_beta=0.0 evaluation.spectrum_jets=1 ;;
+      evaluation.shift_beta=0.0 evaluation.spectrum_jets=2 ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
 exec "$PY" train.py -m seed="${SEEDS:-0,1,2}" "${runs[@]}" "${COMMON[@]}" \

@@ -114,7 +114,9 @@ def plot_spectrum(bars: dict, path, title_text: str, run_name: str = ""):
                 label=label,
             )
         ax.set_xticks(x, [f"${g[0]}_{g[1]}$" if len(g) == 2 else f"${g}$" for g in names])
-        ax.set_yscale("log", nonpositive="clip")
+        shown = [metrics[f"spectrum/{g}"] for metrics in bars.values() for g in names]
+        if any(np.isfinite(v) and v > 0 for v in shown):  # (all zero: an exactly invariant model)
+            ax.set_yscale("log", nonpositive="clip")
         ax.set(ylabel=r"$\langle (\partial_a f)^2 \rangle\,/\,\mathrm{Var}\,f$")
         ax.grid(alpha=0.3, axis="y")
         ax.legend()

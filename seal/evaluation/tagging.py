@@ -89,8 +89,11 @@ class TaggingEvaluation:
         self.betas = check_betas(betas)
         self.shift_beta = check_betas([shift_beta])[0]
         self.pt_bins, self.seed = [float(b) for b in pt_bins], seed
-        if spectrum_jets is not None and int(spectrum_jets) < 1:
-            raise ValueError(f"evaluation.spectrum_jets must be ≥ 1 or null; got {spectrum_jets!r}")
+        if spectrum_jets is not None and int(spectrum_jets) < 2:  # a variance needs two jets
+            raise ValueError(
+                f"evaluation.spectrum_jets must be ≥ 2 (the spectrum divides by the output's "
+                f"variance over the jets) or null; got {spectrum_jets!r}"
+            )
         self.spectrum_jets = None if spectrum_jets is None else int(spectrum_jets)
         try:  # the generators of the spectrum: the Lorentz six and the energy scale, S
             self.spectrum_group = make_group(spectrum_group)

@@ -69,8 +69,9 @@ def test_tagging_spectrum_reads_only_the_first_spectrum_jets(monkeypatch, tmp_pa
     evaluation.spectrum_jets = None
     evaluation._spectrum(net, Data(), tmp_path, {})
     assert seen == [4, 4, 4]  # null: every test jet
-    with pytest.raises(ValueError, match=r"evaluation\.spectrum_jets must be ≥ 1 or null; got 0"):
-        tagging.TaggingEvaluation(spectrum_jets=0)
+    for jets in (0, 1):
+        with pytest.raises(ValueError, match=rf"spectrum_jets must be ≥ 2 .* or null; got {jets}"):
+            tagging.TaggingEvaluation(spectrum_jets=jets)
 
 
 class LogMass(torch.nn.Module):
@@ -122,3 +123,13 @@ def test_a_non_finite_derivative_is_said_not_hidden(caplog):
         r, y = residuals(pair_distances, [batch])
     assert np.isfinite(y).all() and not np.isfinite(r).all()
     assert "not finite for 6 of 6 test examples" in caplog.text
+
+
+def test_a_spectrum_without_a_positive_bar_is_still_drawn(tmp_path):
+    from seal.evaluation.spectrum import plot_spectrum
+
+    for value in (0.0, float("nan")):  # exactly invariant; no variance to divide by
+        bars = {f"spectrum/{g}": value for g in GENERATOR_NAMES}
+        bars |= {f"spectrum/{g}_err": value for g in GENERATOR_NAMES}
+        fig = plot_spectrum({"model": bars}, tmp_path / "s.png", "spectrum")
+        assert (tmp_path / "s.png").exists() and fig.axes[0].get_yscale() == "linear"
