@@ -31,12 +31,13 @@ case $stage in
   escale)  # GSEAL along the energy scale (s within ×/÷ 1.05) against λ; λ = 0 is the table's plain row
     runs=(+experiment=top treatment=gsymm symmetry/group=energy_scale
           symmetry.weight=${WEIGHTS:-0.1,1,10,100}) ;;
-  cost)  # the systematic evaluation timed again on finished table runs (RUNS=… for some), at
-          # today's settings; the rest of the evaluation cut to the nominal pass
+  cost)  # the systematic evaluation timed again on finished table runs (RUNS=… for some) at
+          # today's batch size (a run's own config keeps the one it trained with); the rest of
+          # the evaluation cut to the nominal pass
     # shellcheck disable=SC2086
     exec "$PY" scripts/evaluate.py --out outputs/results/"${DIR:-precision_cost}" \
       ${RUNS:-outputs/results/precision_table*/[0-9]*} "evaluation.betas=[0.0]" \
-      evaluation.shift_beta=0.0 evaluation.spectrum_jets=2 ;;
+      evaluation.shift_beta=0.0 evaluation.spectrum_jets=2 evaluation.systematics.batch_size=128 ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
 exec "$PY" train.py -m seed="${SEEDS:-0,1,2}" "${runs[@]}" "${COMMON[@]}" \
