@@ -123,10 +123,9 @@ def plot_panels(
             if logx:
                 ax.set_xscale("log")
                 xs = sorted({float(x) for xs, *_ in curves.values() for x in xs})
-                if xs and xs[-1] < 100 * xs[0] and len(xs) <= 6:  # few points, under two decades:
-                    ax.set_xticks(
-                        xs, [f"{x:,g}" for x in xs]
-                    )  # label them (log minor labels overlap)
+                # few points within two decades: label them (log minor labels overlap)
+                if xs and xs[-1] < 100 * xs[0] and len(xs) <= 6:
+                    ax.set_xticks(xs, [f"{x:,g}" for x in xs])
                     ax.xaxis.set_minor_formatter(NullFormatter())
             if marker is not None:  # HEP style has no x margin: end points would sit on the frame
                 ax.margins(x=0.04)

@@ -61,6 +61,7 @@ class SymmetryRegularizer(pl.Callback):
         self,
         penalty="gsymm",
         group: str | Group = "lorentz",
+        weight: float | None = None,
         beta_max: float = 0.5,
         magnitude: str = "uniform",
         fraction: float = 1.0,
@@ -69,7 +70,6 @@ class SymmetryRegularizer(pl.Callback):
         warmup_steps: int = 0,
         seed: int | None = None,
         constraint: dict | Constraint | None = None,
-        weight: float | None = None,
         **options,
     ):
         if constraint is not None and weight is not None:
@@ -193,7 +193,7 @@ class SymmetryRegularizer(pl.Callback):
         # the exact δSEAL can build its derivative graph
         with torch.inference_mode(False), torch.no_grad():
             batch = {k: v.clone() if torch.is_tensor(v) else v for k, v in batch.items()}
-            value = self.val_loss(pl_module, batch, measure=True)
+            value = self.val_loss(pl_module, batch, measure=True).sum()  # (per generator: k)
         pl_module.log("val/symm_loss", value, on_epoch=True, batch_size=batch_size(batch))
 
     def state_dict(self) -> dict:

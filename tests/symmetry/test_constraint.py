@@ -113,9 +113,11 @@ def test_a_target_with_a_weight_or_per_generator_gseal_is_refused():
 def test_per_generator_multipliers_split_the_dseal_penalty(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # the trainer's root folder: constraint.csv goes there
     callback = SymmetryRegularizer("dsymm", constraint=Constraint(1e-3, per_generator=True), seed=0)
-    fit(make_module(), [callback], max_steps=3)
+    trainer, _ = fit(make_module(), [callback], max_steps=4, val=True)  # one epoch
     assert callback.constraint.names == ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")
-    assert len(callback.history) == 3 and len(callback.history[0]) == 1 + 6 + 6
+    logged = trainer.callback_metrics  # the sum of the six, and each
+    assert logged["val/symm_loss"] > 0 and "train/symm_weight/Kz" in logged
+    assert len(callback.history) == 4 and len(callback.history[0]) == 1 + 6 + 6
     from seal.data.toy import make_toy
 
     batch = make_toy(16, seed=1, dtype=torch.float64)
