@@ -41,6 +41,7 @@ import torch
 import torch.distributed as dist
 
 log = logging.getLogger("seal.symmetry")
+MET = 1.2  # a target counts as met with the final estimate at most 20 % above it
 
 
 def output_variance(output: torch.Tensor) -> torch.Tensor:
@@ -197,10 +198,17 @@ class Constraint:
 
     def summary(self) -> dict:
         """``constraint/…`` metrics: the target, the final λ and estimate (per generator when
-        per generator), and ``constraint/met`` (1 or 0)."""
+        per generator), ``constraint/met`` (1 if every estimate ends within 20 % above the
+        target or below it, else 0) and ``constraint/capped`` (1 if a λ ends at its cap with
+        its estimate above the target: the data may forbid it)."""
         if self.weight is None:
             return {}
-        out = {"constraint/target": self.target, "constraint/met": float(not self.unmet())}
+        met = bool(self.steps) and bool((self.estimate <= MET * self.target).all())
+        out = {
+            "constraint/target": self.target,
+            "constraint/met": float(met),
+            "constraint/capped": float(bool(self.unmet())),
+        }
         for i, name in enumerate(self.names):
             suffix = f"/{name}" if name else ""
             out[f"constraint/weight{suffix}"] = float(self.weight[i])

@@ -54,7 +54,11 @@ def test_the_estimate_is_a_running_mean_and_lambda_follows_it_down():
     for _ in range(30):  # below the target from here: λ shrinks by a factor each batch
         constraint.update(torch.tensor(0.01))
     assert float(constraint.weight[0]) < weight * math.exp(-0.5 * 20)
-    assert constraint.summary()["constraint/met"] == 1.0
+    summary = constraint.summary()
+    assert summary["constraint/met"] == 1.0 and summary["constraint/capped"] == 0.0
+    far = Constraint(target=1e-3, max_weight=1e4)
+    far.update(torch.tensor(0.5))  # far above the target, far from the cap: neither
+    assert far.summary()["constraint/met"] == far.summary()["constraint/capped"] == 0.0
 
 
 def test_an_unreachable_target_stops_at_the_cap_and_says_so(caplog):
@@ -70,7 +74,8 @@ def test_an_unreachable_target_stops_at_the_cap_and_says_so(caplog):
     assert len(warnings) == 1 and "target 0.001 cannot be met" in warnings[0]
     assert "cap 10" in warnings[0] and "still 0.5" in warnings[0]
     summary = constraint.summary()
-    assert summary["constraint/met"] == 0.0 and summary["constraint/reached"] == 0.5
+    assert summary["constraint/met"] == 0.0 and summary["constraint/capped"] == 1.0
+    assert summary["constraint/reached"] == 0.5
 
 
 def test_a_non_finite_penalty_is_refused():
