@@ -255,7 +255,7 @@ class SymmetryRegularizer(pl.Callback):
             penalty = step.penalty if step is not None else self.loss(pl_module, batch)
             total = loss + weight * penalty
         self.batches += 1
-        symmetry = (total - loss).detach() if self.constraint is not None else weight * penalty
+        symmetry = total - loss if self.constraint is not None else weight * penalty
         self.last_terms = {"task": loss.detach(), "symmetry": symmetry.detach()}
         size = batch_size(batch)
         pl_module.log("train/symm_loss", penalty.detach().sum(), prog_bar=True, batch_size=size)
@@ -343,13 +343,17 @@ class SymmetryRegularizer(pl.Callback):
             self.loss.prepare(pl_module, batch)  # the first batch probes the model once
             if self.constraint is not None or self.current_weight() > 0.0:
                 self._step = {"batch": batch, "step": None, "done": False}
-            self._output, self._recording = None, batch_size(batch)
+            if self.constraint is not None:  # the task's output: g divides by its variance
+                self._recording = batch_size(batch)
             try:
                 out = training_step.seal_inner(*args, **kwargs)
                 step = self._step["step"] if self._step and self._step["done"] else None
             finally:
                 self._step, self._recording = None, None
-            return self._regularise(pl_module, batch, out, step)
+            try:
+                return self._regularise(pl_module, batch, out, step)
+            finally:
+                self._output = None  # no step's graph held until the next one
 
         training_step.seal_owner = self
         training_step.seal_inner = inner
@@ -358,9 +362,11 @@ class SymmetryRegularizer(pl.Callback):
         self._handles = (
             pl_module.register_forward_pre_hook(self._before_forward, with_kwargs=True),
             pl_module.register_forward_hook(self._after_forward, with_kwargs=True),
-            # after _after_forward: a fused forward's output is cut to the task's rows by then
-            pl_module.register_forward_hook(self._record_output, with_kwargs=True),
         )
+        if self.constraint is not None:  # after _after_forward: a fused output is cut by then
+            self._handles += (
+                pl_module.register_forward_hook(self._record_output, with_kwargs=True),
+            )
 
     def _unwrap(self, pl_module) -> None:
         """Remove this callback's hooks and wrapper, wherever it sits in a chain of wrappers."""

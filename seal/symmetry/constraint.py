@@ -20,9 +20,9 @@ generators) there is one multiplier per generator, each driven by its own bar of
 A target the data forbid (the truth itself breaks the symmetry by more than ε) drives λ to
 ``max_weight``; it stays there, and :meth:`Constraint.summary` and a warning (once λ has sat at
 the cap for ``patience`` batches with L̂ still above ε) say so, naming the target and the
-reached value, instead of λ growing without bound. The state (λ, L̂, Var, step)
-is float64 and checkpointed, so a resumed run continues bit for bit; in DDP the per-step
-penalty and variance are averaged over the ranks before the update, so λ is the same on every
+reached value, instead of λ growing without bound. The state (λ, L̂, the step and the
+cap's count) is checkpointed, λ and L̂ in float64, so a resumed run continues bit for bit; in
+DDP each batch's g is averaged over the ranks before the update, so λ is the same on every
 rank.
 
 Plain PyTorch::
