@@ -171,7 +171,7 @@ def plot_shift_histograms(shifts: dict, path, xlabel: str, title_text: str, run_
 def plot_constraint(csv_path, path, target: float, run_name: str = ""):
     """A constrained run's multipliers λ(t) and running estimates L̂(t) against the training
     batch (``constraint.csv`` of :class:`~seal.symmetry.SymmetryRegularizer`), the target as a
-    dashed line."""
+    level line."""
     table = np.genfromtxt(csv_path, delimiter=",", names=True, deletechars="")
     names = [n for n in table.dtype.names if n.startswith("weight")]
     batch = table["batch"]
@@ -182,8 +182,6 @@ def plot_constraint(csv_path, path, target: float, run_name: str = ""):
             suffix = name[len("weight") :]
             curves[suffix.lstrip("/") or prefix] = (batch, table[prefix + suffix])
         panels.append((curves, ylabel, True))
-    fig = plot_panels(panels, path, "training batch", "constrained SEAL", None, run_name=run_name)
-    fig.axes[1].axhline(target, color="k", linestyle="--", linewidth=1, label="target ε")
-    fig.axes[1].legend(fontsize=8)
-    save(fig, path)
-    return fig
+    ends = [batch.min(), batch.max()]
+    panels[1][0]["target ε"] = (ends, [target, target])  # a level line across the run
+    return plot_panels(panels, path, "training batch", "constrained SEAL", None, run_name=run_name)
