@@ -192,3 +192,18 @@ def test_bad_constraint_settings_fail_before_training(overrides, message, compos
         check_config(cfg)
         run(cfg)
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")
+def test_resuming_with_other_constraint_settings_is_refused(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    saver = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=2, filename="{step}")
+    constrained = SymmetryRegularizer("gsymm", seed=4, constraint={"target": 1e-3})
+    fit(make_module(), [constrained, saver], max_steps=2)
+    with pytest.raises(ValueError, match=r"trained with symmetry\.constraint and this run is"):
+        fit(
+            make_module(),
+            [SymmetryRegularizer("gsymm", seed=4)],
+            4,
+            ckpt_path=tmp_path / "step=2.ckpt",
+        )

@@ -31,6 +31,7 @@ def test_a_constrained_lambda_is_the_same_on_both_ranks_at_every_step(tmp_path):
     # each rank's own shard gives another penalty; the update averages them over the ranks
     result = subprocess.run(
         [sys.executable, str(JOB), str(tmp_path), "gsymm", "constraint"],
+        cwd=tmp_path,  # the trainer's root folder: constraint.csv goes there
         capture_output=True,
         text=True,
         timeout=300,
