@@ -245,7 +245,7 @@ class SymmetryRegularizer(pl.Callback):
             penalty = step.penalty if step is not None else self.loss(pl_module, batch)
             g = normalised(penalty, self._task_output())
             total = loss + (self.constraint.weights(g) * self.ramp() * g).sum()
-            self._dual_step(g)
+            self._dual_step(g, loss)
         elif weight == 0.0:
             with torch.no_grad():
                 penalty = self.loss(pl_module, batch, measure=True)
@@ -286,11 +286,11 @@ class SymmetryRegularizer(pl.Callback):
             )
         return self._output
 
-    def _dual_step(self, g) -> None:
+    def _dual_step(self, g, task_loss) -> None:
         """The multipliers' update from this batch's g (frozen during the warm-up)."""
         if self.batches < self.warmup_steps:
             return
-        self.constraint.update(g)
+        self.constraint.update(g, task_loss.detach())
         self.history.append(
             (self.batches, *self.constraint.weight.tolist(), *self.constraint.estimate.tolist())
         )

@@ -6,32 +6,45 @@ every task: ε = 10⁻³ asks that a typical group element (GSEAL) or generator 
 output by about 3 % of its spread. The constraint is on that normalised penalty,
 g = L_symm / Var(f) ≤ ε, and training minimises the Lagrangian L_task + λ·g — g itself, the
 variance with its gradient, so that shrinking the output's spread (a collapse to a constant,
-which lowers L_symm but not g) buys nothing. λ is found during training by dual ascent on a
-running estimate L̂ of g:
+which lowers L_symm but not g) buys nothing. λ is found during training by dual ascent on ln λ
+(λ spans decades, so a step is a factor, not an increment), with two additions that keep it
+from overshooting, because a network answers a new λ only after tens to hundreds of batches:
 
-    L̂ ← β L̂ + (1 − β) · g                              (running estimate, β = ``smoothing``)
-    λ ← clip(λ · exp(η · clip(ln(L̂ / ε), −1, 1)), λ_min, λ_max)
+    L̂ ← β L̂ + (1 − β) g                                    running estimate (β = smoothing)
+    s ← κ s + (1 − κ) (ln L̂_t − ln L̂_{t−1}),  κ = 1 − 2/H     its trend per batch
+    e  = ln(L̂ / ε) + H s                                      the error expected H batches on
+    ln λ ← ln λ + η clip(e, −1, 1)                            clipped to [λ_min, λ_max]
 
-— projected dual ascent on ln λ (λ spans decades, so a step is a factor, not an increment; the
-clip bounds one step to a factor e^η). λ grows while the penalty is above the target and
-shrinks while it is below; its fixed point is L̂ = ε. With ``per_generator`` (δSEAL along all
-generators) there is one multiplier per generator, each driven by its own bar of the spectrum.
+* **Prediction** (H = ``horizon`` batches): λ grows only while the estimate is not already
+  falling fast enough to reach ε within about H batches, and shrinks once it falls faster —
+  plain dual ascent (H = 0) keeps raising λ through the network's delay and overshoots by
+  decades (on the toy: λ at 10⁴ when 0.3 would have done, and the penalty 5× below ε).
+* **Anti-wind-up** (``max_share``): λ stops growing while the penalty term λ·L̂ already outweighs
+  the task's running loss ``max_share``-fold; past that, the optimiser (Adam normalises the
+  gradient) follows the penalty as fast as it can, and a larger λ would only silence the task
+  and make the penalty's own descent unstable. Skipped when no task loss is given or it is ≤ 0.
 
-A target the data forbid (the truth itself breaks the symmetry by more than ε) drives λ to
-``max_weight``; it stays there, and :meth:`Constraint.summary` and a warning (once λ has sat at
-the cap for ``patience`` batches with L̂ still above ε) say so, naming the target and the
-reached value, instead of λ growing without bound. The state (λ, L̂, the step and the
-cap's count) is checkpointed, λ and L̂ in float64, so a resumed run continues bit for bit; in
-DDP each batch's g is averaged over the ranks before the update, so λ is the same on every
-rank.
+The fixed point is L̂ = ε with L̂ steady. It is a constraint, g ≤ ε: λ ≥ 0 never pushes the
+network away from the symmetry, so a task that itself favours it (an exactly invariant truth)
+may carry g below ε after λ has let go. With ``per_generator`` (δSEAL along all generators)
+there is one multiplier per generator, each driven by its own bar of the spectrum.
+
+A target the data forbid (the truth itself breaks the symmetry by more than ε) holds λ at
+``max_weight`` or at the share limit; :meth:`Constraint.summary` and a warning (once λ has been
+held there ``patience`` batches with L̂ still above ε) say so, naming the target and the reached
+value, instead of λ growing without bound silently. The state (λ, L̂, its trend, the task's
+estimate, the step and the hold count) is checkpointed in float64, so a resumed run continues
+bit for bit; in DDP each batch's g and task loss are averaged over the ranks before the update,
+so λ is the same on every rank.
 
 Plain PyTorch::
 
     constraint = Constraint(target=1e-3)
     output, penalty = loss_fn.with_output(model, batch)
     g = normalised(penalty, output)                        # penalty / Var(output), differentiable
-    loss = task_loss(output, y) + (constraint.weights(g) * g).sum()
-    constraint.update(g)                                   # λ for the next batch
+    task = task_loss(output, y)
+    loss = task + (constraint.weights(g) * g).sum()
+    constraint.update(g, task)                             # λ for the next batch
 """
 
 import logging
@@ -85,7 +98,13 @@ class Constraint:
     initial_weight, min_weight, max_weight : float
         λ's start and bounds (0 < min ≤ initial ≤ max).
     patience : int
-        Batches at the cap with the estimate above the target before the warning.
+        Batches held (at the cap or the share limit) with the estimate above the target before
+        the warning.
+    horizon : float
+        H, in batches: λ grows only while the estimate is not on course to reach the target
+        within about H batches (0: plain dual ascent, which overshoots).
+    max_share : float
+        λ stops growing while λ·L̂ exceeds this many times the task's running loss.
     """
 
     def __init__(
@@ -98,6 +117,8 @@ class Constraint:
         min_weight: float = 1e-6,
         max_weight: float = 1e4,
         patience: int = 100,
+        horizon: float = 100.0,
+        max_share: float = 3.0,
     ):
         self.target = _finite_positive("target", target)
         self.rate = _finite_positive("rate", rate)
@@ -122,6 +143,18 @@ class Constraint:
                 f"symmetry.constraint.patience must be an integer ≥ 1; got {patience!r}"
             )
         self.patience = patience
+        if not (
+            isinstance(horizon, (int, float))
+            and not isinstance(horizon, bool)
+            and math.isfinite(horizon)
+            and (horizon == 0 or horizon >= 2)
+        ):
+            raise ValueError(
+                f"symmetry.constraint.horizon must be 0 (no prediction) or a number of batches "
+                f"≥ 2; got {horizon!r}"
+            )
+        self.horizon = float(horizon)
+        self.max_share = _finite_positive("max_share", max_share)
         self.per_generator, self.smoothing = bool(per_generator), float(smoothing)
         self.names: tuple[str, ...] = ("",)  # set by bind(): the generators' names
         self.weight = self.estimate = None  # float64 (k,) once bound
@@ -133,6 +166,9 @@ class Constraint:
         k = len(self.names)
         self.weight = torch.full((k,), self.initial_weight, dtype=torch.float64)
         self.estimate = torch.full((k,), math.nan, dtype=torch.float64)
+        self.slope = torch.zeros((k,), dtype=torch.float64)
+        self.task = math.nan  # the task loss's running estimate
+        self.held = torch.zeros((k,), dtype=torch.bool)  # growth stopped by the cap or share
         self.steps, self.warned, self.capped = 0, False, 0
         return self
 
@@ -147,60 +183,89 @@ class Constraint:
             )
         return self.weight.to(device=penalty.device, dtype=penalty.dtype)
 
-    def update(self, normalised_penalty: torch.Tensor) -> torch.Tensor:
+    def update(self, normalised_penalty: torch.Tensor, task_loss=None) -> torch.Tensor:
         """One dual step from this batch's g = penalty / Var(f) (one value or one per
-        generator; :func:`normalised`); returns the new λ. Averaged over DDP ranks first."""
+        generator; :func:`normalised`) and, for the anti-wind-up, the task's loss on the batch;
+        returns the new λ. Both are averaged over DDP ranks first."""
         if self.weight is None:
             self.bind()
         values = normalised_penalty.detach().double().reshape(-1)
+        task = None if task_loss is None else torch.as_tensor(task_loss).detach().double()
+        if task is not None:
+            values = torch.cat([values, task.reshape(1).to(values.device)])
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             values = values.clone()
             dist.all_reduce(values)
             values = values / dist.get_world_size()
         values = values.cpu()
+        if task is not None:
+            values, task = values[:-1], float(values[-1])
         if not torch.isfinite(values).all():
             raise FloatingPointError(
                 f"symmetry.constraint: the penalty over the output's variance {values.tolist()} "
                 f"is not finite at step {self.steps}; λ cannot follow a NaN (a constant output "
                 f"has no variance to normalise by)"
             )
-        beta = self.smoothing
+        beta, tiny = self.smoothing, 1e-300
+        previous = self.estimate
         self.estimate = values if not self.steps else beta * self.estimate + (1 - beta) * values
-        ratio = torch.log(self.estimate.clamp_min(1e-300) / self.target).clamp(-1.0, 1.0)
-        self.weight = (self.weight * torch.exp(self.rate * ratio)).clamp(
-            self.min_weight, self.max_weight
-        )
+        if self.steps and self.horizon:
+            change = torch.log(self.estimate.clamp_min(tiny) / previous.clamp_min(tiny))
+            keep = 1.0 - 2.0 / self.horizon
+            self.slope = change if self.steps == 1 else keep * self.slope + (1 - keep) * change
+        error = torch.log(self.estimate.clamp_min(tiny) / self.target) + self.horizon * self.slope
+        step = self.rate * error.clamp(-1.0, 1.0)
+        limit = torch.full_like(self.weight, self.max_weight)
+        if task is not None and math.isfinite(task):
+            self.task = task if math.isnan(self.task) else beta * self.task + (1 - beta) * task
+            if self.task > 0:  # λ·L̂ ≤ max_share · L̂_task
+                share_limit = self.max_share * self.task / self.estimate.clamp_min(tiny)
+                limit = torch.minimum(limit, share_limit.clamp_min(self.min_weight))
+        grown = self.weight * torch.exp(step)
+        self.held = (step > 0) & (grown >= limit)
+        # growth stops at the limit (a λ already above a fallen share limit is not pushed down)
+        grown = torch.where(self.held, torch.maximum(self.weight, limit), grown)
+        self.weight = grown.clamp(self.min_weight, self.max_weight)
         self.steps += 1
         self._warn_if_unreachable()
         return self.weight
 
     def unmet(self) -> list[int]:
-        """Indices of the multipliers at their cap with the estimate still above the target."""
+        """Indices of the multipliers held (at the cap or the share limit) with the estimate
+        still above the target."""
         if self.weight is None or not self.steps:
             return []
-        capped = (self.weight >= self.max_weight) & (self.estimate > self.target)
-        return [int(i) for i in torch.nonzero(capped).reshape(-1)]
+        held = (self.held | (self.weight >= self.max_weight)) & (self.estimate > self.target)
+        return [int(i) for i in torch.nonzero(held).reshape(-1)]
 
     def _warn_if_unreachable(self) -> None:
         unmet = self.unmet()
         self.capped = self.capped + 1 if unmet else 0
         if self.capped >= self.patience and not self.warned:
             self.warned = True
+            at_cap = bool((self.weight[unmet] >= self.max_weight).all())
+            held_by = (
+                f"λ reached its cap {self.max_weight:g}"
+                if at_cap
+                else f"λ stopped growing at {self.weight[unmet].max().item():.3g}, where the "
+                f"penalty term outweighs the task's loss {self.max_share:g}-fold"
+            )
             log.warning(
-                "symmetry.constraint: the target %g cannot be met%s: λ reached its cap %g and "
-                "the penalty is still %s (spectrum units); the data may break the symmetry by "
-                "more — raise the target, or the cap (symmetry.constraint.max_weight)",
+                "symmetry.constraint: the target %g cannot be met%s: %s and the penalty is still "
+                "%s (spectrum units); the data may break the symmetry by more — raise the target "
+                "(or symmetry.constraint.%s)",
                 self.target,
                 "" if self.names == ("",) else f" along {[self.names[i] for i in unmet]}",
-                self.max_weight,
+                held_by,
                 ", ".join(f"{float(self.estimate[i]):.3g}" for i in unmet),
+                "max_weight" if at_cap else "max_share",
             )
 
     def summary(self) -> dict:
         """``constraint/…`` metrics: the target, the final λ and estimate (per generator when
         per generator), ``constraint/met`` (1 if every estimate ends within 20 % above the
-        target or below it, else 0) and ``constraint/capped`` (1 if a λ ends at its cap with
-        its estimate above the target: the data may forbid it)."""
+        target or below it, else 0) and ``constraint/capped`` (1 if a λ ends held — at its cap
+        or the share limit — with its estimate above the target: the data may forbid it)."""
         if self.weight is None:
             return {}
         met = bool(self.steps) and bool((self.estimate <= MET * self.target).all())
@@ -220,6 +285,9 @@ class Constraint:
             "names": list(self.names),
             "weight": self.weight,
             "estimate": self.estimate,
+            "slope": self.slope,
+            "task": self.task,
+            "held": self.held,
             "steps": self.steps,
             "warned": self.warned,
             "capped": self.capped,
@@ -228,4 +296,6 @@ class Constraint:
     def load_state_dict(self, state: dict) -> None:
         self.names = tuple(state["names"])
         self.weight, self.estimate = state["weight"].clone(), state["estimate"].clone()
+        self.slope, self.held = state["slope"].clone(), state["held"].clone()
+        self.task = state["task"]
         self.steps, self.warned, self.capped = state["steps"], state["warned"], state["capped"]
