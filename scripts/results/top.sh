@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The top-tagging studies of docs/results.md, on the results set (configs/data/top_window.yaml,
 # generated on first use), 3 seeds each, CPU-sized (8 epochs at most, 8 000 training jets).
-#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part|dial|slim|slim_refs
+#   bash scripts/results/top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part|dial|constraint|slim|slim_refs
 #   python scripts/results/summarise.py
 # Each stage is one Hydra multirun under outputs/results/<stage> (DIR=… to change; SEEDS=… and
 # EXPERIMENTS=a,b to run some seeds or models); seeds vary slowest, so a cut-short stage still has every model at its first seeds.
@@ -13,7 +13,7 @@ budget=trainer.max_epochs=8  # 32 batches of 256 per epoch: 256 optimiser steps 
 spectrum=++evaluation.spectrum_jets=2000  # derivatives cost LLoCa as much as training; ++: the
 # sweep-level config (no experiment yet) is the toy's, whose evaluation has no such key
 betas="[0.0,0.1,0.3,0.5,0.7,0.9]"  # the boost scan; the extrap and efficiency stages need less
-stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part|dial|slim|slim_refs}
+stage=${1:?usage: top.sh table|extrap|alternatives|efficiency|equivariant|extrap_equivariant|part|dial|constraint|slim|slim_refs}
 case $stage in
   table)        # SEAL against plain training and the exact rival on the same backbone
     runs=(+experiment=top_baseline,top_gsymm,top_dsymm,top_lloca) ;;
@@ -34,6 +34,10 @@ case $stage in
     runs=(+experiment=top model/backbone=part treatment=lloca_refs_gsymm
           symmetry.weight=${WEIGHTS:-0.1,10,100} data.n_constituents=32)
     spectrum=++evaluation.spectrum_jets=100 ;;  # the dial has no spectrum column
+  constraint)   # constrained SEAL: a target ε instead of λ (EXPERIMENTS=top_gsymm|top_dsymm,
+    # TARGETS=a,b: the targets in spectrum units), against the table's hand-tuned λ rows
+    runs=(+experiment=${EXPERIMENTS:-top_gsymm} +constraint=target
+          symmetry.constraint.target=${TARGETS:-0.01}) ;;
   slim)         # L-GATr-slim (lgatr 2.0): exactly invariant without references
     runs=(+experiment=top model/backbone=lgatr_slim treatment=none data.n_constituents=32)
     spectrum=++evaluation.spectrum_jets=100 ;;
