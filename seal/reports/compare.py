@@ -64,7 +64,10 @@ NOT_VARIANTS = {"model", "data.n_train", "data.train_pt", "data.val_pt", "data.t
 
 def variant(run: dict, show_beta: bool) -> str:
     if run["loss"] in ("gsymm", "dsymm"):
-        text = f"{run['loss']} λ={float(run['weight']):g}"
+        if run.get("target", "") != "":  # constrained: the target, λ was found in training
+            text = f"{run['loss']} ε={float(run['target']):g}"
+        else:
+            text = f"{run['loss']} λ={float(run['weight']):g}"
         if show_beta and run["beta_max"] != "":
             text += f" β_max={float(run['beta_max']):g}"
         return text

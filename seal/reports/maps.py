@@ -37,7 +37,8 @@ def ratios(runs: list[dict], metric: str) -> list[dict]:
             baseline[_truth(run)].append(float(run["metrics"][metric]))
     groups = defaultdict(list)
     for run in runs:
-        if run["loss"] in ("gsymm", "dsymm") and metric in run["metrics"]:
+        # constrained runs (λ found in training, weight "") are not cells of the λ map
+        if run["loss"] in ("gsymm", "dsymm") and run["weight"] != "" and metric in run["metrics"]:
             beta = run["beta_max"] if run["loss"] == "gsymm" else ""
             groups[(_truth(run), run["loss"], float(run["weight"]), beta)].append(run)
     rows = []

@@ -55,7 +55,13 @@ def _model_name(cfg) -> str:
 
 
 # overrides already shown in their own columns (task, weight, beta_max) or grouped over (seed)
-SHOWN = {"experiment", "symmetry.weight", "symmetry.group.beta_max", "seed"}
+SHOWN = {
+    "experiment",
+    "symmetry.weight",
+    "symmetry.group.beta_max",
+    "symmetry.constraint.target",
+    "seed",
+}
 
 
 def _overrides(run_dir: Path) -> dict:
@@ -69,7 +75,8 @@ def _overrides(run_dir: Path) -> dict:
 
 
 def load_run(run_dir: Path) -> dict:
-    """Settings (task, loss type, λ, β_max) and metrics of one Hydra run folder."""
+    """Settings (task, loss type, λ — or the constraint's target ε, with λ "" —, β_max) and
+    metrics of one Hydra run folder."""
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     symm = cfg.get("symmetry") or {}
     loss = _loss_type(cfg)
@@ -78,7 +85,8 @@ def load_run(run_dir: Path) -> dict:
         "path": str(run_dir),
         "task": str(cfg.get("task_name", "")) + str(cfg.get("name_suffix") or ""),
         "loss": loss,
-        "weight": symm.get("weight", "") if symm else "",
+        "weight": "" if not symm or symm.get("weight") is None else symm.get("weight"),
+        "target": OmegaConf.select(symm, "constraint.target", default="") if symm else "",
         "beta_max": OmegaConf.select(symm, "group.beta_max", default="") if loss == "gsymm" else "",
         "status": "finished" if (run_dir / "metrics.json").exists() else "failed",
         "model": _model_name(cfg),

@@ -31,6 +31,8 @@ def _label(run: dict, many_tasks: bool) -> str:
     parts.append(run["loss"])
     if run["weight"] != "":
         parts.append(f"λ={run['weight']:g}")
+    if run.get("target", "") != "":
+        parts.append(f"ε={run['target']:g}")
     if run["beta_max"] != "":
         parts.append(f"β_max={run['beta_max']:g}")
     return ", ".join(parts)

@@ -150,6 +150,29 @@ def test_compare_shows_a_column_for_each_varying_override_and_groups_seeds(tmp_p
     assert "| transformer | gsymm λ=1 | spurion | 1 | 0.800 ± 0.01 |" in text
 
 
+def test_a_constrained_run_is_named_by_its_target_beside_a_fixed_weight(tmp_path):
+    """λ of a constrained run is found in training (symmetry.weight is null): its row names the
+    target ε, and the λ map leaves it out instead of failing on the missing λ."""
+    from seal.reports.maps import ratios
+    from seal.reports.runs import find_runs
+    from seal.reports.sweep import _label
+
+    constrained = {**GSEAL_RUN, "weight": None, "constraint": {"target": 0.003}}
+    sweep = tmp_path / "sweep"
+    for i, (symmetry, auc) in enumerate([(GSEAL_RUN, 0.90), (constrained, 0.92)]):
+        fake_run(sweep / str(i), "top_gsymm", "ConstituentTransformer", tagging(auc), symmetry)
+    text = compare([sweep], tmp_path / "out")
+    assert "| transformer | gsymm λ=1 |" in text and "| transformer | gsymm ε=0.003 |" in text
+    runs = find_runs(sweep)
+    assert sorted(_label(r, False) for r in runs) == [
+        "gsymm, ε=0.003, β_max=0.5",
+        "gsymm, λ=1, β_max=0.5",
+    ]
+    fake_run(sweep / "2", "top_baseline", "ConstituentTransformer", tagging(0.8))
+    rows = ratios(find_runs(sweep), "test/auc")
+    assert [(r["lambda"], r["ratio"]) for r in rows] == [(1.0, pytest.approx(0.9 / 0.8))]
+
+
 @pytest.mark.parametrize(
     ("overrides", "name", "label"),
     [
