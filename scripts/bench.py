@@ -1,7 +1,8 @@
 """Cost of the symmetry terms as ratios to plain training, measured side by side in one process.
 
     python scripts/bench.py [--device cuda] [--rounds 10] [--precision auto|bf16|32]
-                            [--only steps|epochs|models|treatments|throughput|data|generation]
+                            [--only steps|epochs|models|treatments|systematics|constraint|
+                                    throughput|data|generation]
 
 Steps: for the toy MLP, seal's top transformer and a stock ``nn.TransformerEncoder`` tagger (batch
 256, 120 constituents) one optimiser step (forward, backward, Adam) of every mode on the same
@@ -25,6 +26,9 @@ Treatments: every treatment (configs/treatment) on ParT and on L-GATr-slim with 
 ``+experiment=top model/backbone=… treatment=…`` builds it (32 constituents): step time and memory
 as ratios to the same backbone untreated, the CPU goals checked (GSEAL ≤ 2.1×, exact δSEAL ≤ 3.0×,
 stochastic finite-difference δSEAL ≤ 3.5×), refused pairs named.
+Constraint: GSEAL and exact δSEAL steps with a fixed λ against the same steps constrained
+(``symmetry.constraint``: the penalty over the output's variance, the task loss and one dual
+update per step), interleaved; the goal: the constrained step ≤ 1.02× the fixed one.
 Data: HDF5 → batches, one core.
 Generation: Pythia + FastJet jets/s per core.
 """
@@ -47,6 +51,7 @@ from seal.generation.jets import GeneratorConfig, generate_chunk, pythia_setting
 from seal.groups import Lorentz, transform_batch
 from seal.models import MLP, ConstituentTransformer, TorchTransformerTagger
 from seal.symmetry import SymmetryLoss
+from seal.symmetry.constraint import Constraint, normalised
 from seal.testing import random_on_shell
 
 # mode → SymmetryLoss arguments; every mode runs as the callback runs it (SymmetryLoss.with_output:
@@ -307,6 +312,7 @@ def main() -> None:
             "models",
             "treatments",
             "systematics",
+            "constraint",
             "throughput",
             "data",
             "generation",
@@ -358,6 +364,8 @@ def main() -> None:
         bench_treatments(device, args.rounds)
     if args.only in (None, "systematics"):
         bench_systematics(device, args.rounds)
+    if args.only in (None, "constraint"):
+        bench_constraint(device, args.rounds)
     if args.only in (None, "throughput"):
         bench_throughput(device, args.rounds)
     if args.only in (None, "data"):  # one core from here on
@@ -539,6 +547,66 @@ def bench_systematics(
         )
     for label, why in refused.items():
         print(f"({label}: {why})")
+
+
+CONSTRAINT_GOAL = 1.02  # the constrained step over the fixed-λ step, at most
+
+
+def constrained_step(model, batch, task_loss, penalty: str, constrained: bool):
+    """One optimiser step of ``penalty`` with λ = 1 fixed, or constrained as the callback runs
+    it: g = penalty / Var(output) in the loss, then one dual update from g and the task loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    loss_fn = SymmetryLoss(penalty, Lorentz(0.5), generator=torch.Generator().manual_seed(0))
+    constraint = Constraint(target=1e-3).bind() if constrained else None
+    device = batch["p4"].device
+    with autocast(device):
+        loss_fn.prepare(model, batch)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device):
+            output, value = loss_fn.with_output(model, batch)
+            task = task_loss(output.float(), batch["target"])
+            if constraint is None:
+                loss = task + value
+            else:
+                g = normalised(value, output)
+                loss = task + (constraint.weights(g) * g).sum()
+        loss.backward()
+        optimizer.step()
+        if constraint is not None:
+            constraint.update(g, task)
+
+    return step
+
+
+def bench_constraint(device: torch.device, rounds: int, names=("toy", "top")) -> None:
+    """The constrained step against the fixed-λ step, interleaved (≥ 30 rounds: the difference
+    is a few per cent of a step)."""
+    rounds = max(rounds, 30)
+    print(
+        f"\n### constrained SEAL: the dual update's cost ({rounds} rounds, interleaved)\n\n"
+        "| workload | penalty | fixed λ (ms) | constrained (ms) | ratio | goal ≤ "
+        f"{CONSTRAINT_GOAL:.2f}× |\n|---|---|---:|---:|---:|---|"
+    )
+    for title, model, batch, task_loss in workloads(device, names):
+        for label, penalty in (("GSEAL", "gsymm"), ("δSEAL exact", "dsymm")):
+            steps = {
+                kind: constrained_step(model, batch, task_loss, penalty, kind == "constrained")
+                for kind in ("fixed", "constrained")
+            }
+            times = {kind: [] for kind in steps}
+            for step in steps.values():
+                step()  # warm-up
+            for _ in range(rounds):
+                for kind, step in steps.items():
+                    times[kind].append(_timed(step, device))
+            fixed, constrained = (statistics.median(times[k]) for k in steps)
+            ratio = constrained / fixed
+            print(
+                f"| {title} | {label} | {1e3 * fixed:.1f} | {1e3 * constrained:.1f} | "
+                f"{ratio:.3f}× | {'met' if ratio <= CONSTRAINT_GOAL else 'NOT met'} |"
+            )
 
 
 def bench_treatments(device: torch.device, rounds: int, batch_size: int = 256) -> None:

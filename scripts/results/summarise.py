@@ -20,6 +20,10 @@ OUT:
 * ``top_energy_scale.csv``, ``top_energy_scale.png`` — SEAL along the energy scale against λ
   (``top_energy_scale5.*``: the same runs evaluated again at ±5 %, ROOT/escale5);
 * ``toy_covariant.csv``, ``toy_covariant_vs_boost.png`` — the covariant toy, MSE against boost;
+* ``toy_constraint.csv``, ``toy_constraint.png`` — constrained SEAL on the toy (ROOT/toy_constraint:
+  plain, the map's best λ cells and the targets), MSE ratios to plain, the reached penalty and λ;
+  ``top_constraint.csv`` — constrained SEAL on the top table's budget (ROOT/constraint_*) beside
+  the table's hand-tuned rows (read from OUT/top_table.csv);
 * ``dimuon_compare.md/csv``, ``dimuon_auc_vs_size.png``, ``dimuon_vs_boost.png``,
   ``dimuon_output_shift.png`` — the dimuon learning curves (``scripts/compare.py``'s report of
   ROOT/dimuon_curve).
@@ -410,6 +414,116 @@ def toy_covariant(runs: list[dict], out: Path) -> str:
     return table_and_figure(out / "toy_covariant.csv", header, rows, *figure)
 
 
+def constrained_label(run: dict) -> str:
+    """"dsymm λ=1", "gsymm ε=0.0001" or "plain" (the toy has one network)."""
+    return "plain" if run["loss"] == "none" else variant(run, show_beta=False)
+
+
+def reached(group: list[dict]) -> str:
+    """The final running estimate over the target, mean ± std over seeds ("–" unconstrained)."""
+    ratios = [
+        r["metrics"]["constraint/reached"] / r["metrics"]["constraint/target"]
+        for r in group
+        if "constraint/reached" in r["metrics"]
+    ]
+    if not ratios:
+        return "–"
+    return f"{np.mean(ratios):.2f} ± {np.std(ratios, ddof=1):.2f}" if len(ratios) > 1 else f"{ratios[0]:.2f}"
+
+
+def final_weights(group: list[dict]) -> str:
+    """The λ each seed ended with (constrained), or "–"."""
+    found = [r["metrics"]["constraint/weight"] for r in group if "constraint/weight" in r["metrics"]]
+    return " / ".join(f"{w:.2g}" for w in found) if found else "–"
+
+
+def spectrum_sum(run: dict) -> float:
+    """The six Lorentz bars of the symmetry spectrum, summed."""
+    names = ("Kx", "Ky", "Kz", "Jx", "Jy", "Jz")
+    return sum(run["metrics"][f"spectrum/{n}"] for n in names)
+
+
+def toy_constraint(runs: list[dict], out: Path) -> str:
+    """Constrained GSEAL/δSEAL on the toy's exact truth against plain training and the λ map's
+    best cells (δSEAL λ = 1, GSEAL λ = 10 at β_max = 0.5): test MSE and MSE at |β| = 0.5 over
+    the plain mean (mean ± std over seeds), the spectrum's sum, the final estimate over ε and
+    the λ each seed found; a figure of λ(t) and the estimate over ε for every constrained run."""
+    groups = defaultdict(list)
+    for run in runs:
+        groups[constrained_label(run)].append(run)
+    plain = groups.pop("plain")
+    base = {k: np.mean([r["metrics"][k] for r in plain]) for k in ("test/mse", "boost/mse@0.5")}
+
+    def ratio(group, key):
+        values = [r["metrics"][key] / base[key] for r in group]
+        return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+
+    def order(name):  # fixed λ first, then the targets from loose to tight
+        loss, setting = name.split(" ", 1)
+        return (loss, setting[0] == "ε", -float(setting.split("=")[1]))
+
+    header = ["setting", "seeds", "MSE ÷ plain", "MSE |β|=0.5 ÷ plain", "spectrum Σ",
+              "reached ÷ ε", "λ found (per seed)"]
+    rows = [["plain", str(len(plain)), "1", "1", f"{np.mean([spectrum_sum(r) for r in plain]):.2g}",
+             "–", "–"]]
+    for name in sorted(groups, key=order):
+        group = groups[name]
+        rows.append([name, str(len(group)), ratio(group, "test/mse"), ratio(group, "boost/mse@0.5"),
+                     f"{np.mean([spectrum_sum(r) for r in group]):.2g}", reached(group),
+                     final_weights(group)])
+    write_csv(out / "toy_constraint.csv", header, rows)
+    fig, axes = subplots(2)
+    for name in sorted(groups, key=order):
+        for i, run in enumerate(groups[name]):
+            path = Path(run["path"]) / "constraint.csv"
+            if not path.exists():
+                continue
+            history = np.genfromtxt(path, delimiter=",", names=True)
+            target = run["metrics"]["constraint/target"]
+            style = dict(color=f"C{sorted(groups, key=order).index(name) % 10}", lw=1, alpha=0.8)
+            axes[0].plot(history["batch"], history["weight"], label=name if not i else None, **style)
+            axes[1].plot(history["batch"], history["estimate"] / target, **style)
+    axes[0].set(yscale="log", xlabel="training batch", ylabel="λ")
+    axes[1].set(yscale="log", xlabel="training batch", ylabel="running estimate ÷ ε")
+    axes[1].axhline(1.0, color="k", ls="--", lw=1)
+    axes[0].legend(fontsize="small")
+    title(axes[0], "constrained SEAL on the toy (exact truth): each seed a line")
+    save(fig, out / "toy_constraint.png")
+    plt.close(fig)
+    return markdown(header, rows)
+
+
+def top_constraint(runs: list[dict], out: Path) -> str:
+    """Constrained GSEAL/δSEAL on the top table's budget beside the table's hand-tuned rows
+    (read from OUT/top_table.csv: their runs are the table's): AUC, 1/ε_B@0.3, AUC at
+    |β| = 0.9, the spectrum's sum, the final estimate over ε and the λ found."""
+    groups = defaultdict(list)
+    for run in runs:
+        groups[label(run)].append(run)
+    header = ["model", "seeds", "AUC", "1/ε_B@0.3", "AUC β=0.9", "spectrum Σ", "reached ÷ ε",
+              "λ found (per seed)"]
+    rows = []
+    table = out / "top_table.csv"
+    if table.exists():
+        import csv
+
+        with table.open() as handle:
+            for row in csv.DictReader(handle):
+                if row["model"] in ("transformer", "transformer gsymm λ=1",
+                                    "transformer dsymm λ=0.01"):
+                    rows.append([row["model"], row["seeds"], row["AUC"], row["1/ε_B@0.3"],
+                                 row["AUC β=0.9"], "–", "–", "–"])
+    for name, group in sorted(groups.items()):
+        cell = Style(fixed(3), fixed(3)).cell
+        rows.append([name, str(len(group)), cell(group, "test/auc"),
+                     Style(fixed(1), fixed(1)).cell(group, "test/rej@0.3"),
+                     cell(group, "boost/auc@0.9"),
+                     f"{np.mean([spectrum_sum(r) for r in group]):.2g}", reached(group),
+                     final_weights(group)])
+    write_csv(out / "top_constraint.csv", header, rows)
+    return markdown(header, rows)
+
+
 def dimuon(folder: Path, out: Path) -> str:
     """compare.py's report of the dimuon sweep, under names that say which study it is."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -470,6 +584,11 @@ def main() -> None:
     toy = stage("toy_covariant")
     if toy:
         print("## covariant toy\n\n" + toy_covariant(toy, args.out) + "\n")
+    if stage("toy_constraint"):
+        print("## constrained SEAL, toy\n\n" + toy_constraint(stage("toy_constraint"), args.out) + "\n")
+    if stage("constraint_"):
+        text = top_constraint(stage("constraint_"), args.out)
+        print("## constrained SEAL, top tagging\n\n" + text + "\n")
     if (args.root / "dimuon_curve").is_dir():
         print("## dimuon\n\n" + dimuon(args.root / "dimuon_curve", args.out))
 

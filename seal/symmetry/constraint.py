@@ -18,7 +18,10 @@ from overshooting, because a network answers a new λ only after tens to hundred
 * **Prediction** (H = ``horizon`` batches): λ grows only while the estimate is not already
   falling fast enough to reach ε within about H batches, and shrinks once it falls faster —
   plain dual ascent (H = 0) keeps raising λ through the network's delay and overshoots by
-  decades (on the toy: λ at 10⁴ when 0.3 would have done, and the penalty 5× below ε).
+  decades (on the toy: λ at 10⁴ when 0.3 would have done, and the penalty 5× below ε). While
+  the estimate is above ε the prediction may hold λ but never takes it below where it started
+  (``initial_weight``): in the first batches the penalty falls because the network learns, and
+  following that fall down would cost the run the decades λ must climb back.
 * **Anti-wind-up** (``max_share``): λ stops growing while the penalty term λ·L̂ already outweighs
   the task's running loss ``max_share``-fold; past that, the optimiser (Adam normalises the
   gradient) follows the penalty as fast as it can, and a larger λ would only silence the task
@@ -222,6 +225,10 @@ class Constraint:
                 share_limit = self.max_share * self.task / self.estimate.clamp_min(tiny)
                 limit = torch.minimum(limit, share_limit.clamp_min(self.min_weight))
         grown = self.weight * torch.exp(step)
+        # above the target the prediction may hold λ but not take it below where it started:
+        # early in training the penalty falls because the network learns, not because of λ
+        floor = torch.clamp(self.weight, max=self.initial_weight)
+        grown = torch.where(self.estimate > self.target, torch.maximum(grown, floor), grown)
         self.held = (step > 0) & (grown >= limit)
         # growth stops at the limit (a λ already above a fallen share limit is not pushed down)
         grown = torch.where(self.held, torch.maximum(self.weight, limit), grown)

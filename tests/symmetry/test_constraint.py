@@ -85,7 +85,8 @@ def test_a_penalty_already_falling_fast_enough_lowers_lambda_before_it_reaches_t
     # g falls by a factor e^-r per batch: with smoothing 0 the trend is exactly -r, and the
     # error is ln(g/ε) - H·r — negative while g is still 10× above ε if H·r > ln 10
     rate, horizon, r = 0.1, 100.0, 0.05
-    constraint = Constraint(target=1e-3, rate=rate, smoothing=0.0, horizon=horizon)
+    constraint = Constraint(target=1e-3, rate=rate, smoothing=0.0, horizon=horizon).bind()
+    constraint.weight = torch.ones(1, dtype=F64)  # above its start (0.01), which is its floor
     g = [1e-1 * math.exp(-r * t) for t in range(40)]
     for value in g[:-1]:
         constraint.update(torch.tensor(value, dtype=torch.float64))
@@ -99,6 +100,17 @@ def test_a_penalty_already_falling_fast_enough_lowers_lambda_before_it_reaches_t
     for _ in range(3):  # a flat g above the target raises λ by e^η every batch
         steady.update(torch.tensor(0.01, dtype=torch.float64))
     assert float(steady.weight[0]) == pytest.approx(1e-2 * math.exp(3 * rate), rel=1e-12)
+
+
+def test_above_the_target_the_prediction_never_takes_lambda_below_its_start():
+    # a penalty falling fast from far above the target (a network learning in its first
+    # batches) holds λ at its start instead of lowering it; below the target λ falls again
+    constraint = Constraint(target=1e-3, rate=0.1, smoothing=0.0, horizon=100, initial_weight=0.5)
+    for t in range(30):
+        constraint.update(torch.tensor(1.0 * math.exp(-0.1 * t), dtype=F64))
+    assert float(constraint.weight[0]) == 0.5
+    constraint.update(torch.tensor(1e-4, dtype=F64))
+    assert float(constraint.weight[0]) == pytest.approx(0.5 * math.exp(-0.1), rel=1e-12)
 
 
 def test_lambda_stops_growing_where_the_penalty_outweighs_the_task(caplog):
