@@ -11,7 +11,9 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from seal.callbacks.preemption import Preemption
 from seal.checkpoints import AtomicCheckpointIO, newest_intact
 from seal.config_checks import check_config
 from seal.models.compose import check_treatment
@@ -163,6 +165,23 @@ def _checkpoint_plugins(trainer_cfg) -> dict:
     return {} if trainer_cfg.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
 
 
+def _stopped(preemption: Preemption, out: Path, trainer) -> None:
+    """A signal stopped training: ``metrics.json`` says the run is incomplete (what stopped it,
+    the step, the checkpoint to resume), then the process exits with 128 + the signal."""
+    stopped = preemption.stopped or {"signal": "SIGTERM", "step": trainer.global_step}
+    if trainer.is_global_zero:
+        record = {"status": "incomplete", **stopped, "resume": "the same command with ckpt_path=auto"}
+        (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+        log.error(
+            "training stopped by %s at step %d: metrics.json marks the run incomplete; exit "
+            "code %d",
+            stopped["signal"],
+            stopped["step"],
+            preemption.exit_code,
+        )
+    raise SystemExit(preemption.exit_code)
+
+
 def run(cfg: DictConfig, callbacks=()) -> dict:
     """Train and evaluate one configuration; returns (and writes) its metrics. ``callbacks``:
     Lightning callbacks added to the configured ones (instrumentation: timers, counters)."""
@@ -188,7 +207,8 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
             trained,
             cfg.task_name,
         )
-    callbacks = [*instantiate_entries(cfg.get("callbacks"), "callbacks"), *callbacks]
+    preemption = Preemption()  # SIGTERM / SIGUSR1: a checkpoint at that step, a failing exit
+    callbacks = [*instantiate_entries(cfg.get("callbacks"), "callbacks"), *callbacks, preemption]
     if cfg.get("symmetry") is not None:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -204,7 +224,10 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
     try:
         start, ckpt_path = time.perf_counter(), resolve_ckpt_path(cfg)
         _forget_rows_after(ckpt_path, loggers)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            _stopped(preemption, out, trainer)
         metrics = scalars(trainer.callback_metrics)
         metrics["time/fit_s"] = time.perf_counter() - start
         for callback in callbacks:  # a constrained λ: its target, final value, met or not

@@ -32,8 +32,9 @@ ALLOWED = {
     "checkpoints": {"files"},
     "config_checks": {"files"},
     "testing": {"groups"},
-    # the rest through Hydra's _target_ strings; models only for the backbone × treatment check
-    "train": {"checkpoints", "config_checks", "models", "symmetry", "evaluation"},
+    # the rest through Hydra's _target_ strings; models only for the backbone × treatment check,
+    # callbacks for the preemption handler every run gets
+    "train": {"checkpoints", "config_checks", "models", "symmetry", "evaluation", "callbacks"},
 }
 
 # room → packages that importing it must not load

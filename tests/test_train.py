@@ -2,9 +2,12 @@
 
 import json
 import math
+import os
+import signal
 
 import pytest
 import pytorch_lightning as pl
+import torch
 from conftest import TINY, TOP_TINY
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
@@ -300,3 +303,41 @@ def test_a_top_tagger_penalised_along_the_energy_scale_trains(compose_cfg, tmp_p
     cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, "symmetry/group=energy_scale"])
     metrics = run(cfg)
     assert math.isfinite(metrics["train/symm_loss"]) and math.isfinite(metrics["test/auc"])
+
+
+class SignalAt(pl.Callback):
+    """Sends this process ``signum`` at the end of training batch ``step`` (as a scheduler's
+    preemption arrives between two of Lightning's checks)."""
+
+    def __init__(self, step: int, signum=signal.SIGTERM):
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_a_signal_saves_the_step_says_incomplete_and_the_resumed_run_ends_bit_for_bit(
+    signum, compose_cfg, tmp_path
+):
+    # 64 examples in batches of 16: 4 steps an epoch, 3 epochs; stopped at step 6 (mid-epoch)
+    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
+              "trainer.max_epochs=3", "trainer.limit_val_batches=null", "ckpt_path=auto"]
+    straight = run(compose_cfg(common, tmp_path / "straight"))
+    with pytest.raises(SystemExit) as stop:
+        run(compose_cfg(common, tmp_path / "stopped"), callbacks=[SignalAt(6, signum)])
+    assert stop.value.code == 128 + int(signum)  # a scheduler sees a job that did not finish
+    record = json.loads((tmp_path / "stopped" / "metrics.json").read_text())
+    assert record["status"] == "incomplete" and record["signal"] == signal.Signals(signum).name
+    checkpoint = tmp_path / "stopped" / "checkpoints" / "last.ckpt"
+    assert record["step"] == 6 and record["checkpoint"] == str(checkpoint)
+    assert torch.load(checkpoint, weights_only=False)["global_step"] == 6
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL  # the handler is given back
+    resumed = run(compose_cfg(common, tmp_path / "stopped"))  # the same command: ckpt_path=auto
+    assert resumed["trainer/global_step"] == straight["trainer/global_step"] == 12
+    weights = [torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+               for folder in (tmp_path / "straight", tmp_path / "stopped")]
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
+    assert resumed["test/mse"] == straight["test/mse"]

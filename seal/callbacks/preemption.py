@@ -1,0 +1,88 @@
+"""A preempted run keeps its work and says so.
+
+Clusters stop jobs with SIGTERM (preemption, ``scancel``, the time limit) and, when asked
+(``#SBATCH --signal=USR1@120``), with SIGUSR1 shortly before the limit. Lightning turns SIGTERM
+into a :class:`~pytorch_lightning.utilities.exceptions.SIGTERMException` — a ``SystemExit`` with
+code 0 — after the current batch; left alone the run would end without a checkpoint at that
+step, without ``metrics.json`` and with the exit code of a success.
+
+:class:`Preemption` (added to every training run by :func:`seal.train.run`) makes SIGUSR1 stop
+the run the same way (unless Lightning's own SLURM auto-requeue has claimed it), and when the
+stop comes it writes ``last.ckpt`` at the current step into the run's checkpoint folder —
+the checkpoint ``ckpt_path=auto`` resumes, every rank taking part as in any save. The training
+script then marks ``metrics.json`` incomplete and exits with 128 + the signal's number (143 for
+SIGTERM, 138 for SIGUSR1), so a scheduler sees a job that did not finish.
+"""
+
+import logging
+import signal
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+log = logging.getLogger("seal.train")
+
+
+class Preemption(pl.Callback):
+    """A checkpoint at the step a SIGTERM (or SIGUSR1) stopped the run; see the module."""
+
+    def __init__(self):
+        self.signal: signal.Signals | None = None  # what stopped the run
+        self.stopped: dict | None = None  # {"signal", "step", "checkpoint"} once it has
+        self._previous = None
+
+    # -- SIGUSR1 as a graceful stop -----------------------------------------------------------
+    def on_train_start(self, trainer, pl_module) -> None:
+        # after Lightning's own handlers (registered once on_fit_start has run): its SLURM
+        # requeue keeps SIGUSR1, and its teardown restores what was there before either
+        self.signal, self.stopped = None, None
+        current = signal.getsignal(signal.SIGUSR1)
+        if current not in (None, signal.SIG_DFL):  # Lightning's SLURM requeue, or the user's
+            log.info("SIGUSR1 already has a handler (%r): left to it", current)
+            return
+        connector = trainer._signal_connector  # Lightning's: broadcasts the stop to every rank
+
+        def stop(signum, frame):
+            self.signal = signal.Signals(signum)
+            log.warning("received %s: stopping after this batch", self.signal.name)
+            connector._sigterm_notifier_fn(signum, frame)
+
+        try:
+            self._previous = signal.signal(signal.SIGUSR1, stop)
+        except ValueError:  # not the main thread: signals cannot be caught here
+            self._previous = None
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self._give_back()
+
+    def _give_back(self) -> None:
+        """SIGUSR1's handler as it was before the fit."""
+        if self._previous is not None:
+            signal.signal(signal.SIGUSR1, self._previous)
+            self._previous = None
+
+    # -- the stop -------------------------------------------------------------------------------
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self._give_back()  # Lightning calls no teardown hook after an exception
+        if not isinstance(exception, SIGTERMException) or self.stopped is not None:
+            return
+        caught = self.signal or signal.SIGTERM
+        callback = trainer.checkpoint_callback
+        folder = Path(callback.dirpath) if callback is not None and callback.dirpath else None
+        folder = folder or Path(trainer.default_root_dir) / "checkpoints"
+        path = folder / "last.ckpt"
+        trainer.save_checkpoint(path)
+        self.stopped = {"signal": caught.name, "step": trainer.global_step, "checkpoint": str(path)}
+        log.warning(
+            "%s at step %d: checkpoint written to %s; the run is incomplete — run the same "
+            "command with ckpt_path=auto to finish it",
+            caught.name,
+            trainer.global_step,
+            path,
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, the shell's convention for a job a signal ended."""
+        return 128 + int(signal.Signals[self.stopped["signal"]] if self.stopped else signal.SIGTERM)
