@@ -12,6 +12,7 @@ from conftest import TINY, TOP_TINY
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
 
+from seal.config_checks import ConfigError
 from seal.train import run
 
 
@@ -341,3 +342,40 @@ def test_a_signal_saves_the_step_says_incomplete_and_the_resumed_run_ends_bit_fo
     for name, value in weights[0].items():
         assert torch.equal(value, weights[1][name]), name
     assert resumed["test/mse"] == straight["test/mse"]
+
+
+class LastStep(pl.Callback):
+    """The step ``last.ckpt`` holds as each training batch starts."""
+
+    def __init__(self, path):
+        self.path, self.seen = path, []
+
+    def on_train_batch_start(self, trainer, *args):
+        found = self.path.exists()
+        self.seen.append(torch.load(self.path, weights_only=False)["global_step"] if found else None)
+
+
+def test_last_ckpt_follows_every_epoch_and_every_n_steps_whatever_the_monitor(compose_cfg, tmp_path):
+    # mode=max: val/loss never "improves" after epoch 0, yet last.ckpt must keep up
+    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
+              "trainer.max_epochs=3", "trainer.limit_val_batches=null",
+              "callbacks.model_checkpoint.mode=max"]
+    run(compose_cfg(common, tmp_path / "epochs"))
+    last = tmp_path / "epochs" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 12  # was 4: epoch 0's best
+    watcher = LastStep(tmp_path / "steps" / "checkpoints" / "last.ckpt")
+    steps = [*common, "callbacks.last_checkpoint.every_n_train_steps=3"]
+    run(compose_cfg(steps, tmp_path / "steps"), callbacks=[watcher])
+    # written every 3 steps (3, 6, 9) and after each epoch's validation (4, 8), as seen when
+    # steps 1 … 12 start
+    assert watcher.seen == [None, None, None, 3, 4, 4, 6, 6, 8, 9, 9, 9]
+    assert torch.load(watcher.path, weights_only=False)["global_step"] == 12
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "true"])
+def test_a_bad_last_checkpoint_interval_is_refused_before_training(value, compose_cfg, tmp_path):
+    cfg = compose_cfg(["+experiment=toy_gsymm", *TINY,
+                       f"callbacks.last_checkpoint.every_n_train_steps={value}"], tmp_path)
+    with pytest.raises((ValueError, InstantiationException, ConfigError), match="every_n_train_steps"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()

@@ -19,6 +19,7 @@ import signal
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 log = logging.getLogger("seal.train")
@@ -86,3 +87,37 @@ class Preemption(pl.Callback):
     def exit_code(self) -> int:
         """128 + the signal's number, the shell's convention for a job a signal ended."""
         return 128 + int(signal.Signals[self.stopped["signal"]] if self.stopped else signal.SIGTERM)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt``, the checkpoint ``ckpt_path=auto`` resumes, written at the end of every
+    epoch (after its validation, where there is one) and, with ``every_n_train_steps``, every
+    that many optimiser steps too — whatever a monitored metric did. (Lightning's
+    ``save_last`` beside a monitor rewrites ``last.ckpt`` only when the monitor improves, so a
+    run resumed from it repeated every epoch since the last improvement.)"""
+
+    def __init__(self, dirpath, every_n_train_steps: int | None = None):
+        if every_n_train_steps is not None and (
+            isinstance(every_n_train_steps, bool)
+            or not isinstance(every_n_train_steps, int)
+            or every_n_train_steps < 1
+        ):
+            raise ValueError(
+                f"callbacks.last_checkpoint.every_n_train_steps must be a whole number ≥ 1 (or "
+                f"null: at epoch ends only); got {every_n_train_steps!r}"
+            )
+        super().__init__(
+            dirpath=dirpath,
+            filename=self.CHECKPOINT_NAME_LAST,
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
+            enable_version_counter=False,
+        )
+        self.step_interval = every_n_train_steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        step = trainer.global_step
+        if self.step_interval and step % self.step_interval == 0 and step != self._last_global_step_saved:
+            self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))
