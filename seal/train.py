@@ -17,6 +17,7 @@ from seal.callbacks.preemption import Preemption
 from seal.checkpoints import AtomicCheckpointIO, newest_intact
 from seal.config_checks import check_config
 from seal.models.compose import check_treatment
+from seal.runlock import run_lock
 from seal.symmetry.callback import SymmetryRegularizer
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,11 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
     check_config(cfg)  # wrong keys and types, each named, before anything is built
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):  # one run per folder: a second is refused here, naming the first
+        return _train(cfg, callbacks, out)
+
+
+def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     # everything that can reject the config is built before any training starts
     evaluation = hydra.utils.instantiate(cfg.evaluation) if cfg.get("evaluation") else None

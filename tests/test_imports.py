@@ -30,11 +30,20 @@ ALLOWED = {
     "reports": {"evaluation"},  # evaluation.plots: the HEP figure style
     "files": set(),
     "checkpoints": {"files"},
+    "runlock": set(),
     "config_checks": {"files"},
     "testing": {"groups"},
     # the rest through Hydra's _target_ strings; models only for the backbone × treatment check,
-    # callbacks for the preemption handler every run gets
-    "train": {"checkpoints", "config_checks", "models", "symmetry", "evaluation", "callbacks"},
+    # callbacks for the preemption handler every run gets, runlock for one run per folder
+    "train": {
+        "checkpoints",
+        "config_checks",
+        "models",
+        "symmetry",
+        "evaluation",
+        "callbacks",
+        "runlock",
+    },
 }
 
 # room → packages that importing it must not load
