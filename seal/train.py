@@ -1,5 +1,6 @@
 """``run(cfg)``: seed → instantiate → fit → test → evaluate → ``metrics.json``; returns metrics."""
 
+import hashlib
 import json
 import logging
 import os
@@ -121,10 +122,52 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     folder = Path(folder or Path(cfg.paths.output_dir) / "checkpoints")
     chosen = newest_intact(folder)
     if chosen is not None:
+        _check_same_run(cfg, chosen)
         log.info("ckpt_path=auto: resuming from %s", chosen)
         return str(chosen)
     log.info("ckpt_path=auto: no intact checkpoint in %s yet, starting from scratch", folder)
     return None
+
+
+RUN_PARTS = ("model", "data", "symmetry", "seed")  # what makes a run this run
+
+
+def run_fingerprint(cfg: DictConfig) -> dict:
+    """A hash of each part of the config that makes the run (network, data, penalty, seed) —
+    not the budget (a requeued or extended run may train longer) nor the paths."""
+    parts = {}
+    for key in RUN_PARTS:
+        value = cfg.get(key)
+        value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        text = json.dumps(value, sort_keys=True, default=str)
+        parts[key] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return parts
+
+
+class RunFingerprint(pl.Callback):
+    """Stores :func:`run_fingerprint` in every checkpoint (``checkpoint["seal_run"]``)."""
+
+    def __init__(self, fingerprint: dict):
+        self.fingerprint = fingerprint
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["seal_run"] = dict(self.fingerprint)
+
+
+def _check_same_run(cfg: DictConfig, path: Path) -> None:
+    """``ckpt_path=auto`` resumes only a checkpoint of this run: one whose network, data,
+    penalty and seed match the config (another run that used the folder before is refused)."""
+    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("seal_run")
+    if stored is None:
+        log.warning("ckpt_path=auto: %s does not say which run wrote it (an older checkpoint)", path)
+        return
+    differ = [k for k, v in run_fingerprint(cfg).items() if stored.get(k) != v]
+    if differ:
+        raise ValueError(
+            f"ckpt_path=auto found {path}, written by another run in this folder: its "
+            f"{', '.join(differ)} differ from this config. Give this run another folder "
+            f"(hydra.run.dir=…), or resume that checkpoint on purpose with ckpt_path={path}"
+        )
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -214,7 +257,12 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
             cfg.task_name,
         )
     preemption = Preemption()  # SIGTERM / SIGUSR1: a checkpoint at that step, a failing exit
-    callbacks = [*instantiate_entries(cfg.get("callbacks"), "callbacks"), *callbacks, preemption]
+    callbacks = [
+        *instantiate_entries(cfg.get("callbacks"), "callbacks"),
+        *callbacks,
+        preemption,
+        RunFingerprint(run_fingerprint(cfg)),  # ckpt_path=auto resumes only this run's
+    ]
     if cfg.get("symmetry") is not None:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))
     loggers = instantiate_loggers(cfg.get("logger"))

@@ -74,3 +74,14 @@ def test_the_lock_is_released_when_the_run_fails_and_ranks_it_launched_take_none
     with run_lock(tmp_path):
         pass
     assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getppid()
+
+
+def test_ckpt_path_auto_resumes_only_this_runs_checkpoints(compose_cfg, tmp_path):
+    common = ["+experiment=toy_gsymm", *TINY, "ckpt_path=auto"]
+    run(compose_cfg([*common, "seed=1"], tmp_path))  # an earlier run in the folder
+    # (the data differ too: the toy draws its events from the seed)
+    other = compose_cfg([*common, "seed=2", "symmetry.weight=3"], tmp_path)
+    with pytest.raises(ValueError, match=r"written by another run in this folder: its data, symmetry, seed differ"):
+        run(other)
+    longer = compose_cfg([*common, "seed=1", "trainer.max_epochs=2"], tmp_path)
+    assert run(longer)["trainer/global_step"] == 2  # the same run, extended: resumed
