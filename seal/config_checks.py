@@ -41,6 +41,9 @@ def check_config(cfg: DictConfig) -> None:
             f"and symmetry.* settings need a run with a symmetry treatment (symmetry=gsymm or "
             f"dsymm, or a top experiment's treatment=gsymm, dsymm, …)"
         )
+    seed = cfg.get("seed")
+    if "seed" in cfg and (isinstance(seed, bool) or not isinstance(seed, int)):
+        problems.append(f"seed={seed!r}: must be a whole number (e.g. seed=1)")
     _walk(cfg, "", problems)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

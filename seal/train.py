@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from seal.callbacks.preemption import Preemption
-from seal.checkpoints import AtomicCheckpointIO, newest_intact
+from seal.checkpoints import AtomicCheckpointIO, is_intact, newest_intact
 from seal.config_checks import check_config
 from seal.models.compose import check_treatment
 from seal.runlock import run_lock
@@ -117,6 +117,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     log); any other value is passed to Lightning as it is."""
     value = cfg.get("ckpt_path")
     if value != "auto":
+        if value is not None:
+            _check_ckpt_path(Path(value))
         return value
     folder = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
     folder = Path(folder or Path(cfg.paths.output_dir) / "checkpoints")
@@ -127,6 +129,45 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         return str(chosen)
     log.info("ckpt_path=auto: no intact checkpoint in %s yet, starting from scratch", folder)
     return None
+
+
+def _check_ckpt_path(path: Path) -> None:
+    """``ckpt_path=…``: a file that is a whole Lightning checkpoint, said before any work."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={path}: no such file; give a run's checkpoints/last.ckpt (or "
+            f"ckpt_path=auto: this run's own, when it has one)"
+        )
+    problem = is_intact(path)
+    if problem is not None:
+        raise ValueError(f"ckpt_path={path} is not a whole Lightning checkpoint: {problem}")
+
+
+def _check_weights_fit(module, ckpt_path: str | None) -> None:
+    """The checkpoint's weights fit this run's network (another architecture is named here,
+    before training, instead of inside Lightning's restore)."""
+    if not ckpt_path:
+        return
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    weights = state.get("state_dict", {})
+    own = module.state_dict()
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    shapes = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
+    if missing or extra or shapes:
+        details = "; ".join(
+            f"{what} {keys[:3]}{' …' if len(keys) > 3 else ''}"
+            for what, keys in (
+                ("missing", missing),
+                ("unexpected", extra),
+                ("other shapes", shapes),
+            )
+            if keys
+        )
+        raise ValueError(
+            f"ckpt_path={ckpt_path} holds another network than this run's {type(module).__name__} "
+            f"({details}): resume with the model settings it was trained with"
+        )
 
 
 RUN_PARTS = ("model", "data", "symmetry", "seed")  # what makes a run this run
@@ -159,7 +200,9 @@ def _check_same_run(cfg: DictConfig, path: Path) -> None:
     penalty and seed match the config (another run that used the folder before is refused)."""
     stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("seal_run")
     if stored is None:
-        log.warning("ckpt_path=auto: %s does not say which run wrote it (an older checkpoint)", path)
+        log.warning(
+            "ckpt_path=auto: %s does not say which run wrote it (an older checkpoint)", path
+        )
         return
     differ = [k for k, v in run_fingerprint(cfg).items() if stored.get(k) != v]
     if differ:
@@ -214,7 +257,11 @@ def _stopped(preemption: Preemption, out: Path, trainer) -> None:
     the step, the checkpoint to resume), then the process exits with 128 + the signal."""
     stopped = preemption.stopped or {"signal": "SIGTERM", "step": trainer.global_step}
     if trainer.is_global_zero:
-        record = {"status": "incomplete", **stopped, "resume": "the same command with ckpt_path=auto"}
+        record = {
+            "status": "incomplete",
+            **stopped,
+            "resume": "the same command with ckpt_path=auto",
+        }
         (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         log.error(
             "training stopped by %s at step %d: metrics.json marks the run incomplete; exit "
@@ -244,6 +291,13 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
     module = hydra.utils.instantiate(cfg.model)
     if isinstance(getattr(module, "net", None), torch.nn.Module):  # a backbone × treatment pair
         check_treatment(module.net, cfg.get("symmetry"), cfg.data.get("augment"))
+    split = getattr(datamodule, "split", None)
+    if cfg.get("test", True) and split is not None and len(split) == 3 and not split[2]:
+        raise ValueError(
+            f"data.split={list(split)} leaves no test data, but the run tests its model when "
+            f"training ends: give the test split a share (e.g. data.split=[0.8,0.1,0.1]) or "
+            f"set test=false"
+        )
     pair = cfg.get("pair") or {}
     trained = f"{pair.get('backbone')}/{pair.get('treatment')}"
     if pair.get("named") and pair.named != trained:
@@ -277,6 +331,7 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
         start, ckpt_path = time.perf_counter(), resolve_ckpt_path(cfg)
+        _check_weights_fit(module, ckpt_path)
         _forget_rows_after(ckpt_path, loggers)
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

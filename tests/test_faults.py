@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FIXTURE_JETS, TINY, TOP_TINY
+from hydra.errors import InstantiationException
 
 from seal.checkpoints import AtomicCheckpointIO, is_intact, newest_intact
 from seal.config_checks import ConfigError
@@ -222,3 +223,68 @@ def test_a_signal_stops_generation_cleanly_and_keeps_finished_chunks(tmp_path, s
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["chunk_0.npz"]  # nothing partial
     for pid_file in tmp_path.glob("worker_*.pid"):
         assert not Path(f"/proc/{pid_file.stem.split('_')[1]}").exists(), "a worker survived"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "data.batch_size=0"],
+            r"data\.batch_size must be a whole number ≥ 1; got 0",
+        ),
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "data.chunk_rows=0"],
+            r"data\.chunk_rows must be a whole number ≥ 1; got 0",
+        ),
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "data.max_jets=0"],
+            r"data\.max_jets must be a whole number ≥ 1 \(or null",
+        ),
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "data.train_pt=500"],
+            r"data\.train_pt must be \[lo, hi\] in GeV .* got 500",
+        ),
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "data.test_pt=[800,400]"],
+            r"data\.test_pt=\[800, 400\] is empty",
+        ),
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "seed=abc"],
+            r"seed='abc': must be a whole number",
+        ),
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "data.split=[0.8,0.2,0.0]"],
+            r"data\.split=\[0\.8, 0\.2, 0\.0\] leaves no test data",
+        ),
+        (
+            ["+experiment=toy_gsymm", *TINY, "model.net.width=0"],
+            r"model\.net\.width must be a whole number ≥ 1; got 0",
+        ),
+        (
+            ["+experiment=toy_gsymm", *TINY, "ckpt_path=/nonexistent/last.ckpt"],
+            r"ckpt_path=/nonexistent/last\.ckpt: no such file",
+        ),
+    ],
+)
+def test_bad_data_model_and_resume_settings_are_named_before_training(
+    overrides, message, compose_cfg, tmp_path
+):
+    with pytest.raises((ValueError, FileNotFoundError, InstantiationException), match=message):
+        run(compose_cfg(overrides, tmp_path))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_checkpoint_that_is_not_one_or_of_another_network_is_named(compose_cfg, tmp_path):
+    common = ["+experiment=toy_gsymm", *TINY]
+    run(compose_cfg([*common, "model.net.width=8"], tmp_path / "a"))
+    not_one = tmp_path / "notes.ckpt"
+    not_one.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"notes\.ckpt is not a whole Lightning checkpoint"):
+        run(compose_cfg([*common, f"ckpt_path={not_one}"], tmp_path / "b"))
+    other = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    with pytest.raises(
+        ValueError,
+        match=r"another network than this run's RegressionTask \(other shapes \['net\.net\.0\.b",
+    ):
+        run(compose_cfg([*common, "model.net.width=16", f"ckpt_path={other}"], tmp_path / "c"))
+    assert not (tmp_path / "c" / "checkpoints").exists()

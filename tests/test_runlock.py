@@ -81,7 +81,9 @@ def test_ckpt_path_auto_resumes_only_this_runs_checkpoints(compose_cfg, tmp_path
     run(compose_cfg([*common, "seed=1"], tmp_path))  # an earlier run in the folder
     # (the data differ too: the toy draws its events from the seed)
     other = compose_cfg([*common, "seed=2", "symmetry.weight=3"], tmp_path)
-    with pytest.raises(ValueError, match=r"written by another run in this folder: its data, symmetry, seed differ"):
+    with pytest.raises(
+        ValueError, match=r"written by another run in this folder: its data, symmetry, seed differ"
+    ):
         run(other)
     longer = compose_cfg([*common, "seed=1", "trainer.max_epochs=2"], tmp_path)
     assert run(longer)["trainer/global_step"] == 2  # the same run, extended: resumed

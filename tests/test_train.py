@@ -323,8 +323,15 @@ def test_a_signal_saves_the_step_says_incomplete_and_the_resumed_run_ends_bit_fo
     signum, compose_cfg, tmp_path
 ):
     # 64 examples in batches of 16: 4 steps an epoch, 3 epochs; stopped at step 6 (mid-epoch)
-    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
-              "trainer.max_epochs=3", "trainer.limit_val_batches=null", "ckpt_path=auto"]
+    common = [
+        "+experiment=toy_gsymm",
+        *TINY,
+        "data.n_train=64",
+        "data.batch_size=16",
+        "trainer.max_epochs=3",
+        "trainer.limit_val_batches=null",
+        "ckpt_path=auto",
+    ]
     straight = run(compose_cfg(common, tmp_path / "straight"))
     with pytest.raises(SystemExit) as stop:
         run(compose_cfg(common, tmp_path / "stopped"), callbacks=[SignalAt(6, signum)])
@@ -337,8 +344,10 @@ def test_a_signal_saves_the_step_says_incomplete_and_the_resumed_run_ends_bit_fo
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL  # the handler is given back
     resumed = run(compose_cfg(common, tmp_path / "stopped"))  # the same command: ckpt_path=auto
     assert resumed["trainer/global_step"] == straight["trainer/global_step"] == 12
-    weights = [torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-               for folder in (tmp_path / "straight", tmp_path / "stopped")]
+    weights = [
+        torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        for folder in (tmp_path / "straight", tmp_path / "stopped")
+    ]
     for name, value in weights[0].items():
         assert torch.equal(value, weights[1][name]), name
     assert resumed["test/mse"] == straight["test/mse"]
@@ -352,14 +361,24 @@ class LastStep(pl.Callback):
 
     def on_train_batch_start(self, trainer, *args):
         found = self.path.exists()
-        self.seen.append(torch.load(self.path, weights_only=False)["global_step"] if found else None)
+        self.seen.append(
+            torch.load(self.path, weights_only=False)["global_step"] if found else None
+        )
 
 
-def test_last_ckpt_follows_every_epoch_and_every_n_steps_whatever_the_monitor(compose_cfg, tmp_path):
+def test_last_ckpt_follows_every_epoch_and_every_n_steps_whatever_the_monitor(
+    compose_cfg, tmp_path
+):
     # mode=max: val/loss never "improves" after epoch 0, yet last.ckpt must keep up
-    common = ["+experiment=toy_gsymm", *TINY, "data.n_train=64", "data.batch_size=16",
-              "trainer.max_epochs=3", "trainer.limit_val_batches=null",
-              "callbacks.model_checkpoint.mode=max"]
+    common = [
+        "+experiment=toy_gsymm",
+        *TINY,
+        "data.n_train=64",
+        "data.batch_size=16",
+        "trainer.max_epochs=3",
+        "trainer.limit_val_batches=null",
+        "callbacks.model_checkpoint.mode=max",
+    ]
     run(compose_cfg(common, tmp_path / "epochs"))
     last = tmp_path / "epochs" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == 12  # was 4: epoch 0's best
@@ -374,8 +393,12 @@ def test_last_ckpt_follows_every_epoch_and_every_n_steps_whatever_the_monitor(co
 
 @pytest.mark.parametrize("value", ["0", "-2", "true"])
 def test_a_bad_last_checkpoint_interval_is_refused_before_training(value, compose_cfg, tmp_path):
-    cfg = compose_cfg(["+experiment=toy_gsymm", *TINY,
-                       f"callbacks.last_checkpoint.every_n_train_steps={value}"], tmp_path)
-    with pytest.raises((ValueError, InstantiationException, ConfigError), match="every_n_train_steps"):
+    cfg = compose_cfg(
+        ["+experiment=toy_gsymm", *TINY, f"callbacks.last_checkpoint.every_n_train_steps={value}"],
+        tmp_path,
+    )
+    with pytest.raises(
+        (ValueError, InstantiationException, ConfigError), match="every_n_train_steps"
+    ):
         run(cfg)
     assert not (tmp_path / "checkpoints").exists()

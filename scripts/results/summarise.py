@@ -415,7 +415,7 @@ def toy_covariant(runs: list[dict], out: Path) -> str:
 
 
 def constrained_label(run: dict) -> str:
-    """"dsymm λ=1", "gsymm ε=0.0001" or "plain" (the toy has one network)."""
+    """ "dsymm λ=1", "gsymm ε=0.0001" or "plain" (the toy has one network)."""
     return "plain" if run["loss"] == "none" else variant(run, show_beta=False)
 
 
@@ -428,12 +428,18 @@ def reached(group: list[dict]) -> str:
     ]
     if not ratios:
         return "–"
-    return f"{np.mean(ratios):.2f} ± {np.std(ratios, ddof=1):.2f}" if len(ratios) > 1 else f"{ratios[0]:.2f}"
+    return (
+        f"{np.mean(ratios):.2f} ± {np.std(ratios, ddof=1):.2f}"
+        if len(ratios) > 1
+        else f"{ratios[0]:.2f}"
+    )
 
 
 def final_weights(group: list[dict]) -> str:
     """The λ each seed ended with (constrained), or "–"."""
-    found = [r["metrics"]["constraint/weight"] for r in group if "constraint/weight" in r["metrics"]]
+    found = [
+        r["metrics"]["constraint/weight"] for r in group if "constraint/weight" in r["metrics"]
+    ]
     return " / ".join(f"{w:.2g}" for w in found) if found else "–"
 
 
@@ -462,15 +468,39 @@ def toy_constraint(runs: list[dict], out: Path) -> str:
         loss, setting = name.split(" ", 1)
         return (loss, setting[0] == "ε", -float(setting.split("=")[1]))
 
-    header = ["setting", "seeds", "MSE ÷ plain", "MSE |β|=0.5 ÷ plain", "spectrum Σ",
-              "reached ÷ ε", "λ found (per seed)"]
-    rows = [["plain", str(len(plain)), "1", "1", f"{np.mean([spectrum_sum(r) for r in plain]):.2g}",
-             "–", "–"]]
+    header = [
+        "setting",
+        "seeds",
+        "MSE ÷ plain",
+        "MSE |β|=0.5 ÷ plain",
+        "spectrum Σ",
+        "reached ÷ ε",
+        "λ found (per seed)",
+    ]
+    rows = [
+        [
+            "plain",
+            str(len(plain)),
+            "1",
+            "1",
+            f"{np.mean([spectrum_sum(r) for r in plain]):.2g}",
+            "–",
+            "–",
+        ]
+    ]
     for name in sorted(groups, key=order):
         group = groups[name]
-        rows.append([name, str(len(group)), ratio(group, "test/mse"), ratio(group, "boost/mse@0.5"),
-                     f"{np.mean([spectrum_sum(r) for r in group]):.2g}", reached(group),
-                     final_weights(group)])
+        rows.append(
+            [
+                name,
+                str(len(group)),
+                ratio(group, "test/mse"),
+                ratio(group, "boost/mse@0.5"),
+                f"{np.mean([spectrum_sum(r) for r in group]):.2g}",
+                reached(group),
+                final_weights(group),
+            ]
+        )
     write_csv(out / "toy_constraint.csv", header, rows)
     fig, axes = subplots(2)
     for name in sorted(groups, key=order):
@@ -481,7 +511,9 @@ def toy_constraint(runs: list[dict], out: Path) -> str:
             history = np.genfromtxt(path, delimiter=",", names=True)
             target = run["metrics"]["constraint/target"]
             style = dict(color=f"C{sorted(groups, key=order).index(name) % 10}", lw=1, alpha=0.8)
-            axes[0].plot(history["batch"], history["weight"], label=name if not i else None, **style)
+            axes[0].plot(
+                history["batch"], history["weight"], label=name if not i else None, **style
+            )
             axes[1].plot(history["batch"], history["estimate"] / target, **style)
     axes[0].set(yscale="log", xlabel="training batch", ylabel="λ")
     axes[1].set(yscale="log", xlabel="training batch", ylabel="running estimate ÷ ε")
@@ -500,8 +532,16 @@ def top_constraint(runs: list[dict], out: Path) -> str:
     groups = defaultdict(list)
     for run in runs:
         groups[label(run)].append(run)
-    header = ["model", "seeds", "AUC", "1/ε_B@0.3", "AUC β=0.9", "spectrum Σ", "reached ÷ ε",
-              "λ found (per seed)"]
+    header = [
+        "model",
+        "seeds",
+        "AUC",
+        "1/ε_B@0.3",
+        "AUC β=0.9",
+        "spectrum Σ",
+        "reached ÷ ε",
+        "λ found (per seed)",
+    ]
     rows = []
     table = out / "top_table.csv"
     if table.exists():
@@ -509,17 +549,37 @@ def top_constraint(runs: list[dict], out: Path) -> str:
 
         with table.open() as handle:
             for row in csv.DictReader(handle):
-                if row["model"] in ("transformer", "transformer gsymm λ=1",
-                                    "transformer dsymm λ=0.01"):
-                    rows.append([row["model"], row["seeds"], row["AUC"], row["1/ε_B@0.3"],
-                                 row["AUC β=0.9"], "–", "–", "–"])
+                if row["model"] in (
+                    "transformer",
+                    "transformer gsymm λ=1",
+                    "transformer dsymm λ=0.01",
+                ):
+                    rows.append(
+                        [
+                            row["model"],
+                            row["seeds"],
+                            row["AUC"],
+                            row["1/ε_B@0.3"],
+                            row["AUC β=0.9"],
+                            "–",
+                            "–",
+                            "–",
+                        ]
+                    )
     for name, group in sorted(groups.items()):
         cell = Style(fixed(3), fixed(3)).cell
-        rows.append([name, str(len(group)), cell(group, "test/auc"),
-                     Style(fixed(1), fixed(1)).cell(group, "test/rej@0.3"),
-                     cell(group, "boost/auc@0.9"),
-                     f"{np.mean([spectrum_sum(r) for r in group]):.2g}", reached(group),
-                     final_weights(group)])
+        rows.append(
+            [
+                name,
+                str(len(group)),
+                cell(group, "test/auc"),
+                Style(fixed(1), fixed(1)).cell(group, "test/rej@0.3"),
+                cell(group, "boost/auc@0.9"),
+                f"{np.mean([spectrum_sum(r) for r in group]):.2g}",
+                reached(group),
+                final_weights(group),
+            ]
+        )
     write_csv(out / "top_constraint.csv", header, rows)
     return markdown(header, rows)
 
@@ -585,7 +645,11 @@ def main() -> None:
     if toy:
         print("## covariant toy\n\n" + toy_covariant(toy, args.out) + "\n")
     if stage("toy_constraint"):
-        print("## constrained SEAL, toy\n\n" + toy_constraint(stage("toy_constraint"), args.out) + "\n")
+        print(
+            "## constrained SEAL, toy\n\n"
+            + toy_constraint(stage("toy_constraint"), args.out)
+            + "\n"
+        )
     if stage("constraint_"):
         text = top_constraint(stage("constraint_"), args.out)
         print("## constrained SEAL, top tagging\n\n" + text + "\n")

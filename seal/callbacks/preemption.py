@@ -119,5 +119,9 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         step = trainer.global_step
-        if self.step_interval and step % self.step_interval == 0 and step != self._last_global_step_saved:
+        if (
+            self.step_interval
+            and step % self.step_interval == 0
+            and step != self._last_global_step_saved
+        ):
             self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -223,6 +223,22 @@ class EpochLoader(DataLoader):
         return super().__iter__()
 
 
+def _check_window(name: str, window) -> None:
+    """A pT window is null or [lo, hi] in GeV, either end null (open), lo < hi."""
+    if window is None:
+        return
+    try:
+        lo, hi = window
+        ends = [None if v is None else float(v) for v in (lo, hi)]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"data.{name} must be [lo, hi] in GeV (either end null for an open window) or null; "
+            f"got {window!r} — e.g. data.{name}=[null,800]"
+        ) from None
+    if None not in ends and not ends[0] < ends[1]:
+        raise ValueError(f"data.{name}=[{lo}, {hi}] is empty: lo must be below hi")
+
+
 class JetDataModule(SplitLoaders):
     """Top-tagging data from one HDF5 file (ATLAS or Top Landscape layout).
 
@@ -273,6 +289,22 @@ class JetDataModule(SplitLoaders):
             raise ValueError(
                 f"data.split must be three fractions summing to at most 1; got {split}"
             )
+        for name, value, least in (
+            ("batch_size", batch_size, 1),
+            ("chunk_rows", chunk_rows, 1),
+            ("num_workers", num_workers, 0),
+            ("n_constituents", n_constituents, 1),
+            ("max_jets", max_jets, 1),
+        ):
+            if value is None and name == "max_jets":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(
+                    f"data.{name} must be a whole number ≥ {least}"
+                    f"{' (or null: the whole file)' if name == 'max_jets' else ''}; got {value!r}"
+                )
+        for name, window in (("train_pt", train_pt), ("val_pt", val_pt), ("test_pt", test_pt)):
+            _check_window(name, window)
         self.path, self.n_constituents, self.split = Path(path), n_constituents, tuple(split)
         self.pt_windows = {"train": train_pt, "val": val_pt, "test": test_pt}
         self.batch_size, self.num_workers, self.chunk_rows = batch_size, num_workers, chunk_rows

@@ -40,6 +40,18 @@ class MLP(nn.Module):
             raise ValueError(
                 f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}"
             )
+        for name, value, least in (
+            ("n_particles", n_particles, 1),
+            ("out_dim", out_dim, 1),
+            ("width", width, 1),
+            ("depth", depth, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(
+                    f"model.net.{name} must be a whole number ≥ {least}; got {value!r}"
+                )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"model.net.dropout must be in [0, 1); got {dropout!r}")
         layers, size = [], 4 * n_particles
         for _ in range(depth):
             layers += [nn.Linear(size, width), ACTIVATIONS[activation]()]

@@ -193,7 +193,9 @@ class Constraint:
         if self.weight is None:
             self.bind()
         values = normalised_penalty.detach().double().reshape(-1)
-        task = None if task_loss is None else torch.as_tensor(task_loss, dtype=torch.float64).detach()
+        task = (
+            None if task_loss is None else torch.as_tensor(task_loss, dtype=torch.float64).detach()
+        )
         if task is not None:
             values = torch.cat([values, task.reshape(1).to(values.device)])
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:

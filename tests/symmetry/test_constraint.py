@@ -123,7 +123,10 @@ def test_lambda_stops_growing_where_the_penalty_outweighs_the_task(caplog):
     assert bool(constraint.held[0])
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and "target 0.001 cannot be met" in warnings[0]
-    assert "stopped growing at 1.2" in warnings[0] and "outweighs the task's loss 3-fold" in warnings[0]
+    assert (
+        "stopped growing at 1.2" in warnings[0]
+        and "outweighs the task's loss 3-fold" in warnings[0]
+    )
     assert constraint.summary()["constraint/capped"] == 1.0
     # the limit holds growth only: once the task's loss falls, a λ above it is not pushed down
     constraint.update(torch.tensor(0.5, dtype=F64), task_loss=0.01)
@@ -316,9 +319,7 @@ def test_on_the_exact_truth_two_targets_a_decade_apart_are_reached_within_20_per
     assert found[3e-4] > 10 * found[3e-3]  # the tighter target needed a λ decades larger
 
 
-def test_per_generator_multipliers_find_the_generators_the_spurion_breaks(
-    monkeypatch, tmp_path
-):
+def test_per_generator_multipliers_find_the_generators_the_spurion_breaks(monkeypatch, tmp_path):
     # truth + c₁ P·s + c₂ (P·s)² with s = (0, 0, 0, 1) breaks Kz, Jx and Jy (its own bars there
     # are about 0.9, the others 0): holding every bar to 10⁻³ takes multipliers decades larger
     # along those three, while Kx, Ky and Jz meet the target with λ at its floor
