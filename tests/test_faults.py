@@ -180,6 +180,28 @@ def test_a_nan_in_a_test_jet_stops_the_run_before_training(compose_cfg, tmp_path
     assert not (tmp_path / "checkpoints").exists()  # found before the first training step
 
 
+def test_labels_outside_0_1_and_a_split_with_one_class_stop_the_run_before_training(
+    compose_cfg, tmp_path
+):
+    path = tmp_path / "jets.h5"
+    shutil.copy(FIXTURE_JETS, path)
+    with h5py.File(path, "r+") as f:
+        labels = f["labels"][:]
+        labels[5] = 2
+        f["labels"][:] = labels
+    cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, f"data.path={path}"], tmp_path)
+    with pytest.raises(ValueError, match=rf"{path}: label 2 of jet 5 is not 0 \(background\) or 1"):
+        run(cfg)
+    with h5py.File(path, "r+") as f:
+        n = len(labels)
+        labels[5] = 0
+        labels[int(0.9 * n) :] = 0  # the test split: background only
+        f["labels"][:] = labels
+    with pytest.raises(ValueError, match=r"the test split holds \d+ background and 0 signal jets"):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 STOPPABLE_GENERATION = """
 import os, sys, time
 from pathlib import Path

@@ -367,10 +367,23 @@ class JetDataModule(SplitLoaders):
         the run before training (naming file and jet), not after it."""
         start_time, n = time.perf_counter(), 0
         chosen = self.selected["train"] | self.selected["val"] | self.selected["test"]
+        classes = {name: np.zeros(2, dtype=np.int64) for name in self.selected}
         for start in range(0, len(chosen), self.chunk_rows):
             keep = chosen[start : start + self.chunk_rows]
             if keep.any():
-                n += len(file.read(start, start + len(keep), keep)["target"])
+                read = file.read(start, start + len(keep), keep)
+                n += len(read["target"])
+                for name, rows in self.selected.items():
+                    labels = read["target"][rows[read["index"]]].astype(np.int64)
+                    classes[name] += np.bincount(labels, minlength=2)
+        for i, name in enumerate(("train", "val", "test")):
+            if self.split[i] > 0 and not classes[name].all():
+                raise ValueError(
+                    f"{self.path}: the {name} split holds {classes[name][0]} background and "
+                    f"{classes[name][1]} signal jets (after dropping jets without constituents): "
+                    f"training and the AUC need both classes — check the file's labels, "
+                    f"data.split and data.{name}_pt"
+                )
         log.info(
             "%s: checked %d jets of the three splits in %.1f s (finite, E ≥ 0)",
             self.path,

@@ -166,6 +166,14 @@ class JetFile:
             if value.dtype.kind == "f" and not np.isfinite(value).all():
                 row = rows[int(np.argwhere(~np.isfinite(value))[0][0])]
                 raise ValueError(f"{self.path}: non-finite value in {key!r} of jet {row}")
+        labels = out["target"]
+        bad = (labels != 0) & (labels != 1)
+        if bad.any():
+            i = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"{self.path}: label {labels[i]:g} of jet {rows[i]} is not 0 (background) or 1 "
+                f"(signal); {int(bad.sum())} such jets in rows {rows[0]}–{rows[-1]}"
+            )
         negative = (out["p4"][..., 0] < 0) & out["mask"]
         if negative.any():
             row = rows[int(np.argwhere(negative)[0][0])]
