@@ -80,6 +80,8 @@ class JetStream(IterableDataset):
         # the epoch, set by EpochLoader before every pass; shared memory, so persistent worker
         # processes read the new value too
         self._epoch = multiprocessing.RawValue("q", 0)
+        # batches of this pass already trained on (a mid-epoch resume): read, never yielded
+        self._skip = multiprocessing.RawValue("q", 0)
         self.path, self.n_constituents, self.selected = Path(path), n_constituents, selected
         self.batch_size, self.shuffle, self.chunk_rows = batch_size, shuffle, chunk_rows
         self.transform, self.by_rank, self.num_workers = transform, by_rank, num_workers
@@ -88,8 +90,9 @@ class JetStream(IterableDataset):
     def epoch(self) -> int:
         return self._epoch.value
 
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.value = int(epoch)
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """The pass's epoch (its order) and how many of its first batches to leave out."""
+        self._epoch.value, self._skip.value = int(epoch), int(skip)
 
     def _world(self) -> tuple[int, int]:
         return rank_and_world() if self.by_rank else (0, 1)
@@ -121,12 +124,23 @@ class JetStream(IterableDataset):
             if self.selected[a : a + self.chunk_rows].any()
         ]
 
-    def _shards(self) -> tuple[int, int, int]:
-        """(this shard, shards, workers of this rank): one shard per (rank, worker)."""
+    def _shards(self) -> tuple[int, int, int, int]:
+        """(this shard, shards, workers of this rank, batches of the shard to leave out): one
+        shard per (rank, worker). The DataLoader takes batches from its workers in turn,
+        starting with worker 0, and the pass's batch i comes from the rank's shard i mod W: a
+        pass resumed after ``skip`` batches gives worker j the shard (skip + j) mod W, from its
+        batch (skip + j) // W on, so the batches come in the order they would have."""
         worker = get_worker_info()
         n_workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
         rank, world = self._world()
-        return rank * n_workers + worker_id, world * n_workers, n_workers
+        skip = self._skip.value
+        role = (worker_id + skip) % n_workers
+        return (
+            rank * n_workers + role,
+            world * n_workers,
+            n_workers,
+            (skip + worker_id) // n_workers,
+        )
 
     def _my_pieces(self) -> list[tuple[int, int, int]]:
         """This shard's reads: (chunk start, first, last) = the chunk's selected rows
@@ -134,7 +148,7 @@ class JetStream(IterableDataset):
         split: an equal run of rows of the shuffled chunk sequence (see the class docstring)."""
         starts = self._chunk_starts()
         counts = [int(self.selected[a : a + self.chunk_rows].sum()) for a in starts]
-        shard, n_shards, _ = self._shards()
+        shard, n_shards, _, _ = self._shards()
         if self.shuffle:  # the same order on every rank and worker
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(starts))
             starts, counts = [starts[i] for i in order], [counts[i] for i in order]
@@ -154,20 +168,24 @@ class JetStream(IterableDataset):
         return pieces
 
     def __iter__(self):
-        shard, n_shards, n_workers = self._shards()
+        shard, n_shards, n_workers, skip = self._shards()
         # the order of rows inside this shard: new every epoch, reproducible on resume
         rng = np.random.default_rng([self.seed, self.epoch, shard])
         pieces = self._my_pieces()
+        # batches of the shard already trained on (a resumed pass) are read, not built
         if not self.shuffle or n_shards == 1:
-            yield from self._batches(pieces, rng)
+            for i, rows in enumerate(self._batches(pieces, rng)):
+                if i >= skip:
+                    yield self._batch(rows)
             return
         # a shard of per_shard rows gives this many batches; jets without constituents, dropped
         # when read, could make it one fewer: then rows are read again, never a batch short
         quota, made = len(self) // n_workers, 0
         while made < quota:
             before = made
-            for batch in self._batches(pieces, rng):
-                yield batch
+            for rows in self._batches(pieces, rng):
+                if made >= skip:
+                    yield self._batch(rows)
                 made += 1
                 if made == quota:
                     return
@@ -175,6 +193,7 @@ class JetStream(IterableDataset):
                 raise RuntimeError(f"{self.path}: the split has no jets to batch")
 
     def _batches(self, pieces: list[tuple[int, int, int]], rng):
+        """The shard's batches as row dicts, in order (:meth:`_batch` makes the tensors)."""
         file = JetFile(self.path, self.n_constituents)
         buffer = None
         try:
@@ -195,10 +214,10 @@ class JetStream(IterableDataset):
                     order = rng.permutation(len(buffer["target"]))
                     buffer = {k: v[order] for k, v in buffer.items()}
                 while len(buffer["target"]) >= self.batch_size:
-                    yield self._batch({k: v[: self.batch_size] for k, v in buffer.items()})
+                    yield {k: v[: self.batch_size] for k, v in buffer.items()}
                     buffer = {k: v[self.batch_size :] for k, v in buffer.items()}
             if buffer is not None and len(buffer["target"]):
-                yield self._batch(buffer)
+                yield buffer
         finally:
             file.close()
 
@@ -210,17 +229,64 @@ class JetStream(IterableDataset):
 class EpochLoader(DataLoader):
     """A DataLoader that tells its :class:`JetStream` the epoch before every pass: the trainer's
     ``current_epoch`` (so a resumed run continues the sequence of shuffles where it stopped),
-    else the number of passes so far."""
+    else the number of passes so far.
+
+    The epoch is read when the pass yields its first batch, not when the iterator is made:
+    Lightning makes the training iterator before it restores a checkpoint's epoch counter, so a
+    run resumed at an epoch boundary would otherwise replay the previous epoch's order.
+
+    Lightning stores ``state_dict`` — the pass's epoch and the batches it has yielded — in
+    checkpoints and hands it back on resume (``load_state_dict``): the first pass of that epoch
+    then leaves those batches out, so a run stopped mid-epoch continues on exactly the batches
+    it would have seen."""
 
     def __init__(self, stream: JetStream, epoch_fn=None, **kwargs):
+        # its own generator: every pass draws a base seed, which must not move the global RNG
+        # (a resumed pass draws it after the RNG states are restored: the dropout would shift)
+        kwargs.setdefault("generator", torch.Generator().manual_seed(stream.seed))
         super().__init__(stream, **kwargs)
         self.epoch_fn, self.passes = epoch_fn, 0
+        self.epoch, self.yielded, self._resume = None, 0, None
 
     def __iter__(self):
+        return _FirstBatchStart(self)
+
+    def _start(self):
         epoch = self.epoch_fn() if self.epoch_fn is not None else None
-        self.dataset.set_epoch(self.passes if epoch is None else epoch)
+        self.epoch = self.passes if epoch is None else epoch
+        skip = 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            skip = self._resume[1]
+        self._resume = None
+        self.dataset.set_epoch(self.epoch, skip)
         self.passes += 1
+        self.yielded = skip
         return super().__iter__()
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "batches": self.yielded}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("epoch") is not None:
+            self._resume = (int(state["epoch"]), int(state["batches"]))
+
+
+class _FirstBatchStart:
+    """An :class:`EpochLoader` pass that starts (sets the epoch, makes the DataLoader's
+    iterator) on its first ``next``."""
+
+    def __init__(self, loader: EpochLoader):
+        self.loader, self.inner = loader, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.inner is None:
+            self.inner = self.loader._start()
+        batch = next(self.inner)
+        self.loader.yielded += 1
+        return batch
 
 
 def _check_window(name: str, window) -> None:

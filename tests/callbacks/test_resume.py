@@ -1,5 +1,8 @@
 """A run killed mid-epoch resumes from its last checkpoint and ends on the same weights."""
 
+import os
+import signal
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -86,3 +89,51 @@ def test_loader_state_counts_consumed_batches():
     assert [b["x"].tolist() for b in fresh] == first  # the skip applies once
     fresh.sampler.set_epoch(1)
     assert [b["x"].tolist() for b in fresh] != first  # a new order each epoch
+
+
+class StopAt(pl.Callback):
+    """A SIGTERM to this process after training step ``step`` (as a preemption)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    "stop_at, workers",
+    [(3, 0), (8, 0), (5, 2)],  # mid-epoch, the epoch boundary (8 batches an epoch), 2 workers
+)
+def test_a_stopped_top_tagging_run_resumes_on_the_same_jets_to_the_same_weights(
+    stop_at, workers, compose_cfg, tmp_path
+):
+    # the streaming jet loader: the epoch's chunk order and the batches already trained on
+    # come back from the checkpoint (it replayed the previous epoch's order, and restarted a
+    # stopped epoch from its first batch); dropout 0.1, so the RNG must line up too
+    from conftest import TOP_TINY
+
+    from seal.train import run
+
+    common = [
+        "+experiment=top_baseline",
+        *TOP_TINY,
+        "trainer.limit_train_batches=null",
+        "trainer.limit_val_batches=null",
+        "test=false",
+        "trainer.max_epochs=2",
+        "ckpt_path=auto",
+        f"data.num_workers={workers}",
+    ]
+    run(compose_cfg(common, tmp_path / "straight"))
+    with pytest.raises(SystemExit):
+        run(compose_cfg(common, tmp_path / "stopped"), callbacks=[StopAt(stop_at)])
+    run(compose_cfg(common, tmp_path / "stopped"))
+    ends = [
+        torch.load(tmp_path / run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        for run_dir in ("straight", "stopped")
+    ]
+    assert ends[0]["global_step"] == ends[1]["global_step"] == 16
+    for name, value in ends[0]["state_dict"].items():
+        assert torch.equal(value, ends[1]["state_dict"][name]), name
