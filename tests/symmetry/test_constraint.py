@@ -233,13 +233,16 @@ def test_a_constrained_run_writes_lambda_to_the_log_the_folder_and_metrics(compo
             "trainer.max_epochs=3",
             "+constraint=target",
             "symmetry.constraint.target=0.01",
+            "symmetry.warmup_steps=1",  # the overlay's 50 would cover this whole run
         ]
     )
+    assert compose_cfg(["+experiment=toy_gsymm", "+constraint=target"]).symmetry.warmup_steps == 50
     metrics = run(cfg)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["constraint/target"] == 0.01 and saved["constraint/weight"] > 0
     rows = (tmp_path / "constraint.csv").read_text().splitlines()
-    assert rows[0] == "batch,weight,estimate" and len(rows) == 1 + saved["trainer/global_step"]
+    # one row per dual update: none during the warm-up batch
+    assert rows[0] == "batch,weight,estimate" and len(rows) == saved["trainer/global_step"]
     assert len(rows) > 2 and float(rows[-1].split(",")[1]) == saved["constraint/weight"]
     # the log's last λ is the one the last batch trained with: before its own update
     assert metrics["train/symm_weight"] == pytest.approx(float(rows[-2].split(",")[1]), rel=1e-6)
