@@ -472,7 +472,7 @@ def toy_constraint(runs: list[dict], out: Path) -> str:
         "setting",
         "seeds",
         "MSE ÷ plain",
-        "MSE |β|=0.5 ÷ plain",
+        "MSE β=0.5 ÷ plain",
         "spectrum Σ",
         "reached ÷ ε",
         "λ found (per seed)",
