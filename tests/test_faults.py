@@ -202,6 +202,21 @@ def test_labels_outside_0_1_and_a_split_with_one_class_stop_the_run_before_train
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_a_negative_constituent_pt_is_named_not_taken_for_padding(compose_cfg, tmp_path):
+    path = tmp_path / "jets.h5"
+    shutil.copy(FIXTURE_JETS, path)
+    with h5py.File(path, "r+") as f:
+        values = f["fjet_clus_pt"][7]
+        values[2] = -values[2]
+        f["fjet_clus_pt"][7] = values
+    cfg = compose_cfg(["+experiment=top_gsymm", *TOP_TINY, f"data.path={path}"], tmp_path)
+    with pytest.raises(
+        ValueError, match=r"fjet_clus_pt of jet 7, constituent 2, is -[\d.e+]+ MeV < 0"
+    ):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 STOPPABLE_GENERATION = """
 import os, sys, time
 from pathlib import Path

@@ -139,6 +139,13 @@ class JetFile:
         raw = {k: self.h5[k][start:stop, :n] for k in CONSTITUENT_KEYS}
         raw |= {k: self.h5[k][start:stop] for k in (*JET_KEYS, "labels")}
         raw["weights"] = self.h5[self.weight_key][start:stop]
+        pt = raw[CONSTITUENT_KEYS[0]]
+        if (pt < 0).any():  # pT = 0 marks padding: a negative one would silently become padding
+            jet, slot = (int(i) for i in np.argwhere(pt < 0)[0])
+            raise ValueError(
+                f"{self.path}: {CONSTITUENT_KEYS[0]} of jet {start + jet}, constituent {slot}, is "
+                f"{pt[jet, slot]:g} MeV < 0 (pT = 0 marks padding); fix or drop such jets"
+            )
         return atlas_batch(raw, n)
 
     def _read_landscape(self, start, stop):
