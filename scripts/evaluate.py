@@ -11,9 +11,11 @@ test on a larger split than a run was made with, e.g. docs/results.md's stronges
     python scripts/evaluate.py outputs/results/equivariant/* --out outputs/results/large_test \\
         "data.split=[0.16,0.04,0.8]" "evaluation.betas=[0.0]" evaluation.shift_beta=0.0
 
-Training-side settings (data.split's first two fractions, n_constituents, the model) must stay
-as trained: the checkpoint has to load, and a test split that overlaps the training jets is no
-test. The script refuses a changed training or validation fraction. A tagging run made before
+Training-side settings (data.split's first two fractions, max_jets, n_constituents, the
+training and validation pT windows, train_jets, the model) must stay as trained: the checkpoint
+has to load, and a test split that overlaps the training jets is no test. The script refuses
+them changed, and runs that did not finish (no or an incomplete metrics.json), naming the run,
+before it evaluates any. A tagging run made before
 ``evaluation.systematics`` existed gets today's default (seal's detector variations of its test
 jets); ``evaluation.systematics=null`` skips them, ``evaluation.systematics.variations=FOLDER``
 takes variation files.
@@ -40,15 +42,35 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`")
 
 
-def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
-    config = run_dir / ".hydra" / "config.yaml"
-    if not config.exists():
+# data settings the checkpoint was trained under: changing one tests other rows than the run's
+# test split (max_jets re-cuts the file, so the fractions fall on other rows, training rows
+# among them) or feeds the network another input (n_constituents)
+TRAINED_DATA = ("max_jets", "n_constituents", "train_pt", "val_pt", "train_jets")
+
+
+def finished_metrics(run_dir: Path) -> dict:
+    """The run's ``metrics.json``, refused (naming the folder and what to do) for a run folder
+    that is not one, did not finish, or has lost its best checkpoint."""
+    if not (run_dir / ".hydra" / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir}: not a Hydra run folder (no .hydra/config.yaml)")
-    trained = json.loads((run_dir / "metrics.json").read_text())
+    path = run_dir / "metrics.json"
+    trained = json.loads(path.read_text()) if path.exists() else {"status": "crashed"}
+    if trained.get("status") in ("incomplete", "crashed"):
+        why = "metrics.json says incomplete" if path.exists() else "no metrics.json"
+        raise FileNotFoundError(
+            f"{run_dir}: the run did not finish ({why}); finish it (the same command with "
+            f"ckpt_path=auto) or leave it out"
+        )
     best = trained.get("best_checkpoint")
     if not best or not Path(best).exists():
         raise FileNotFoundError(f"{run_dir}: its best checkpoint {best!r} is missing")
-    cfg = OmegaConf.load(config)
+    return trained
+
+
+def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
+    trained = finished_metrics(run_dir)
+    best = trained["best_checkpoint"]
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     evaluation = cfg.get("evaluation") or {}
     if str(evaluation.get("_target_", "")).endswith("TaggingEvaluation") and (
         "systematics" not in evaluation
@@ -56,6 +78,7 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
         default = OmegaConf.load(CONFIGS / "evaluation" / "tagging.yaml").systematics
         cfg.evaluation.systematics = default
     before = list(cfg.data.get("split") or [])
+    trained_data = {k: cfg.data.get(k) for k in TRAINED_DATA}
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     after = list(cfg.data.get("split") or [])
     if before[:2] != after[:2]:
@@ -63,6 +86,13 @@ def evaluate(run_dir: Path, overrides: list[str], out: Path) -> dict:
             f"{run_dir}: data.split {after} changes the training/validation "
             f"fractions {before[:2]} the checkpoint was trained on"
         )
+    for key, value in trained_data.items():
+        if cfg.data.get(key) != value:
+            raise ValueError(
+                f"{run_dir}: data.{key}={cfg.data.get(key)} differs from the {value} the "
+                f"checkpoint was trained with: the test would no longer be the run's own test "
+                f"split (or its input); evaluate with the trained value"
+            )
     cfg.paths.output_dir = str(out)
     check_config(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +150,13 @@ def main() -> None:
     runs = [r for r in runs if (r / ".hydra" / "config.yaml").exists()]  # skip multirun.yaml…
     if not runs:
         parser.error("no run folders (with .hydra/config.yaml) among the arguments")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file: give a folder for the new run folders")
+    for run_dir in runs:  # every run checked before the first is evaluated
+        try:
+            finished_metrics(run_dir)
+        except FileNotFoundError as error:
+            parser.error(str(error))
     for run_dir in tqdm(runs, desc="evaluating", unit="run"):
         metrics = evaluate(run_dir, overrides, args.out / f"{run_dir.parent.name}_{run_dir.name}")
         tqdm.write(

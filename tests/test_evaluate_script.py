@@ -68,3 +68,32 @@ def test_a_run_made_before_the_systematics_gets_them_and_the_same_as_a_new_run(
     assert (tmp_path / "again" / "systematics.png").exists()
     none = evaluate(folder, ["evaluation.systematics=null"], tmp_path / "none")
     assert not any(key.startswith("syst/") for key in none)
+
+
+def test_a_crashed_run_and_changed_training_data_are_refused_before_work(trained_run, tmp_path):
+    folder, _ = trained_run
+    for key in ("data.max_jets=150", "data.n_constituents=40"):
+        with pytest.raises(ValueError, match=rf"{key.split('=')[0]}=\d+ differs from the"):
+            evaluate(folder, [key], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    (folder / "metrics.json").write_text('{"status": "incomplete", "step": 3}')
+    with pytest.raises(FileNotFoundError, match=r"did not finish \(metrics.json says incomplete\)"):
+        evaluate(folder, [], tmp_path / "bad")
+    (folder / "metrics.json").unlink()  # a crashed run leaves none
+    with pytest.raises(FileNotFoundError, match=r"did not finish \(no metrics.json\)"):
+        evaluate(folder, [], tmp_path / "bad")
+
+
+def test_out_as_a_file_is_refused(trained_run, tmp_path):
+    import subprocess
+
+    folder, _ = trained_run
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder), "--out", str(target)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and f"--out {target} is a file" in done.stderr
