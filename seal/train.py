@@ -117,18 +117,20 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     log); any other value is passed to Lightning as it is."""
     value = cfg.get("ckpt_path")
     if value != "auto":
-        if value is not None:
+        if value is not None and value not in LIGHTNING_CKPT_NAMES:
             _check_ckpt_path(Path(value))
         return value
     folder = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
     folder = Path(folder or Path(cfg.paths.output_dir) / "checkpoints")
     chosen = newest_intact(folder)
     if chosen is not None:
-        _check_same_run(cfg, chosen)
         log.info("ckpt_path=auto: resuming from %s", chosen)
         return str(chosen)
     log.info("ckpt_path=auto: no intact checkpoint in %s yet, starting from scratch", folder)
     return None
+
+
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")  # Lightning's own ckpt_path words
 
 
 def _check_ckpt_path(path: Path) -> None:
@@ -143,12 +145,21 @@ def _check_ckpt_path(path: Path) -> None:
         raise ValueError(f"ckpt_path={path} is not a whole Lightning checkpoint: {problem}")
 
 
-def _check_weights_fit(module, ckpt_path: str | None) -> None:
-    """The checkpoint's weights fit this run's network (another architecture is named here,
-    before training, instead of inside Lightning's restore)."""
-    if not ckpt_path:
+def _check_resume(cfg: DictConfig, module, ckpt_path: str | None, loggers) -> None:
+    """Before training resumes from ``ckpt_path`` (read once): under ``ckpt_path=auto`` it must
+    be this run's, its weights must fit the network, and the CSV logs forget the steps after it."""
+    if not ckpt_path or ckpt_path in LIGHTNING_CKPT_NAMES:
         return
     state = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    if cfg.get("ckpt_path") == "auto":
+        _check_same_run(cfg, ckpt_path, state)
+    _check_weights_fit(module, ckpt_path, state)
+    _forget_rows_after(state["global_step"], loggers)
+
+
+def _check_weights_fit(module, ckpt_path: str, state: dict) -> None:
+    """The checkpoint's weights fit this run's network (another architecture is named here,
+    before training, instead of inside Lightning's restore)."""
     weights = state.get("state_dict", {})
     own = module.state_dict()
     missing = sorted(set(own) - set(weights))
@@ -195,10 +206,10 @@ class RunFingerprint(pl.Callback):
         checkpoint["seal_run"] = dict(self.fingerprint)
 
 
-def _check_same_run(cfg: DictConfig, path: Path) -> None:
+def _check_same_run(cfg: DictConfig, path: str, state: dict) -> None:
     """``ckpt_path=auto`` resumes only a checkpoint of this run: one whose network, data,
     penalty and seed match the config (another run that used the folder before is refused)."""
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("seal_run")
+    stored = state.get("seal_run")
     if stored is None:
         log.warning(
             "ckpt_path=auto: %s does not say which run wrote it (an older checkpoint)", path
@@ -229,12 +240,9 @@ def run_name(cfg: DictConfig) -> str:
     return name if len(name) <= 200 else name[:199] + "…"
 
 
-def _forget_rows_after(ckpt_path: str | None, loggers) -> None:
-    """A resumed run logs again every step after its checkpoint: drop the earlier run's rows of
-    those steps from the CSV logs, so each step appears once."""
-    if not ckpt_path or not any(hasattr(logger, "drop_rows_from") for logger in loggers):
-        return
-    step = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+def _forget_rows_after(step: int, loggers) -> None:
+    """A resumed run logs again every step after its checkpoint (at ``step``): drop the earlier
+    run's rows of those steps from the CSV logs, so each step appears once."""
     for logger in loggers:
         if hasattr(logger, "drop_rows_from"):
             dropped = logger.drop_rows_from(step)
@@ -331,8 +339,7 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
         start, ckpt_path = time.perf_counter(), resolve_ckpt_path(cfg)
-        _check_weights_fit(module, ckpt_path)
-        _forget_rows_after(ckpt_path, loggers)
+        _check_resume(cfg, module, ckpt_path, loggers)
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         except SIGTERMException:

@@ -1,9 +1,12 @@
 import json
+import os
+import signal
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
@@ -30,6 +33,18 @@ class TinyAttentionNet(nn.Module):
         w = batch["mask"].unsqueeze(-1).to(x.dtype)
         out = self.head((x * w).sum(1) / w.sum(1))  # (B, out_dim)
         return out.squeeze(-1) if out.shape[-1] == 1 else out
+
+
+class SignalAt(pl.Callback):
+    """Sends this process ``signum`` at the end of training step ``step`` (as a scheduler's
+    preemption arrives between two of Lightning's checks)."""
+
+    def __init__(self, step: int, signum=signal.SIGTERM):
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 
 import json
 import math
-import os
 import signal
 
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import TINY, TOP_TINY
+from conftest import TINY, TOP_TINY, SignalAt
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, InstantiationException, MissingConfigException
 
@@ -306,32 +305,23 @@ def test_a_top_tagger_penalised_along_the_energy_scale_trains(compose_cfg, tmp_p
     assert math.isfinite(metrics["train/symm_loss"]) and math.isfinite(metrics["test/auc"])
 
 
-class SignalAt(pl.Callback):
-    """Sends this process ``signum`` at the end of training batch ``step`` (as a scheduler's
-    preemption arrives between two of Lightning's checks)."""
-
-    def __init__(self, step: int, signum=signal.SIGTERM):
-        self.step, self.signum = step, signum
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), self.signum)
+# 64 examples in batches of 16: 4 steps an epoch, 3 epochs, validation after each
+TOY_3_EPOCHS = [
+    "+experiment=toy_gsymm",
+    *TINY,
+    "data.n_train=64",
+    "data.batch_size=16",
+    "trainer.max_epochs=3",
+    "trainer.limit_val_batches=null",
+]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
 def test_a_signal_saves_the_step_says_incomplete_and_the_resumed_run_ends_bit_for_bit(
     signum, compose_cfg, tmp_path
 ):
-    # 64 examples in batches of 16: 4 steps an epoch, 3 epochs; stopped at step 6 (mid-epoch)
-    common = [
-        "+experiment=toy_gsymm",
-        *TINY,
-        "data.n_train=64",
-        "data.batch_size=16",
-        "trainer.max_epochs=3",
-        "trainer.limit_val_batches=null",
-        "ckpt_path=auto",
-    ]
+    # stopped at step 6 (mid-epoch)
+    common = [*TOY_3_EPOCHS, "ckpt_path=auto"]
     straight = run(compose_cfg(common, tmp_path / "straight"))
     with pytest.raises(SystemExit) as stop:
         run(compose_cfg(common, tmp_path / "stopped"), callbacks=[SignalAt(6, signum)])
@@ -370,15 +360,7 @@ def test_last_ckpt_follows_every_epoch_and_every_n_steps_whatever_the_monitor(
     compose_cfg, tmp_path
 ):
     # mode=max: val/loss never "improves" after epoch 0, yet last.ckpt must keep up
-    common = [
-        "+experiment=toy_gsymm",
-        *TINY,
-        "data.n_train=64",
-        "data.batch_size=16",
-        "trainer.max_epochs=3",
-        "trainer.limit_val_batches=null",
-        "callbacks.model_checkpoint.mode=max",
-    ]
+    common = [*TOY_3_EPOCHS, "callbacks.model_checkpoint.mode=max"]
     run(compose_cfg(common, tmp_path / "epochs"))
     last = tmp_path / "epochs" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == 12  # was 4: epoch 0's best

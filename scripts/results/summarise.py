@@ -32,6 +32,7 @@ It prints the Markdown tables that docs/results.md quotes.
 """
 
 import argparse
+import csv
 import shutil
 import tempfile
 from collections import defaultdict
@@ -545,8 +546,6 @@ def top_constraint(runs: list[dict], out: Path) -> str:
     rows = []
     table = out / "top_table.csv"
     if table.exists():
-        import csv
-
         with table.open() as handle:
             for row in csv.DictReader(handle):
                 if row["model"] in (

@@ -1,8 +1,5 @@
 """A run killed mid-epoch resumes from its last checkpoint and ends on the same weights."""
 
-import os
-import signal
-
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -91,17 +88,6 @@ def test_loader_state_counts_consumed_batches():
     assert [b["x"].tolist() for b in fresh] != first  # a new order each epoch
 
 
-class StopAt(pl.Callback):
-    """A SIGTERM to this process after training step ``step`` (as a preemption)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
 @pytest.mark.parametrize(
     "stop_at, workers",
     [(3, 0), (8, 0), (5, 2)],  # mid-epoch, the epoch boundary (8 batches an epoch), 2 workers
@@ -112,7 +98,7 @@ def test_a_stopped_top_tagging_run_resumes_on_the_same_jets_to_the_same_weights(
     # the streaming jet loader: the epoch's chunk order and the batches already trained on
     # come back from the checkpoint (it replayed the previous epoch's order, and restarted a
     # stopped epoch from its first batch); dropout 0.1, so the RNG must line up too
-    from conftest import TOP_TINY
+    from conftest import TOP_TINY, SignalAt
 
     from seal.train import run
 
@@ -128,7 +114,7 @@ def test_a_stopped_top_tagging_run_resumes_on_the_same_jets_to_the_same_weights(
     ]
     run(compose_cfg(common, tmp_path / "straight"))
     with pytest.raises(SystemExit):
-        run(compose_cfg(common, tmp_path / "stopped"), callbacks=[StopAt(stop_at)])
+        run(compose_cfg(common, tmp_path / "stopped"), callbacks=[SignalAt(stop_at)])
     run(compose_cfg(common, tmp_path / "stopped"))
     ends = [
         torch.load(tmp_path / run_dir / "checkpoints" / "last.ckpt", weights_only=False)
