@@ -99,6 +99,10 @@ def make_step(model, batch, task_loss, mode):
         group = Lorentz(0.5)
         loss_fn = SymmetryLoss(penalty, group, generator=generator, **options)
         with autocast(batch["p4"].device):
+            try:  # finite differences under bf16 are refused (they would difference rounding)
+                loss_fn.penalty.check_precision(batch["p4"].device)
+            except RuntimeError as why:
+                return None, f"refused: {why}"
             loss_fn.prepare(model, batch)
 
     device = batch["p4"].device
@@ -156,15 +160,18 @@ def memory_of(step, device: torch.device) -> int:
 def time_modes(model, batch, task_loss, rounds: int, device: torch.device) -> dict:
     """(median step seconds, memory) per mode; modes over 5× plain are timed in 2 rounds only."""
     made = {mode: make_step(model, batch, task_loss, mode) for mode in MODES}
+    refused = {mode: why for mode, (step, why) in made.items() if step is None}
+    made = {mode: pair for mode, pair in made.items() if mode not in refused}
     steps = {mode: step for mode, (step, _) in made.items()}
-    times = {mode: [] for mode in MODES}
+    times = {mode: [] for mode in made}
     memory = {mode: memory_of(step, device) for mode, step in steps.items()}  # also warms up
     for round_ in range(rounds):
         for mode, step in steps.items():
             slow = times[mode] and times[mode][0] > 5 * times["plain"][0]
             if round_ < 2 or not slow:
                 times[mode].append(_timed(step, device))
-    return {mode: (statistics.median(t), memory[mode], made[mode][1]) for mode, t in times.items()}
+    timed = {mode: (statistics.median(t), memory[mode], made[mode][1]) for mode, t in times.items()}
+    return timed | {mode: (float("nan"), 0, why) for mode, why in refused.items()}
 
 
 def _timed(step, device: torch.device) -> float:
