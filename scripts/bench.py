@@ -2,7 +2,7 @@
 
     python scripts/bench.py [--device cuda] [--rounds 10] [--precision auto|bf16|32]
                             [--only steps|epochs|models|treatments|systematics|constraint|
-                                    throughput|data|generation]
+                                    throughput|padding|data|generation]
 
 Steps: for the toy MLP, seal's top transformer and a stock ``nn.TransformerEncoder`` tagger (batch
 256, 120 constituents) one optimiser step (forward, backward, Adam) of every mode on the same
@@ -19,6 +19,10 @@ fp32 on CPU. Epochs: end to end, a short real training run per top experiment (t
 Lightning and the callback included; validation off), the training-epoch time after the first
 epoch, its ratio to plain training and on CUDA the mean GPU utilisation (3×256 transformer there,
 the CPU-sized one on CPU). Throughput: jets/s of plain and GSEAL training vs batch size.
+Padding: training jets/s through the jet stream (data included) of plain and GSEAL steps with
+every batch padded to ``n_constituents`` = 80 against each batch padded to its longest jet
+(``data.padding=batch``), on fixture jets trimmed to at most 40 constituents (jets that fill at
+most half the slots, as trimmed or detector-level jets do); the goal: ≥ 1.5× plain jets/s.
 Models: one optimiser step of every top-tagging experiment's network as configured (its
 constituent count, its symmetry term) on the same generated jets, ratio to plain training of
 the transformer — the cost column of docs/results.md.
@@ -107,7 +111,7 @@ def make_step(model, batch, task_loss, mode):
 
     device = batch["p4"].device
 
-    def step():
+    def step(batch=batch):  # another batch: the same step on it (the padding bench)
         optimizer.zero_grad(set_to_none=True)
         penalty = 0.0
         with autocast(device):
@@ -262,6 +266,66 @@ def bench_throughput(device: torch.device, rounds: int, sizes=(64, 128, 256, 512
         print(f"| {size} | {rates} |")
 
 
+def trimmed_jets(path: Path, keep: int = 40, repeats: int = 8) -> int:
+    """The fixture's jets, each cut to its ``keep`` hardest constituents (stored pT-ordered), as
+    an ATLAS-layout file at ``path``; returns the number of jets."""
+    with h5py.File(FIXTURE) as src, h5py.File(path, "w") as dst:
+        for key in src:
+            if key == "metadata":
+                continue
+            data = np.concatenate([src[key][:]] * repeats)
+            if key.startswith("fjet_clus_"):
+                data[:, keep:] = 0
+            dst.create_dataset(key, data=data)
+        return len(dst["labels"])
+
+
+def bench_padding(
+    device: torch.device, rounds: int, slots: int = 80, keep: int = 40, repeats: int = 8
+) -> None:
+    """Training jets/s, plain and GSEAL, with fixed and per-batch padding (data included)."""
+    bce = F.binary_cross_entropy_with_logits
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trimmed.h5"
+        n = trimmed_jets(path, keep, repeats)
+        streams = {
+            padding: JetStream(path, slots, np.ones(n, bool), 256, True, padding=padding, seed=0)
+            for padding in ("fixed", "batch")
+        }
+        first = {k: v.to(device) for k, v in next(iter(streams["fixed"])).items()}
+        filled = float(first["mask"].float().sum(1).mean()) / slots
+        size, _ = top_model(device)
+        print(
+            f"\n### padding: top transformer {size} training through the jet stream, {n} jets "
+            f"of ≤ {keep} constituents in {slots} slots (mean {100 * filled:.0f} % filled), "
+            f"batch 256, median of {max(3, rounds // 3)} epochs\n"
+        )
+        print("| mode | fixed padding (jets/s) | per-batch padding (jets/s) | ratio |")
+        print("|---|---:|---:|---:|")
+        for mode in ("plain", "GSEAL"):
+            torch.manual_seed(0)
+            _, net = top_model(device)
+            step, _ = make_step(net.train(), first, bce, mode)
+
+            def epoch(stream, step=step):
+                start, jets = time.perf_counter(), 0
+                for batch in stream:
+                    step({k: v.to(device) for k, v in batch.items()})
+                    jets += len(batch["target"])
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                return jets / (time.perf_counter() - start)
+
+            for stream in streams.values():  # warm-up
+                epoch(stream)
+            rates = {padding: [] for padding in streams}
+            for _ in range(max(3, rounds // 3)):
+                for padding, stream in streams.items():
+                    rates[padding].append(epoch(stream))
+            fixed, trimmed = (statistics.median(rates[p]) for p in ("fixed", "batch"))
+            print(f"| {mode} | {fixed:,.0f} | {trimmed:,.0f} | {trimmed / fixed:.2f}× |")
+
+
 def bench_generation(n_jets: int = 200) -> None:
     """Pythia 8 + FastJet on one core: the whole pipeline against Pythia alone, same settings.
 
@@ -321,6 +385,7 @@ def main() -> None:
             "systematics",
             "constraint",
             "throughput",
+            "padding",
             "data",
             "generation",
         ),
@@ -375,6 +440,8 @@ def main() -> None:
         bench_constraint(device, args.rounds)
     if args.only in (None, "throughput"):
         bench_throughput(device, args.rounds)
+    if args.only in (None, "padding"):
+        bench_padding(device, args.rounds)
     if args.only in (None, "data"):  # one core from here on
         print("\n### data loading (1 core)\n\n| what | size | throughput |\n|---|---:|---:|")
         bench_data()

@@ -50,3 +50,19 @@ def test_treatment_costs_cover_every_treatment_and_name_the_refused(capsys, monk
     assert not rows["lloca_refs"][1].startswith(("refused", "skipped"))
     assert rows["gsymm"][1] == "GSEAL" and rows["gsymm"][-1].startswith("≤ 2.1×")
     assert rows["dsymm"][1].startswith("refused: part.embed.input_bn (BatchNorm1d)")
+
+
+def test_padding_bench_trains_on_jets_filling_half_the_slots(capsys, tmp_path):
+    import bench
+
+    from seal.data.jets import JetFile
+
+    path = tmp_path / "trimmed.h5"
+    assert bench.trimmed_jets(path, keep=40, repeats=2) == 600
+    trimmed, original = JetFile(path, 80).read(0, 300), JetFile(FIXTURE_JETS, 80).read(0, 300)
+    assert trimmed["mask"].sum(1).max() == 40 and original["mask"].sum(1).max() == 80
+    assert (trimmed["p4"] == original["p4"][:, :80] * trimmed["mask"][..., None]).all()
+    bench.bench_padding(torch.device("cpu"), rounds=1, repeats=1)
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()]
+    rows = {row[0][2:]: row for row in rows if row[0] in ("| plain", "| GSEAL")}
+    assert set(rows) == {"plain", "GSEAL"} and all(r[-1].endswith("× |") for r in rows.values())

@@ -47,6 +47,10 @@ class JetStream(IterableDataset):
         DataLoader workers the chunks are shared out over.
     seed : int, optional
         Seed of the shuffled chunk order; default ``torch.initial_seed()`` (the run's seed).
+    padding : {"batch", "fixed"}
+        ``batch``: ``p4`` and ``mask`` end at the last slot any jet of the batch fills (slots
+        that are padding in every jet are left out: exact for any network that respects the
+        mask); ``fixed``: always ``n_constituents`` slots.
 
     Notes
     -----
@@ -73,8 +77,11 @@ class JetStream(IterableDataset):
         by_rank=True,
         num_workers=0,
         seed=None,
+        padding="batch",
     ):
         super().__init__()
+        check_padding(padding)
+        self.padding = padding
         # the shared chunk order: after seed_everything, the run's seed on every rank
         self.seed = torch.initial_seed() if seed is None else int(seed)
         # the epoch, set by EpochLoader before every pass; shared memory, so persistent worker
@@ -222,8 +229,28 @@ class JetStream(IterableDataset):
             file.close()
 
     def _batch(self, rows: dict) -> dict:
+        if self.padding == "batch":
+            rows = trim_padding(rows)
         batch = {k: torch.from_numpy(np.ascontiguousarray(rows[k])) for k in BATCH_KEYS}
         return batch if self.transform is None else self.transform(batch)
+
+
+PADDINGS = ("batch", "fixed")
+
+
+def check_padding(padding) -> None:
+    if padding not in PADDINGS:
+        raise ValueError(
+            f"data.padding must be one of {list(PADDINGS)} (batch: each batch padded to its "
+            f"longest jet; fixed: always data.n_constituents slots); got {padding!r}"
+        )
+
+
+def trim_padding(rows: dict) -> dict:
+    """``p4`` and ``mask`` cut after the last slot any jet of the batch fills (at least one)."""
+    filled = np.flatnonzero(rows["mask"].any(0))
+    width = int(filled[-1]) + 1 if len(filled) else 1
+    return rows | {"p4": rows["p4"][:, :width], "mask": rows["mask"][:, :width]}
 
 
 class EpochLoader(DataLoader):
@@ -332,6 +359,10 @@ class JetDataModule(SplitLoaders):
         missing file (generated on first use).
     augment : callable, optional
         Applied to training batches.
+    padding : {"batch", "fixed"}
+        Each batch padded to its longest jet (default; the same outputs and penalties for a
+        network that respects the mask, less work where jets fill few of the slots), or always
+        to ``n_constituents`` (a fixed shape, e.g. for a network that needs one).
     """
 
     def __init__(
@@ -349,8 +380,11 @@ class JetDataModule(SplitLoaders):
         train_jets=None,
         generate=None,
         augment=None,
+        padding="batch",
     ):
         super().__init__()
+        check_padding(padding)
+        self.padding = padding
         if len(split) != 3 or min(split) < 0 or sum(split) > 1.0 + 1e-9 or sum(split) <= 0:
             raise ValueError(
                 f"data.split must be three fractions summing to at most 1; got {split}"
@@ -468,6 +502,7 @@ class JetDataModule(SplitLoaders):
             transform,
             by_rank,
             self.num_workers,
+            padding=self.padding,
         )
         return EpochLoader(
             stream,
@@ -503,6 +538,7 @@ class JetDataModule(SplitLoaders):
         check_same_selection(self.path, path)
         other = copy.copy(self)
         other.path, other.selected, other.generate = Path(path), {}, None
+        other.padding = "fixed"  # the batches are concatenated: one width
         other.setup("test")
         batches = list(other.evaluation_dataloader())
         return {k: torch.cat([b[k] for b in batches]).numpy() for k in batches[0]}
