@@ -61,6 +61,20 @@ data: install ## generate the default top-tagging set data/top_default.h5 (~2.5 
 	$(PY) scripts/generate_jets.py --out data/top_default.h5 --n-signal 8000 --n-background 8000 \
 		--pt-min 400 --pt-max 1200 --n-slices 8 --chunk-jets 250 --seed 12345
 
+# what a bare GPU machine (torch, Lightning, h5py, sklearn, matplotlib, pytest there) lacks, as
+# tested here; all pure Python, so one download serves any CPython 3 on x86-64
+GPU_WHEELS := hydra-core==1.3.8 omegaconf==2.3.1 mplhep==1.3.3 mplhep-data==0.1.0 uhi==1.2.1 \
+	lloca==2.0.0 lgatr==2.0.0 pelican-lite==1.1.4
+GPU_PY ?= python3
+
+wheels: install ## download into .whl/ the wheels `make gpu-check` installs on a bare GPU machine
+	mkdir -p .whl
+	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .whl $(GPU_WHEELS)
+	$(PY) -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3  # an sdist only
+
+gpu-check: ## on an H100/H200 (≤ 8 min): installs .whl/, bf16 step bench, an epoch of every top experiment with GPU utilisation, pytest -m gpu, compile vs eager → docs/gpu.md
+	$(GPU_PY) scripts/gpu_check.py
+
 clean: ## remove caches and outputs (keeps .venv; `make distclean` removes it too)
 	rm -rf outputs .pytest_cache .ruff_cache build dist site *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
@@ -68,4 +82,4 @@ clean: ## remove caches and outputs (keeps .venv; `make distclean` removes it to
 distclean: clean ## also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help install test test-slow lint docs format demo bench fixture data clean distclean
+.PHONY: help install test test-slow lint docs format demo bench fixture data wheels gpu-check clean distclean

@@ -270,14 +270,19 @@ def _stopped(preemption: Preemption, out: Path, trainer) -> None:
             **stopped,
             "resume": "the same command with ckpt_path=auto",
         }
+        if preemption.requeue is not None:
+            record["resume"] = "requeued by submitit (ckpt_path=auto resumes the checkpoint)"
         (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         log.error(
-            "training stopped by %s at step %d: metrics.json marks the run incomplete; exit "
-            "code %d",
+            "training stopped by %s at step %d: metrics.json marks the run incomplete; %s",
             stopped["signal"],
             stopped["step"],
-            preemption.exit_code,
+            "submitit requeues it"
+            if preemption.requeue is not None
+            else f"exit code {preemption.exit_code}",
         )
+    if preemption.requeue is not None:  # submitit: checkpoint the submission, requeue, exit
+        preemption.requeue(int(preemption.signal), None)
     raise SystemExit(preemption.exit_code)
 
 
@@ -289,6 +294,30 @@ def run(cfg: DictConfig, callbacks=()) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):  # one run per folder: a second is refused here, naming the first
         return _train(cfg, callbacks, out)
+
+
+TRAIN_METRICS = ("loss", "symm_loss", "symm_weight", "step_ms")  # per generator: symm_weight/J
+
+
+def _check_monitors(cfg: DictConfig, module) -> None:
+    """A callback's ``monitor`` (checkpointing, early stopping) in seal's ``train/`` or ``val/``
+    namespace must be a metric the run logs: Lightning finds out only after the first
+    validation. Other names (a metric a callback of your own logs) pass unchecked."""
+    val = (*getattr(module, "validation_metrics", ("loss",)), "symm_loss", "w_inv")
+    known = [f"train/{m}" for m in TRAIN_METRICS] + [f"val/{m}" for m in val]
+    for name, entry in (cfg.get("callbacks") or {}).items():
+        monitor = entry.get("monitor") if isinstance(entry, DictConfig) else None
+        if monitor is None:
+            continue
+        monitor = str(monitor)
+        ours = monitor.startswith(("train", "val", "test"))  # val/auc, but also val_loss
+        ok = not ours or monitor in known or monitor.startswith("train/symm_weight/")
+        if not ok:
+            raise ValueError(
+                f"callbacks.{name}.monitor={monitor!r} is not a metric this run logs before "
+                f"it ends; it logs {known} (test/ metrics only after training) — e.g. "
+                f"callbacks.{name}.monitor=val/loss"
+            )
 
 
 def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
@@ -318,6 +347,7 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
             trained,
             cfg.task_name,
         )
+    _check_monitors(cfg, module)
     preemption = Preemption()  # SIGTERM / SIGUSR1: a checkpoint at that step, a failing exit
     callbacks = [
         *instantiate_entries(cfg.get("callbacks"), "callbacks"),

@@ -11,12 +11,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from conftest import FIXTURE_JETS, TINY, TOP_TINY
 from hydra.errors import InstantiationException
 
 from seal.checkpoints import AtomicCheckpointIO, is_intact, newest_intact
 from seal.config_checks import ConfigError
+from seal.symmetry import RouteError
 from seal.train import resolve_ckpt_path, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,6 +219,64 @@ def test_a_negative_constituent_pt_is_named_not_taken_for_padding(compose_cfg, t
     assert not (tmp_path / "checkpoints").exists()
 
 
+def _edit_weights(path, change):
+    shutil.copy(FIXTURE_JETS, path)
+    with h5py.File(path, "r+") as f:
+        weights, labels = f["weights"][:], f["labels"][:]
+        change(weights, labels)
+        f["weights"][:] = weights
+
+
+def test_negative_weights_are_refused_by_default_and_taken_absolute_when_asked(
+    compose_cfg, tmp_path
+):
+    path = tmp_path / "jets.h5"
+    _edit_weights(path, lambda w, labels: w.__setitem__(11, -0.5))
+    cfg = compose_cfg(["+experiment=top_baseline", *TOP_TINY, f"data.path={path}"], tmp_path)
+    with pytest.raises(
+        ValueError, match=r"weight -0\.5 of jet 11 is negative .* set data\.negative_weights=abs"
+    ):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+    from seal.data.jets import JetFile
+
+    row = JetFile(path, 80, negative_weights="abs").read(11, 12)
+    assert row["weight"].tolist() == [0.5]
+    with pytest.raises(
+        ValueError, match=r"data\.negative_weights must be one of \['refuse', 'abs'\]"
+    ):
+        JetFile(path, 80, negative_weights="keep")
+
+
+def test_a_class_whose_weights_sum_to_zero_stops_the_run_before_training(compose_cfg, tmp_path):
+    path = tmp_path / "jets.h5"
+    # every signal jet of the validation split (rows 80–90 %) weighs 0
+    _edit_weights(
+        path, lambda w, labels: w.__setitem__(slice(240, 270), np.where(labels[240:270], 0, 1))
+    )
+    cfg = compose_cfg(["+experiment=top_baseline", *TOP_TINY, f"data.path={path}"], tmp_path)
+    with pytest.raises(
+        ValueError, match=r"the signal jets of the val split have weights summing to 0"
+    ):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_landscape_file_missing_a_column_is_named(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from seal.data.jets import JetFile
+
+    columns = {
+        f"{k}_{i}": np.ones(4, np.float32) for i in range(3) for k in ("E", "PX", "PY", "PZ")
+    }
+    columns["is_signal_new"] = np.arange(4) % 2
+    del columns["PY_1"]
+    pd.DataFrame(columns).to_hdf(tmp_path / "land.h5", key="table", mode="w")
+    with pytest.raises(KeyError, match=r"land\.h5: Top Landscape column\(s\) \['PY_1'\] missing"):
+        JetFile(tmp_path / "land.h5", 80)
+    assert JetFile(tmp_path / "land.h5", 1).read(0, 4)["p4"].shape == (4, 1, 4)
+
+
 STOPPABLE_GENERATION = """
 import os, sys, time
 from pathlib import Path
@@ -294,6 +354,28 @@ def test_a_signal_stops_generation_cleanly_and_keeps_finished_chunks(tmp_path, s
             r"data\.split=\[0\.8, 0\.2, 0\.0\] leaves no test data",
         ),
         (
+            ["+experiment=top_baseline", *TOP_TINY, "data.padding=dynamic"],
+            r"data\.padding must be one of \['batch', 'fixed'\]",
+        ),
+        (
+            ["+experiment=top_baseline", *TOP_TINY, "callbacks.model_checkpoint.monitor=val/aucc"],
+            r"callbacks\.model_checkpoint\.monitor='val/aucc' is not a metric this run logs .*"
+            r"'val/rej@0\.8'",
+        ),
+        (
+            [
+                "+experiment=toy_gsymm",
+                *TINY,
+                "callbacks=early_stopping",
+                "callbacks.early_stopping.monitor=val_loss",
+            ],
+            r"callbacks\.early_stopping\.monitor='val_loss' is not a metric",
+        ),
+        (
+            ["+experiment=toy_gsymm", *TINY, "callbacks.model_checkpoint.monitor=test/loss"],
+            r"monitor='test/loss' is not a metric this run logs before it ends",
+        ),
+        (
             ["+experiment=toy_gsymm", *TINY, "model.net.width=0"],
             r"model\.net\.width must be a whole number ≥ 1; got 0",
         ),
@@ -325,3 +407,30 @@ def test_a_checkpoint_that_is_not_one_or_of_another_network_is_named(compose_cfg
     ):
         run(compose_cfg([*common, "model.net.width=16", f"ckpt_path={other}"], tmp_path / "c"))
     assert not (tmp_path / "c" / "checkpoints").exists()
+
+
+class _Counter(pl.Callback):
+    def __init__(self):
+        self.validation_batches = self.training_batches = 0
+
+    def on_validation_batch_start(self, *args, **kwargs):
+        self.validation_batches += 1
+
+    def on_train_batch_start(self, *args, **kwargs):
+        self.training_batches += 1
+
+
+def test_a_route_the_model_cannot_take_is_refused_before_the_sanity_check(compose_cfg, tmp_path):
+    counter = _Counter()
+    cfg = compose_cfg(
+        [
+            "+experiment=top_gsymm",
+            *TOP_TINY,
+            "trainer.num_sanity_val_steps=2",
+            "symmetry.implementation=fused",
+        ],
+        tmp_path,
+    )
+    with pytest.raises(RouteError, match=r"implementation=fused .* \(dropout\); use symmetry"):
+        run(cfg, callbacks=[counter])
+    assert counter.validation_batches == counter.training_batches == 0

@@ -12,6 +12,11 @@ stop comes it writes ``last.ckpt`` at the current step into the run's checkpoint
 the checkpoint ``ckpt_path=auto`` resumes, every rank taking part as in any save. The training
 script then marks ``metrics.json`` incomplete and exits with 128 + the signal's number (143 for
 SIGTERM, 138 for SIGUSR1), so a scheduler sees a job that did not finish.
+
+Under submitit (Hydra's ``launcher=slurm``, or its local executor) submitit holds SIGUSR2, the
+signal it asks SLURM to send before the time limit and on preemption: the stop is the same —
+``last.ckpt`` at that step, ``metrics.json`` incomplete — and then submitit's own handler
+requeues the job (the launcher resubmits the same overrides; ``ckpt_path=auto`` resumes).
 """
 
 import logging
@@ -31,37 +36,42 @@ class Preemption(pl.Callback):
     def __init__(self):
         self.signal: signal.Signals | None = None  # what stopped the run
         self.stopped: dict | None = None  # {"signal", "step", "checkpoint"} once it has
-        self._previous = None
+        self.requeue = None  # submitit's requeue handler, when its signal stopped the run
+        self._previous: dict = {}
 
-    # -- SIGUSR1 as a graceful stop -----------------------------------------------------------
+    # -- SIGUSR1 (and submitit's requeue signal) as a graceful stop ---------------------------
     def on_train_start(self, trainer, pl_module) -> None:
         # after Lightning's own handlers (registered once on_fit_start has run): its SLURM
         # requeue keeps SIGUSR1, and its teardown restores what was there before either
-        self.signal, self.stopped = None, None
-        current = signal.getsignal(signal.SIGUSR1)
-        if current not in (None, signal.SIG_DFL):  # Lightning's SLURM requeue, or the user's
-            log.info("SIGUSR1 already has a handler (%r): left to it", current)
-            return
+        self.signal, self.stopped, self.requeue = None, None, None
         connector = trainer._signal_connector  # Lightning's: broadcasts the stop to every rank
+        for signum in (signal.SIGUSR1, signal.SIGUSR2):
+            current = signal.getsignal(signum)
+            requeue = current if submitit_requeue(current) else None
+            if requeue is None and current not in (None, signal.SIG_DFL):
+                log.info("%s already has a handler (%r): left to it", signum.name, current)
+                continue
+            if requeue is None and signum != signal.SIGUSR1:
+                continue  # SIGUSR2 is seal's only under submitit
 
-        def stop(signum, frame):
-            self.signal = signal.Signals(signum)
-            log.warning("received %s: stopping after this batch", self.signal.name)
-            connector._sigterm_notifier_fn(signum, frame)
+            def stop(signum, frame, requeue=requeue):
+                self.signal, self.requeue = signal.Signals(signum), requeue
+                log.warning("received %s: stopping after this batch", self.signal.name)
+                connector._sigterm_notifier_fn(signum, frame)
 
-        try:
-            self._previous = signal.signal(signal.SIGUSR1, stop)
-        except ValueError:  # not the main thread: signals cannot be caught here
-            self._previous = None
+            try:
+                self._previous[signum] = signal.signal(signum, stop)
+            except ValueError:  # not the main thread: signals cannot be caught here
+                pass
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         self._give_back()
 
     def _give_back(self) -> None:
-        """SIGUSR1's handler as it was before the fit."""
-        if self._previous is not None:
-            signal.signal(signal.SIGUSR1, self._previous)
-            self._previous = None
+        """The handlers as they were before the fit."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
     # -- the stop -------------------------------------------------------------------------------
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
@@ -87,6 +97,15 @@ class Preemption(pl.Callback):
     def exit_code(self) -> int:
         """128 + the signal's number, the shell's convention for a job a signal ended."""
         return 128 + int(signal.Signals[self.stopped["signal"]] if self.stopped else signal.SIGTERM)
+
+
+def submitit_requeue(handler) -> bool:
+    """Whether ``handler`` is submitit's checkpoint-and-requeue (a job submitted through
+    submitit, e.g. Hydra's submitit launcher: it holds SIGUSR2 on SLURM and locally)."""
+    owner = getattr(handler, "__self__", None)
+    return getattr(handler, "__name__", "") == "checkpoint_and_try_requeue" and type(
+        owner
+    ).__module__.startswith("submitit")
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from seal.data.generated import generate_missing
-from seal.data.jets import NO_DATA_HINT, JetFile
+from seal.data.jets import NO_DATA_HINT, JetFile, check_negative_weights
 from seal.data.tensordict import SplitLoaders, rank_and_world
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class JetStream(IterableDataset):
         ``batch``: ``p4`` and ``mask`` end at the last slot any jet of the batch fills (slots
         that are padding in every jet are left out: exact for any network that respects the
         mask); ``fixed``: always ``n_constituents`` slots.
+    negative_weights : {"refuse", "abs"}
+        See :class:`~seal.data.jets.JetFile`.
 
     Notes
     -----
@@ -78,10 +80,12 @@ class JetStream(IterableDataset):
         num_workers=0,
         seed=None,
         padding="batch",
+        negative_weights="refuse",
     ):
         super().__init__()
         check_padding(padding)
-        self.padding = padding
+        check_negative_weights(negative_weights)
+        self.padding, self.negative_weights = padding, negative_weights
         # the shared chunk order: after seed_everything, the run's seed on every rank
         self.seed = torch.initial_seed() if seed is None else int(seed)
         # the epoch, set by EpochLoader before every pass; shared memory, so persistent worker
@@ -201,7 +205,7 @@ class JetStream(IterableDataset):
 
     def _batches(self, pieces: list[tuple[int, int, int]], rng):
         """The shard's batches as row dicts, in order (:meth:`_batch` makes the tensors)."""
-        file = JetFile(self.path, self.n_constituents)
+        file = JetFile(self.path, self.n_constituents, self.negative_weights)
         buffer = None
         try:
             for start, first, last in pieces:
@@ -363,6 +367,9 @@ class JetDataModule(SplitLoaders):
         Each batch padded to its longest jet (default; the same outputs and penalties for a
         network that respects the mask, less work where jets fill few of the slots), or always
         to ``n_constituents`` (a fixed shape, e.g. for a network that needs one).
+    negative_weights : {"refuse", "abs"}
+        A negative jet weight stops the run before training, naming the jet (default), or is
+        read as its absolute value (:class:`~seal.data.jets.JetFile`).
     """
 
     def __init__(
@@ -381,10 +388,12 @@ class JetDataModule(SplitLoaders):
         generate=None,
         augment=None,
         padding="batch",
+        negative_weights="refuse",
     ):
         super().__init__()
         check_padding(padding)
-        self.padding = padding
+        check_negative_weights(negative_weights)
+        self.padding, self.negative_weights = padding, negative_weights
         if len(split) != 3 or min(split) < 0 or sum(split) > 1.0 + 1e-9 or sum(split) <= 0:
             raise ValueError(
                 f"data.split must be three fractions summing to at most 1; got {split}"
@@ -424,7 +433,7 @@ class JetDataModule(SplitLoaders):
             raise FileNotFoundError(
                 f"jet file {self.path} does not exist: " + NO_DATA_HINT.format(path=self.path)
             )
-        file = JetFile(self.path, self.n_constituents)
+        file = JetFile(self.path, self.n_constituents, self.negative_weights)
         try:
             pt = file.jet_pt()[: self.max_jets]
             self._select(pt)
@@ -468,14 +477,17 @@ class JetDataModule(SplitLoaders):
         start_time, n = time.perf_counter(), 0
         chosen = self.selected["train"] | self.selected["val"] | self.selected["test"]
         classes = {name: np.zeros(2, dtype=np.int64) for name in self.selected}
+        weights = {name: np.zeros(2) for name in self.selected}
         for start in range(0, len(chosen), self.chunk_rows):
             keep = chosen[start : start + self.chunk_rows]
             if keep.any():
                 read = file.read(start, start + len(keep), keep)
                 n += len(read["target"])
                 for name, rows in self.selected.items():
-                    labels = read["target"][rows[read["index"]]].astype(np.int64)
+                    here = rows[read["index"]]
+                    labels = read["target"][here].astype(np.int64)
                     classes[name] += np.bincount(labels, minlength=2)
+                    weights[name] += np.bincount(labels, read["weight"][here], minlength=2)
         for i, name in enumerate(("train", "val", "test")):
             if self.split[i] > 0 and not classes[name].all():
                 raise ValueError(
@@ -483,6 +495,13 @@ class JetDataModule(SplitLoaders):
                     f"{classes[name][1]} signal jets (after dropping jets without constituents): "
                     f"training and the AUC need both classes — check the file's labels, "
                     f"data.split and data.{name}_pt"
+                )
+            if self.split[i] > 0 and not (weights[name] > 0).all():
+                kind = "background" if weights[name][0] <= 0 else "signal"
+                raise ValueError(
+                    f"{self.path}: the {kind} jets of the {name} split have weights summing to "
+                    f"{weights[name][int(kind == 'signal')]:g}: the weighted loss and ROC curve "
+                    f"need a positive total per class — check the file's weights column"
                 )
         log.info(
             "%s: checked %d jets of the three splits in %.1f s (finite, E ≥ 0)",
@@ -503,6 +522,7 @@ class JetDataModule(SplitLoaders):
             by_rank,
             self.num_workers,
             padding=self.padding,
+            negative_weights=self.negative_weights,
         )
         return EpochLoader(
             stream,

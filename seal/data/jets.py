@@ -50,12 +50,19 @@ class JetFile:
         Path to an ATLAS-layout or Top-Landscape-layout HDF5 file.
     n_constituents : int
         Keep the first N constituents (files store them pT-ordered); fewer stored → zero-padded.
+    negative_weights : {"refuse", "abs"}
+        A jet with a negative weight (an NLO generator's, say): refused, naming the jet
+        (default: the loss is normalised by the batch's weight sum and the ROC curve needs
+        weights ≥ 0), or read as its absolute value (the usual approximation; say so in a
+        result).
     """
 
-    def __init__(self, path, n_constituents: int = 80):
+    def __init__(self, path, n_constituents: int = 80, negative_weights: str = "refuse"):
         self.path, self.n_constituents = Path(path), int(n_constituents)
         if self.n_constituents < 1:
             raise ValueError(f"n_constituents must be >= 1; got {n_constituents}")
+        check_negative_weights(negative_weights)
+        self.negative_weights = negative_weights
         self.h5 = open_h5(self.path)
         if "fjet_clus_pt" in self.h5:
             self.layout = "atlas"
@@ -115,6 +122,19 @@ class JetFile:
                 raise KeyError(f"{self.path}: Top Landscape column {column!r} is missing")
         stored = sum(1 for c in self.columns if c.startswith("E_") and c[2:].isdigit())
         self.n_stored = min(stored, self.n_constituents)
+        missing = [
+            f"{c}_{i}"
+            for i in range(self.n_stored)
+            for c in ("E", "PX", "PY", "PZ")
+            if f"{c}_{i}" not in self.columns
+        ]
+        if missing:
+            raise KeyError(
+                f"{self.path}: Top Landscape column(s) {missing[:8]}"
+                f"{' …' if len(missing) > 8 else ''} missing ({len(missing)} of the "
+                f"{4 * self.n_stored} that {self.n_stored} constituents need); rewrite the file "
+                f"with every E_i, PX_i, PY_i, PZ_i, or set data.n_constituents below the first gap"
+            )
         self._len = self.columns["is_signal_new"][0].shape[0]
 
     # -- reading -----------------------------------------------------------------------------
@@ -181,6 +201,18 @@ class JetFile:
                 f"{self.path}: label {labels[i]:g} of jet {rows[i]} is not 0 (background) or 1 "
                 f"(signal); {int(bad.sum())} such jets in rows {rows[0]}–{rows[-1]}"
             )
+        weights = out["weight"]
+        if (weights < 0).any():
+            if self.negative_weights == "abs":
+                out["weight"] = np.abs(weights)
+            else:
+                i = int(np.argwhere(weights < 0)[0][0])
+                raise ValueError(
+                    f"{self.path}: weight {weights[i]:g} of jet {rows[i]} is negative "
+                    f"({int((weights < 0).sum())} such jets in rows {rows[0]}–{rows[-1]}); "
+                    f"seal's loss and ROC curves need weights ≥ 0 — set "
+                    f"data.negative_weights=abs to train and evaluate on |weight|, or drop them"
+                )
         negative = (out["p4"][..., 0] < 0) & out["mask"]
         if negative.any():
             row = rows[int(np.argwhere(negative)[0][0])]
@@ -213,6 +245,17 @@ class JetFile:
                 for a in range(0, len(self), chunk_rows)
             ]
             or [np.zeros(0)]
+        )
+
+
+NEGATIVE_WEIGHTS = ("refuse", "abs")
+
+
+def check_negative_weights(value) -> None:
+    if value not in NEGATIVE_WEIGHTS:
+        raise ValueError(
+            f"data.negative_weights must be one of {list(NEGATIVE_WEIGHTS)} (refuse: a jet with "
+            f"a negative weight stops the run, naming it; abs: its |weight| is used); got {value!r}"
         )
 
 

@@ -1,6 +1,7 @@
 """Batch-dict plumbing shared by the penalties: sizes, heads, joins, output checks, precision."""
 
 import math
+from collections.abc import Mapping
 
 import torch
 
@@ -64,6 +65,13 @@ def penalty_rows(size: int, fraction: float) -> int:
 
 def four_vector_keys(batch: dict, key: str, extra_keys) -> list[str]:
     """``key`` and the ``extra_keys`` present, each checked to be finite ``(..., 4)``."""
+    if not isinstance(batch, Mapping):
+        shape = f" of shape {tuple(batch.shape)}" if torch.is_tensor(batch) else ""
+        raise TypeError(
+            f"the symmetry penalty takes a batch dict ({{{key!r}: four-momenta, 'mask': ..., "
+            f"...}}, what the model's forward reads); got a {type(batch).__name__}{shape} — "
+            f"pass {{{key!r}: x}}, or wrap a model whose forward takes a tensor"
+        )
     if key not in batch:
         raise KeyError(
             f"the symmetry penalty transforms batch[{key!r}], but the batch has only "

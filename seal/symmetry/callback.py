@@ -11,8 +11,10 @@ and how lives in the penalty and the loss.
 
 import functools
 import logging
+import random
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
@@ -164,6 +166,34 @@ class SymmetryRegularizer(pl.Callback):
         if not self._restored_generator:
             self._generator.manual_seed((base + trainer.global_rank) % 2**63)
         self._wrap(pl_module)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        """Probe the model on the first training batch before the sanity check and the first
+        step, so that a route this model cannot take (``implementation=fused`` on dropout, exact
+        δSEAL through batch statistics) is refused before any work. Every RNG is restored
+        afterwards: training draws what it would have drawn without this probe."""
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "train_dataloader"):
+            return
+        cuda = [pl_module.device] if pl_module.device.type == "cuda" else []
+        states = random.getstate(), np.random.get_state()  # noqa: NPY002 (the global one)
+        try:
+            with torch.random.fork_rng(devices=cuda):
+                loader = datamodule.train_dataloader()
+                batch = next(iter(loader), None)
+                del loader
+                if batch is None:
+                    return
+                batch = pl_module.transfer_batch_to_device(batch, pl_module.device, 0)
+                training = pl_module.training
+                pl_module.train()
+                try:
+                    self.loss.prepare(pl_module, batch)
+                finally:
+                    pl_module.train(training)
+        finally:
+            random.setstate(states[0])
+            np.random.set_state(states[1])  # noqa: NPY002
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         if stage == "fit":

@@ -34,6 +34,10 @@ class NetTask(pl.LightningModule):
 
     default_lr = 1e-3
 
+    # what its validation epochs log, after "val/" (a checkpoint's monitor is checked
+    # against these before training)
+    validation_metrics: tuple[str, ...] = ("loss",)
+
     def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False, scheduler=None):
         super().__init__()
         self.net, self.scheduler = net, scheduler

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seal.metrics.bootstrap import tagging_errors
-from seal.metrics.tagging import tagging_metrics
+from seal.metrics.tagging import SIGNAL_EFFICIENCIES, tagging_metrics
 from seal.tasks.base import NetTask
 
 
@@ -22,6 +22,7 @@ class TaggingTask(NetTask):
     """
 
     default_lr = 5e-4
+    validation_metrics = ("loss", "auc", "acc", *(f"rej@{e}" for e in SIGNAL_EFFICIENCIES))
 
     def __init__(self, net: nn.Module, optimizer=None, compile: bool | str = False, scheduler=None):
         super().__init__(net, optimizer, compile, scheduler)

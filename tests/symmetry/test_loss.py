@@ -303,8 +303,9 @@ def test_each_mode_gets_its_own_route():
         (lambda b: {k: v[:0] for k, v in b.items()}, ValueError, r"holds no examples \(shape \(0,"),
         (lambda b: {**b, "mask": b["mask"][:, :2]}, ValueError, r"shape \(B, N\) = \(6, 3\)"),
         (lambda b: {**b, "mask": 2.0 * b["mask"]}, ValueError, r"bool .* or 0/1; it holds 2.0"),
+        (lambda b: b["p4"], TypeError, r"takes a batch dict .* got a Tensor of shape \(6, 3, 4\)"),
     ],
-    ids=["integer p4", "empty batch", "mask shape", "mask values"],
+    ids=["integer p4", "empty batch", "mask shape", "mask values", "a tensor"],
 )
 def test_bad_batches_are_named(change, error, message):
     batch = change(random_on_shell(6, 3, seed=1))
