@@ -13,6 +13,12 @@ the checkpoint ``ckpt_path=auto`` resumes, every rank taking part as in any save
 script then marks ``metrics.json`` incomplete and exits with 128 + the signal's number (143 for
 SIGTERM, 138 for SIGUSR1), so a scheduler sees a job that did not finish.
 
+Under DDP the ranks agree on the stop at the end of each batch (one all-reduce of the signal
+caught, MAX): a signal that reaches one rank, or the ranks at different moments, stops every
+rank after the same batch. (Lightning's own SIGTERM handler broadcasts from inside the
+handler; a rank signalled twice — by the scheduler and by Lightning's launcher forwarding it —
+then paired that broadcast with another collective and the job hung.)
+
 Under submitit (Hydra's ``launcher=slurm``, or its local executor) submitit holds SIGUSR2, the
 signal it asks SLURM to send before the time limit and on preemption: the stop is the same —
 ``last.ckpt`` at that step, ``metrics.json`` incomplete — and then submitit's own handler
@@ -24,6 +30,8 @@ import signal
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -38,31 +46,56 @@ class Preemption(pl.Callback):
         self.stopped: dict | None = None  # {"signal", "step", "checkpoint"} once it has
         self.requeue = None  # submitit's requeue handler, when its signal stopped the run
         self._previous: dict = {}
+        self._pending, self._ranks, self._connector = 0, False, None
 
-    # -- SIGUSR1 (and submitit's requeue signal) as a graceful stop ---------------------------
+    # -- the signals: a stop at the end of the batch, the same on every rank -----------------
     def on_train_start(self, trainer, pl_module) -> None:
         # after Lightning's own handlers (registered once on_fit_start has run): its SLURM
         # requeue keeps SIGUSR1, and its teardown restores what was there before either
-        self.signal, self.stopped, self.requeue = None, None, None
-        connector = trainer._signal_connector  # Lightning's: broadcasts the stop to every rank
-        for signum in (signal.SIGUSR1, signal.SIGUSR2):
+        self.signal, self.stopped, self.requeue, self._pending = None, None, None, 0
+        self._connector = trainer._signal_connector  # Lightning's stop flag lives there
+        # under DDP the ranks agree on the stop at the end of a batch (one all-reduce): a signal
+        # reaches the ranks at different moments, and Lightning's own SIGTERM handler runs a
+        # broadcast inside the handler, which then pairs with another collective and hangs
+        self._ranks = trainer.world_size > 1 and dist.is_available() and dist.is_initialized()
+        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
             current = signal.getsignal(signum)
             requeue = current if submitit_requeue(current) else None
-            if requeue is None and current not in (None, signal.SIG_DFL):
+            others = []  # handlers Lightning composed with its own SIGTERM one: kept
+            if signum == signal.SIGTERM:
+                handlers = getattr(current, "signal_handlers", [current])
+                notifier = self._connector._sigterm_notifier_fn
+                others = [h for h in handlers if callable(h) and h != notifier]
+            elif requeue is None and current not in (None, signal.SIG_DFL):
                 log.info("%s already has a handler (%r): left to it", signum.name, current)
                 continue
-            if requeue is None and signum != signal.SIGUSR1:
+            elif requeue is None and signum != signal.SIGUSR1:
                 continue  # SIGUSR2 is seal's only under submitit
 
-            def stop(signum, frame, requeue=requeue):
-                self.signal, self.requeue = signal.Signals(signum), requeue
-                log.warning("received %s: stopping after this batch", self.signal.name)
-                connector._sigterm_notifier_fn(signum, frame)
+            def stop(signum, frame, requeue=requeue, others=tuple(others)):
+                for handler in others:
+                    handler(signum, frame)
+                self.requeue = self.requeue or requeue
+                log.warning("received %s: stopping after this batch", signal.Signals(signum).name)
+                if self._ranks:
+                    self._pending = max(self._pending, int(signum))
+                else:
+                    self.signal = signal.Signals(signum)
+                    self._connector.received_sigterm = True  # Lightning stops after the batch
 
             try:
                 self._previous[signum] = signal.signal(signum, stop)
             except ValueError:  # not the main thread: signals cannot be caught here
                 pass
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._ranks:
+            return
+        caught = torch.tensor([self._pending], device=pl_module.device)
+        dist.all_reduce(caught, op=dist.ReduceOp.MAX)
+        if caught.item():  # every rank stops after this batch, the same signal named
+            self.signal = signal.Signals(int(caught.item()))
+            self._connector.received_sigterm = True
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         self._give_back()
