@@ -8,8 +8,10 @@
   is whole, else the newest whole ``*.ckpt`` beside it, naming each file it skipped.
 """
 
+import errno
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -35,8 +37,37 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, path)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
+            raise OSError(
+                errno.ENOSPC,
+                f"no space left on the device of {path.parent} to write the checkpoint "
+                f"{path.name} ({free_mib(path.parent):.0f} MiB free); {kept} — free space there "
+                f"and run the same command with ckpt_path=auto",
+            ) from error
         finally:
             temporary.unlink(missing_ok=True)
+
+
+def free_mib(folder: Path) -> float:
+    return shutil.disk_usage(folder).free / 2**20
+
+
+def check_free_space(folder: Path, checkpoint_bytes: int, copies: int = 3) -> None:
+    """Refuse to start a run whose folder cannot hold ``copies`` checkpoints (last.ckpt, the
+    best one and the temporary file of a write in progress) of ``checkpoint_bytes`` each."""
+    needed = copies * checkpoint_bytes / 2**20
+    free = free_mib(folder)
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"the output folder {folder} has {free:.0f} MiB free; this run's checkpoints need "
+            f"about {needed:.0f} MiB ({copies} × {checkpoint_bytes / 2**20:.1f} MiB: last.ckpt, "
+            f"the best and one being written) — free space there or set hydra.run.dir to a folder "
+            f"on another disk",
+        )
 
 
 def is_intact(path: Path) -> str | None:

@@ -42,6 +42,47 @@ def _launched_rank() -> bool:
     return any(os.environ.get(k, "0") != "0" for k in ("LOCAL_RANK", "NODE_RANK", "RANK"))
 
 
+# what a run writes in its folder that is its own and must not mix with another run's
+RUN_OUTPUTS = ("checkpoints", "csv", "tensorboard", "wandb", "metrics.json")
+
+
+def set_aside_previous(folder: Path) -> Path | None:
+    """A fresh run (nothing to resume) into a folder a previous run wrote: that run's outputs
+    (checkpoints, logs, metrics, figures) move to ``previous/<its time>/`` with a warning, so
+    that nothing mixes with the new run's and nothing is lost. Returns where they went."""
+    if _launched_rank():
+        return None  # the first process has done it before launching this one
+    folder = Path(folder)
+    own = {".hydra", LOCK, "previous"}
+    found = (
+        [
+            p
+            for p in folder.iterdir()
+            if p.name not in own and not p.name.endswith(".log")  # the new run's log is open
+        ]
+        if folder.is_dir()
+        else []
+    )
+    if not any(p.name in RUN_OUTPUTS for p in found):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(p.stat().st_mtime for p in found)))
+    target = folder / "previous" / stamp
+    suffix = 1
+    while target.exists():
+        target, suffix = folder / "previous" / f"{stamp}-{suffix}", suffix + 1
+    target.mkdir(parents=True)
+    for path in found:
+        path.rename(target / path.name)
+    log.warning(
+        "%s held a previous run's outputs (%s); this run starts fresh, so they were moved to "
+        "%s (ckpt_path=auto resumes a run instead)",
+        folder,
+        ", ".join(sorted(p.name for p in found)),
+        target,
+    )
+    return target
+
+
 def _describe(holder: dict) -> str:
     started = holder.get("started")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "?"

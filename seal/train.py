@@ -15,10 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from seal.callbacks.preemption import Preemption
-from seal.checkpoints import AtomicCheckpointIO, is_intact, newest_intact
+from seal.checkpoints import AtomicCheckpointIO, check_free_space, is_intact, newest_intact
 from seal.config_checks import check_config
 from seal.models.compose import check_treatment
-from seal.runlock import run_lock
+from seal.runlock import run_lock, set_aside_previous
 from seal.symmetry.callback import SymmetryRegularizer
 
 log = logging.getLogger(__name__)
@@ -348,6 +348,9 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
             cfg.task_name,
         )
     _check_monitors(cfg, module)
+    # weights and the optimiser's two moments (Adam), plus the loops' and callbacks' state
+    weights = sum(p.numel() * p.element_size() for p in module.parameters())
+    check_free_space(out, 3 * weights + 2**20)
     preemption = Preemption()  # SIGTERM / SIGUSR1: a checkpoint at that step, a failing exit
     callbacks = [
         *instantiate_entries(cfg.get("callbacks"), "callbacks"),
@@ -357,6 +360,9 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
     ]
     if cfg.get("symmetry") is not None:
         callbacks.append(hydra.utils.instantiate(cfg.symmetry))
+    ckpt_path = resolve_ckpt_path(cfg)
+    if ckpt_path is None:  # a fresh run: a previous run's outputs here are moved aside
+        set_aside_previous(out)
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer_cfg = gpu_for_job(cfg.trainer, *_parallel_job(), torch.cuda.device_count())
     trainer = hydra.utils.instantiate(
@@ -368,7 +374,7 @@ def _train(cfg: DictConfig, callbacks, out: Path) -> dict:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        start, ckpt_path = time.perf_counter(), resolve_ckpt_path(cfg)
+        start = time.perf_counter()
         _check_resume(cfg, module, ckpt_path, loggers)
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -128,7 +128,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="no space left .* the previous last.ckpt is intact"):
         io.save_checkpoint({"step": 2, "weights": torch.zeros(1000)}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["step"] == 1
@@ -434,3 +434,21 @@ def test_a_route_the_model_cannot_take_is_refused_before_the_sanity_check(compos
     with pytest.raises(RouteError, match=r"implementation=fused .* \(dropout\); use symmetry"):
         run(cfg, callbacks=[counter])
     assert counter.validation_batches == counter.training_batches == 0
+
+
+def test_an_output_folder_without_room_for_the_checkpoints_is_named_before_training(
+    compose_cfg, tmp_path, monkeypatch
+):
+    import collections
+
+    import seal.checkpoints
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(seal.checkpoints.shutil, "disk_usage", lambda p: usage(10**9, 10**9, 2**20))
+    cfg = compose_cfg(["+experiment=top_baseline", *TOP_TINY], tmp_path)
+    with pytest.raises(
+        OSError, match=rf"the output folder {tmp_path} has 1 MiB free; .* need about"
+    ):
+        run(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+

@@ -87,3 +87,21 @@ def test_ckpt_path_auto_resumes_only_this_runs_checkpoints(compose_cfg, tmp_path
         run(other)
     longer = compose_cfg([*common, "seed=1", "trainer.max_epochs=2"], tmp_path)
     assert run(longer)["trainer/global_step"] == 2  # the same run, extended: resumed
+
+
+def test_a_repeated_fresh_run_moves_the_previous_runs_outputs_aside(compose_cfg, tmp_path, caplog):
+    common = ["+experiment=toy_gsymm", *TINY, "trainer.max_epochs=2", "logger=csv"]
+    first = run(compose_cfg([*common, "seed=1"], tmp_path))
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    with caplog.at_level(logging.WARNING, logger="seal.train"):
+        second = run(compose_cfg([*common, "seed=2"], tmp_path))
+    (previous,) = (tmp_path / "previous").iterdir()
+    assert "held a previous run's outputs" in caplog.text and str(previous) in caplog.text
+    assert sorted(p.name for p in (previous / "checkpoints").iterdir()) == before
+    assert json.loads((previous / "metrics.json").read_text())["test/mse"] == first["test/mse"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["test/mse"] == second["test/mse"]
+    # the new run's CSV holds its own rows only: one per logged step of two epochs, not four
+    rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    old_rows = (previous / "csv" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == len(old_rows) and rows != old_rows
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
