@@ -322,7 +322,12 @@ def test_a_signal_saves_the_step_says_incomplete_and_the_resumed_run_ends_bit_fo
 ):
     # stopped at step 6 (mid-epoch)
     common = [*TOY_3_EPOCHS, "ckpt_path=auto"]
+    handlers = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)]
     straight = run(compose_cfg(common, tmp_path / "straight"))
+    # a finished run leaves every handler as it found it (Lightning's SIGTERM one included)
+    assert [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)] == (
+        handlers
+    )
     with pytest.raises(SystemExit) as stop:
         run(compose_cfg(common, tmp_path / "stopped"), callbacks=[SignalAt(6, signum)])
     assert stop.value.code == 128 + int(signum)  # a scheduler sees a job that did not finish
@@ -332,6 +337,7 @@ def test_a_signal_saves_the_step_says_incomplete_and_the_resumed_run_ends_bit_fo
     assert record["step"] == 6 and record["checkpoint"] == str(checkpoint)
     assert torch.load(checkpoint, weights_only=False)["global_step"] == 6
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL  # the handler is given back
+    assert signal.getsignal(signal.SIGTERM) == handlers[0]
     resumed = run(compose_cfg(common, tmp_path / "stopped"))  # the same command: ckpt_path=auto
     assert resumed["trainer/global_step"] == straight["trainer/global_step"] == 12
     weights = [

@@ -84,7 +84,7 @@ class Preemption(pl.Callback):
                     self._connector.received_sigterm = True  # Lightning stops after the batch
 
             try:
-                self._previous[signum] = signal.signal(signum, stop)
+                self._previous[signum] = (signal.signal(signum, stop), stop)
             except ValueError:  # not the main thread: signals cannot be caught here
                 pass
 
@@ -101,9 +101,11 @@ class Preemption(pl.Callback):
         self._give_back()
 
     def _give_back(self) -> None:
-        """The handlers as they were before the fit."""
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
+        """The handlers as they were before this callback's, where its own is still installed
+        (after a finished fit Lightning has already restored its originals: left as they are)."""
+        for signum, (previous, ours) in self._previous.items():
+            if signal.getsignal(signum) is ours:
+                signal.signal(signum, previous)
         self._previous = {}
 
     # -- the stop -------------------------------------------------------------------------------
