@@ -42,29 +42,28 @@ def _launched_rank() -> bool:
     return any(os.environ.get(k, "0") != "0" for k in ("LOCAL_RANK", "NODE_RANK", "RANK"))
 
 
-# what a run writes in its folder that is its own and must not mix with another run's
+# what a run writes in its folder that is its own and must not mix with another run's: its
+# folders, metrics.json, and the evaluation's tables and figures (by suffix); anything else in
+# the folder (a data file, the user's notes) stays where it is
 RUN_OUTPUTS = ("checkpoints", "csv", "tensorboard", "wandb", "metrics.json")
+RUN_FILE_SUFFIXES = (".csv", ".png", ".pdf", ".json")
 
 
 def set_aside_previous(folder: Path) -> Path | None:
     """A fresh run (nothing to resume) into a folder a previous run wrote: that run's outputs
-    (checkpoints, logs, metrics, figures) move to ``previous/<its time>/`` with a warning, so
-    that nothing mixes with the new run's and nothing is lost. Returns where they went."""
+    (checkpoints, logs, metrics, tables and figures) move to ``previous/<its time>/`` with a
+    warning, so that nothing mixes with the new run's and nothing is lost; other files (the
+    log the new run has opened, a data file) stay. Returns where they went."""
     if _launched_rank():
         return None  # the first process has done it before launching this one
     folder = Path(folder)
-    own = {".hydra", LOCK, "previous"}
-    found = (
-        [
-            p
-            for p in folder.iterdir()
-            if p.name not in own and not p.name.endswith(".log")  # the new run's log is open
-        ]
-        if folder.is_dir()
-        else []
-    )
-    if not any(p.name in RUN_OUTPUTS for p in found):
+    if not folder.is_dir() or not any((folder / name).exists() for name in RUN_OUTPUTS):
         return None
+    found = [
+        p
+        for p in folder.iterdir()
+        if p.name in RUN_OUTPUTS or (p.is_file() and p.suffix in RUN_FILE_SUFFIXES)
+    ]
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(p.stat().st_mtime for p in found)))
     target = folder / "previous" / stamp
     suffix = 1

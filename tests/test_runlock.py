@@ -93,6 +93,7 @@ def test_a_repeated_fresh_run_moves_the_previous_runs_outputs_aside(compose_cfg,
     common = ["+experiment=toy_gsymm", *TINY, "trainer.max_epochs=2", "logger=csv"]
     first = run(compose_cfg([*common, "seed=1"], tmp_path))
     before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    (tmp_path / "jets.h5").write_bytes(b"a user's file in the run folder")
     with caplog.at_level(logging.WARNING, logger="seal.train"):
         second = run(compose_cfg([*common, "seed=2"], tmp_path))
     (previous,) = (tmp_path / "previous").iterdir()
@@ -105,3 +106,4 @@ def test_a_repeated_fresh_run_moves_the_previous_runs_outputs_aside(compose_cfg,
     old_rows = (previous / "csv" / "metrics.csv").read_text().splitlines()
     assert len(rows) == len(old_rows) and rows != old_rows
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+    assert (tmp_path / "jets.h5").exists() and not (previous / "jets.h5").exists()  # not a run's
