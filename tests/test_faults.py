@@ -128,7 +128,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="no space left .* the previous last.ckpt is intact"):
+    with pytest.raises(OSError, match=r"no space left .* the previous last\.ckpt is intact"):
         io.save_checkpoint({"step": 2, "weights": torch.zeros(1000)}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["step"] == 1
@@ -202,6 +202,28 @@ def test_labels_outside_0_1_and_a_split_with_one_class_stop_the_run_before_train
     with pytest.raises(ValueError, match=r"the test split holds \d+ background and 0 signal jets"):
         run(cfg)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_soft_labels_are_refused_by_default_and_read_with_data_labels_soft(compose_cfg, tmp_path):
+    path = tmp_path / "data" / "jets.h5"
+    path.parent.mkdir()
+    shutil.copy(FIXTURE_JETS, path)
+    with h5py.File(path, "r+") as f:
+        smoothed = np.where(f["labels"][:] == 1, 0.9, 0.1)  # label smoothing
+        del f["labels"]
+        f["labels"] = smoothed
+    common = ["+experiment=top_baseline", *TOP_TINY, f"data.path={path}"]
+    with pytest.raises(ValueError, match=r"label 0\.9 of jet 0 is not 0 .* data\.labels=soft"):
+        run(compose_cfg(common, tmp_path / "binary"))
+    metrics = run(compose_cfg([*common, "data.labels=soft"], tmp_path / "soft"))
+    assert 0.0 <= metrics["test/auc"] <= 1.0 and np.isfinite(metrics["test/loss"])
+    h5py.File(path, "r+").close()  # the run (its systematics too) left the file closed
+    beyond = tmp_path / "data" / "beyond.h5"
+    shutil.copy(path, beyond)
+    with h5py.File(beyond, "r+") as f:
+        f["labels"][3] = 1.5
+    with pytest.raises(ValueError, match=r"label 1\.5 of jet 3 is outside \[0, 1\]"):
+        run(compose_cfg([*common, f"data.path={beyond}", "data.labels=soft"], tmp_path / "bad"))
 
 
 def test_a_negative_constituent_pt_is_named_not_taken_for_padding(compose_cfg, tmp_path):
@@ -354,6 +376,10 @@ def test_a_signal_stops_generation_cleanly_and_keeps_finished_chunks(tmp_path, s
             r"data\.split=\[0\.8, 0\.2, 0\.0\] leaves no test data",
         ),
         (
+            ["+experiment=top_baseline", *TOP_TINY, "data.labels=smooth"],
+            r"data\.labels must be one of \['binary', 'soft'\]",
+        ),
+        (
             ["+experiment=top_baseline", *TOP_TINY, "data.padding=dynamic"],
             r"data\.padding must be one of \['batch', 'fixed'\]",
         ),
@@ -451,4 +477,3 @@ def test_an_output_folder_without_room_for_the_checkpoints_is_named_before_train
     ):
         run(cfg)
     assert not (tmp_path / "checkpoints").exists()
-

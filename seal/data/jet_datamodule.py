@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from seal.data.generated import generate_missing
-from seal.data.jets import NO_DATA_HINT, JetFile, check_negative_weights
+from seal.data.jets import NO_DATA_HINT, JetFile, check_labels, check_negative_weights
 from seal.data.tensordict import SplitLoaders, rank_and_world
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class JetStream(IterableDataset):
         ``batch``: ``p4`` and ``mask`` end at the last slot any jet of the batch fills (slots
         that are padding in every jet are left out: exact for any network that respects the
         mask); ``fixed``: always ``n_constituents`` slots.
-    negative_weights : {"refuse", "abs"}
+    negative_weights, labels
         See :class:`~seal.data.jets.JetFile`.
 
     Notes
@@ -81,11 +81,13 @@ class JetStream(IterableDataset):
         seed=None,
         padding="batch",
         negative_weights="refuse",
+        labels="binary",
     ):
         super().__init__()
         check_padding(padding)
         check_negative_weights(negative_weights)
-        self.padding, self.negative_weights = padding, negative_weights
+        check_labels(labels)
+        self.padding, self.negative_weights, self.labels = padding, negative_weights, labels
         # the shared chunk order: after seed_everything, the run's seed on every rank
         self.seed = torch.initial_seed() if seed is None else int(seed)
         # the epoch, set by EpochLoader before every pass; shared memory, so persistent worker
@@ -205,7 +207,7 @@ class JetStream(IterableDataset):
 
     def _batches(self, pieces: list[tuple[int, int, int]], rng):
         """The shard's batches as row dicts, in order (:meth:`_batch` makes the tensors)."""
-        file = JetFile(self.path, self.n_constituents, self.negative_weights)
+        file = JetFile(self.path, self.n_constituents, self.negative_weights, self.labels)
         buffer = None
         try:
             for start, first, last in pieces:
@@ -370,6 +372,9 @@ class JetDataModule(SplitLoaders):
     negative_weights : {"refuse", "abs"}
         A negative jet weight stops the run before training, naming the jet (default), or is
         read as its absolute value (:class:`~seal.data.jets.JetFile`).
+    labels : {"binary", "soft"}
+        Labels 0 or 1 (default, anything else refused naming the jet), or any value in [0, 1]
+        (soft labels: the loss takes them as they are, metrics count label > 0.5 as signal).
     """
 
     def __init__(
@@ -389,11 +394,13 @@ class JetDataModule(SplitLoaders):
         augment=None,
         padding="batch",
         negative_weights="refuse",
+        labels="binary",
     ):
         super().__init__()
         check_padding(padding)
         check_negative_weights(negative_weights)
-        self.padding, self.negative_weights = padding, negative_weights
+        check_labels(labels)
+        self.padding, self.negative_weights, self.labels = padding, negative_weights, labels
         if len(split) != 3 or min(split) < 0 or sum(split) > 1.0 + 1e-9 or sum(split) <= 0:
             raise ValueError(
                 f"data.split must be three fractions summing to at most 1; got {split}"
@@ -433,7 +440,7 @@ class JetDataModule(SplitLoaders):
             raise FileNotFoundError(
                 f"jet file {self.path} does not exist: " + NO_DATA_HINT.format(path=self.path)
             )
-        file = JetFile(self.path, self.n_constituents, self.negative_weights)
+        file = JetFile(self.path, self.n_constituents, self.negative_weights, self.labels)
         try:
             pt = file.jet_pt()[: self.max_jets]
             self._select(pt)
@@ -485,7 +492,7 @@ class JetDataModule(SplitLoaders):
                 n += len(read["target"])
                 for name, rows in self.selected.items():
                     here = rows[read["index"]]
-                    labels = read["target"][here].astype(np.int64)
+                    labels = (read["target"][here] > 0.5).astype(np.int64)  # soft: leaning
                     classes[name] += np.bincount(labels, minlength=2)
                     weights[name] += np.bincount(labels, read["weight"][here], minlength=2)
         for i, name in enumerate(("train", "val", "test")):
@@ -523,6 +530,7 @@ class JetDataModule(SplitLoaders):
             self.num_workers,
             padding=self.padding,
             negative_weights=self.negative_weights,
+            labels=self.labels,
         )
         return EpochLoader(
             stream,

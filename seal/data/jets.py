@@ -55,14 +55,25 @@ class JetFile:
         (default: the loss is normalised by the batch's weight sum and the ROC curve needs
         weights ≥ 0), or read as its absolute value (the usual approximation; say so in a
         result).
+    labels : {"binary", "soft"}
+        ``binary``: every label is 0 (background) or 1 (signal), anything else refused naming
+        the jet; ``soft``: any label in [0, 1] (the loss takes it as it is; metrics count a jet
+        as signal where its label is above 0.5).
     """
 
-    def __init__(self, path, n_constituents: int = 80, negative_weights: str = "refuse"):
+    def __init__(
+        self,
+        path,
+        n_constituents: int = 80,
+        negative_weights: str = "refuse",
+        labels: str = "binary",
+    ):
         self.path, self.n_constituents = Path(path), int(n_constituents)
         if self.n_constituents < 1:
             raise ValueError(f"n_constituents must be >= 1; got {n_constituents}")
         check_negative_weights(negative_weights)
-        self.negative_weights = negative_weights
+        check_labels(labels)
+        self.negative_weights, self.labels = negative_weights, labels
         self.h5 = open_h5(self.path)
         if "fjet_clus_pt" in self.h5:
             self.layout = "atlas"
@@ -194,12 +205,16 @@ class JetFile:
                 row = rows[int(np.argwhere(~np.isfinite(value))[0][0])]
                 raise ValueError(f"{self.path}: non-finite value in {key!r} of jet {row}")
         labels = out["target"]
-        bad = (labels != 0) & (labels != 1)
+        binary = self.labels == "binary"
+        bad = (labels != 0) & (labels != 1) if binary else ~((labels >= 0) & (labels <= 1))
         if bad.any():
             i = int(np.argwhere(bad)[0][0])
+            soft = binary and bool(((labels >= 0) & (labels <= 1)).all())
             raise ValueError(
-                f"{self.path}: label {labels[i]:g} of jet {rows[i]} is not 0 (background) or 1 "
-                f"(signal); {int(bad.sum())} such jets in rows {rows[0]}–{rows[-1]}"
+                f"{self.path}: label {labels[i]:g} of jet {rows[i]} is "
+                + ("not 0 (background) or 1 (signal)" if binary else "outside [0, 1]")
+                + f"; {int(bad.sum())} such jets in rows {rows[0]}–{rows[-1]}"
+                + ("; soft labels in [0, 1] are read with data.labels=soft" if soft else "")
             )
         weights = out["weight"]
         if (weights < 0).any():
@@ -256,6 +271,17 @@ def check_negative_weights(value) -> None:
         raise ValueError(
             f"data.negative_weights must be one of {list(NEGATIVE_WEIGHTS)} (refuse: a jet with "
             f"a negative weight stops the run, naming it; abs: its |weight| is used); got {value!r}"
+        )
+
+
+LABELS = ("binary", "soft")
+
+
+def check_labels(value) -> None:
+    if value not in LABELS:
+        raise ValueError(
+            f"data.labels must be one of {list(LABELS)} (binary: 0 or 1; soft: any value in "
+            f"[0, 1]); got {value!r}"
         )
 
 

@@ -157,6 +157,10 @@ class SystematicSet:
             raise ValueError(f"variation(s) {twice} given twice: {paths}")
         self._numbers = self._kinematics = None  # read once, by the first match()
 
+    def close(self) -> None:
+        """Close the nominal file (variation files are opened and closed per read)."""
+        self.nominal.close()
+
     def _weight_variations(self) -> list[Variation]:
         """The nominal file's generator-weight variations (group ``modelling``): the columns of
         ``EventInfo_mcEventWeights`` after the baseline, named by ``metadata/mc_weight_names``."""

@@ -34,7 +34,7 @@ from seal.data.systematics import Variation
 from seal.data.variations import GROUP, VARIATIONS, VariationSettings
 from seal.evaluation.plots import hep_style, save, subplots, tex, title
 from seal.metrics.bootstrap import RESAMPLES, SEED, count_blocks, resampled_tagging_metrics, spread
-from seal.metrics.tagging import tagging_metrics
+from seal.metrics.tagging import classes, tagging_metrics
 
 log = logging.getLogger(__name__)
 METRICS = ("rej@0.5", "rej@0.3", "auc")
@@ -201,9 +201,19 @@ class SystematicsEvaluation:
                 log.warning("systematics skipped: %s", error)
                 return {}
             raise
+        try:
+            return self._evaluate(
+                systematic_set, module, datamodule, nominal, out_dir, figures, run_name, start
+            )
+        finally:
+            systematic_set.close()  # the nominal file is not left open after the run
+
+    def _evaluate(
+        self, systematic_set, module, datamodule, nominal, out_dir, figures, run_name, start
+    ):
         order = np.argsort(nominal[4], kind="stable")[: self.jets]  # the first rows, whatever
         logits, labels, weights, _, index = (x if x is None else x[order] for x in nominal)
-        if len(np.unique(labels)) < 2:
+        if len(np.unique(classes(labels))) < 2:
             log.warning("systematics skipped: the test jets are not of both classes")
             return {}
         self._check_names(systematic_set.variations)  # now with the file's weight names

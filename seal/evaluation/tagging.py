@@ -15,7 +15,7 @@ from seal.evaluation.spectrum import plot_spectrum, residuals, spectrum
 from seal.evaluation.systematics import SystematicsEvaluation
 from seal.groups import make_group, transform_batch
 from seal.metrics.bootstrap import tagging_errors
-from seal.metrics.tagging import SIGNAL_EFFICIENCIES, roc, tagging_metrics
+from seal.metrics.tagging import SIGNAL_EFFICIENCIES, classes, roc, tagging_metrics
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ class TaggingEvaluation:
         rows, metrics = [], {}
         for lo, hi in zip(self.pt_bins[:-1], self.pt_bins[1:]):
             inside = (pt >= lo) & (pt < hi)
-            if len(np.unique(labels[inside])) < 2:
+            if len(np.unique(classes(labels[inside]))) < 2:
                 log.warning(
                     "evaluation.pt_bins: the bin %g–%g GeV holds %d test jets, not both "
                     "classes (test jets span %.0f–%.0f GeV): no metrics for it",

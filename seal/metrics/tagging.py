@@ -6,9 +6,17 @@ from sklearn.metrics import roc_auc_score, roc_curve
 SIGNAL_EFFICIENCIES = (0.3, 0.5, 0.8)
 
 
+def classes(labels) -> np.ndarray:
+    """Signal (True) or background per jet: label > 0.5 (soft labels, ``data.labels=soft``,
+    count by the class they lean to; 0/1 labels are unchanged)."""
+    return np.asarray(labels) > 0.5
+
+
 def roc(labels, scores, weights=None):
     """Weighted ROC: (ε_B, ε_S) arrays, every threshold kept (no points dropped)."""
-    eps_b, eps_s, _ = roc_curve(labels, scores, sample_weight=weights, drop_intermediate=False)
+    eps_b, eps_s, _ = roc_curve(
+        classes(labels), scores, sample_weight=weights, drop_intermediate=False
+    )
     return eps_b, eps_s
 
 
@@ -34,13 +42,13 @@ def tagging_metrics(labels, scores, weights=None, prefix: str = "") -> dict:
 
     Rejection is ``inf`` where the interpolated ε_B is 0 (no background passes).
     """
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    labels, scores = classes(labels), np.asarray(scores, dtype=np.float64)
     if len(np.unique(labels)) < 2:
         raise ValueError("tagging metrics need both signal and background jets")
     eps_b, eps_s = roc(labels, scores, weights)
     out = {
         f"{prefix}auc": float(roc_auc_score(labels, scores, sample_weight=weights)),
-        f"{prefix}acc": float(((scores > 0) == (labels > 0.5)).mean()),
+        f"{prefix}acc": float(((scores > 0) == labels).mean()),
     }
     for eff in SIGNAL_EFFICIENCIES:
         background = background_efficiency_at(eps_b, eps_s, eff)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seal.metrics.bootstrap import tagging_errors
-from seal.metrics.tagging import SIGNAL_EFFICIENCIES, tagging_metrics
+from seal.metrics.tagging import SIGNAL_EFFICIENCIES, classes, tagging_metrics
 from seal.tasks.base import NetTask
 
 
@@ -60,7 +60,7 @@ class TaggingTask(NetTask):
         loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
         metrics = {f"{split}/loss": float((weights * loss).sum() / weights.sum())}
         logits, labels, weights = outputs.numpy()
-        if len(np.unique(labels)) == 2:
+        if len(np.unique(classes(labels))) == 2:
             metrics.update(tagging_metrics(labels, logits, weights, prefix=f"{split}/"))
             if split == "test":  # the numbers a user compares: with their bootstrap errors
                 metrics.update(tagging_errors(labels, logits, weights, prefix="test/"))

@@ -50,6 +50,14 @@ def test_tied_scores_interpolate_along_the_diagonal_segment():
     assert background_efficiency_at(eps_b, eps_s, 0.75) == pytest.approx(0.25)
 
 
+def test_soft_labels_count_by_the_class_they_lean_to():
+    smoothed = np.where(LABELS == 1, 0.9, 0.1)  # label smoothing: the same classes
+    assert tagging_metrics(smoothed, SCORES - 0.5) == tagging_metrics(LABELS, SCORES - 0.5)
+    # 0.5 is background: signal scores {3, 2} above background {0, 1} (2/3 if 0.5 were signal)
+    labels = np.array([0.6, 0.5, 0.2, 0.51])
+    assert tagging_metrics(labels, np.array([3.0, 0.0, 1.0, 2.0]))["auc"] == 1.0
+
+
 def test_metrics_need_both_classes():
     with pytest.raises(ValueError, match="both signal and background"):
         tagging_metrics(np.ones(4), np.arange(4.0))
