@@ -80,11 +80,9 @@ def train_epochs(
     epochs: int = 3,
     batches: int | None = None,
     extra: tuple = (),
-    net: list | None = None,
 ) -> tuple[float, float | None]:
     """(median epoch seconds after the first, mean GPU utilisation % or None). ``extra``:
-    more overrides (``model.compile=true``); ``net``: the network's size overrides (default on
-    CUDA: the SEAL study's 3 × 256 transformer)."""
+    more overrides (``model.compile=true``)."""
     cuda = device.type == "cuda"
     overrides = [
         f"+experiment={experiment}",
@@ -103,7 +101,7 @@ def train_epochs(
         "test=false",
         "~evaluation",
         "logger=none",
-        *(net if net is not None else GPU_NET if cuda else []),
+        *(GPU_NET if cuda else []),
         *extra,
     ]
     if batches is not None:

@@ -138,17 +138,6 @@ def fixture_copies(path: Path, repeats: int = FIXTURE_REPEATS) -> Path:
     return path
 
 
-def has_size_preset(experiment: str) -> bool:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"+experiment={experiment}"])
-    return OmegaConf.select(cfg, "model.net.backbone.size") is not None
-
-
 class Check:
     """Runs the steps within the budget and collects the report's sections."""
 
@@ -219,12 +208,11 @@ def main() -> None:
         from epoch_timing import train_epochs
 
         rows = [
-            "| experiment | network | epoch (s) | ratio to plain | GPU busy |",
-            "|---|---|---:|---:|---:|",
+            "| experiment | epoch (s) | ratio to plain | GPU busy |",
+            "|---|---:|---:|---:|",
         ]
         base = None
         for experiment in TOP_EXPERIMENTS:
-            sized = has_size_preset(experiment)
             try:
                 seconds, busy = train_epochs(
                     experiment,
@@ -232,21 +220,17 @@ def main() -> None:
                     torch.device("cuda"),
                     bf16=True,
                     epochs=2,
-                    net=None if sized else [],
                 )
             except Exception as error:
                 rows.append(
-                    f"| {experiment} | – | failed: {type(error).__name__}: {str(error)[:200]} | | |"
+                    f"| {experiment} | failed: {type(error).__name__}: {str(error)[:200]} | | |"
                 )
                 continue
             base = base or seconds
             if experiment == "top_baseline":
                 check.busy = busy
             util = "–" if busy is None else f"{busy:.0f} %"
-            net = "size=published" if sized else "its own size"
-            rows.append(
-                f"| {experiment} | {net} | {seconds:.2f} | {seconds / base:.2f}× | {util} |"
-            )
+            rows.append(f"| {experiment} | {seconds:.2f} | {seconds / base:.2f}× | {util} |")
         return (
             f"{300 * FIXTURE_REPEATS * 8 // 10 // 256} training batches of 256 "
             f"({FIXTURE_REPEATS} copies of the fixture, 80 % training split), bf16-mixed, "

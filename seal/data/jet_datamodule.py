@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from seal.data.generated import generate_missing
-from seal.data.jets import NO_DATA_HINT, JetFile, check_labels, check_negative_weights
+from seal.data.jets import NO_DATA_HINT, JetFile, check_choice
 from seal.data.tensordict import SplitLoaders, rank_and_world
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,12 @@ class JetStream(IterableDataset):
         labels="binary",
     ):
         super().__init__()
-        check_padding(padding)
-        check_negative_weights(negative_weights)
-        check_labels(labels)
+        for key, value in (
+            ("padding", padding),
+            ("negative_weights", negative_weights),
+            ("labels", labels),
+        ):
+            check_choice(key, value)
         self.padding, self.negative_weights, self.labels = padding, negative_weights, labels
         # the shared chunk order: after seed_everything, the run's seed on every rank
         self.seed = torch.initial_seed() if seed is None else int(seed)
@@ -241,17 +244,6 @@ class JetStream(IterableDataset):
         return batch if self.transform is None else self.transform(batch)
 
 
-PADDINGS = ("batch", "fixed")
-
-
-def check_padding(padding) -> None:
-    if padding not in PADDINGS:
-        raise ValueError(
-            f"data.padding must be one of {list(PADDINGS)} (batch: each batch padded to its "
-            f"longest jet; fixed: always data.n_constituents slots); got {padding!r}"
-        )
-
-
 def trim_padding(rows: dict) -> dict:
     """``p4`` and ``mask`` cut after the last slot any jet of the batch fills (at least one)."""
     filled = np.flatnonzero(rows["mask"].any(0))
@@ -397,9 +389,12 @@ class JetDataModule(SplitLoaders):
         labels="binary",
     ):
         super().__init__()
-        check_padding(padding)
-        check_negative_weights(negative_weights)
-        check_labels(labels)
+        for key, value in (
+            ("padding", padding),
+            ("negative_weights", negative_weights),
+            ("labels", labels),
+        ):
+            check_choice(key, value)
         self.padding, self.negative_weights, self.labels = padding, negative_weights, labels
         if len(split) != 3 or min(split) < 0 or sum(split) > 1.0 + 1e-9 or sum(split) <= 0:
             raise ValueError(

@@ -71,8 +71,8 @@ class JetFile:
         self.path, self.n_constituents = Path(path), int(n_constituents)
         if self.n_constituents < 1:
             raise ValueError(f"n_constituents must be >= 1; got {n_constituents}")
-        check_negative_weights(negative_weights)
-        check_labels(labels)
+        check_choice("negative_weights", negative_weights)
+        check_choice("labels", labels)
         self.negative_weights, self.labels = negative_weights, labels
         self.h5 = open_h5(self.path)
         if "fjet_clus_pt" in self.h5:
@@ -263,26 +263,26 @@ class JetFile:
         )
 
 
-NEGATIVE_WEIGHTS = ("refuse", "abs")
+# the data options with a fixed set of values, each value's meaning (said when one is wrong)
+CHOICES = {
+    "padding": {
+        "batch": "each batch padded to its longest jet",
+        "fixed": "always data.n_constituents slots",
+    },
+    "negative_weights": {
+        "refuse": "a jet with a negative weight stops the run, naming it",
+        "abs": "its |weight| is used",
+    },
+    "labels": {"binary": "0 or 1", "soft": "any value in [0, 1]"},
+}
 
 
-def check_negative_weights(value) -> None:
-    if value not in NEGATIVE_WEIGHTS:
-        raise ValueError(
-            f"data.negative_weights must be one of {list(NEGATIVE_WEIGHTS)} (refuse: a jet with "
-            f"a negative weight stops the run, naming it; abs: its |weight| is used); got {value!r}"
-        )
-
-
-LABELS = ("binary", "soft")
-
-
-def check_labels(value) -> None:
-    if value not in LABELS:
-        raise ValueError(
-            f"data.labels must be one of {list(LABELS)} (binary: 0 or 1; soft: any value in "
-            f"[0, 1]); got {value!r}"
-        )
+def check_choice(key: str, value) -> None:
+    """``data.<key>`` must be one of :data:`CHOICES`' values for it."""
+    meanings = CHOICES[key]
+    if value not in meanings:
+        said = "; ".join(f"{name}: {meaning}" for name, meaning in meanings.items())
+        raise ValueError(f"data.{key} must be one of {list(meanings)} ({said}); got {value!r}")
 
 
 def atlas_batch(raw: dict, n_constituents: int) -> dict:
